@@ -1,0 +1,36 @@
+"""Errors that mean "the user can fix this": shown as one line, exit code 2."""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A mistake in the user's input (config, data, command line).
+
+    The CLI prints ``str(error)`` as one line per problem and exits with code 2,
+    without a traceback. Name the file, key or plugin at fault in the message.
+    """
+
+    exit_code = 2
+
+
+class ConfigError(UserError):
+    """One or more problems in an experiment config, one line each."""
+
+    def __init__(self, problems: list[str], source: str | None = None):
+        self.problems = list(problems)
+        self.source = source
+        prefix = f"{source}: " if source else ""
+        super().__init__("\n".join(prefix + p for p in self.problems))
+
+
+class BadVideoError(UserError):
+    """A video that cannot be read; names the file and the reason."""
+
+    def __init__(self, path: object, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class PluginError(UserError):
+    """A plugin that is missing, ambiguous or broken; names the plugin."""

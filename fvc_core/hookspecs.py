@@ -1,0 +1,98 @@
+"""The fvc plugin contract: the one file a plugin author reads.
+
+A plugin is a module of hook implementations, named by an entry point in the
+group ``fvc`` of its distribution::
+
+    [project.entry-points.fvc]
+    my_model = "my_package.plugin"
+
+Every registration hook receives a ``register`` callback; call it once per thing
+the plugin provides::
+
+    register(name, factory, config=MyConfig, description="one line")
+
+``config`` is a pydantic model of the plugin's own keys (the keys that sit
+beside ``name`` in its section of experiment.yaml). ``factory(config)`` receives
+an instance of it and builds the object. Keep plugin modules free of heavy
+imports (torch, av, mlflow...): import them inside the factory, so that
+``fvc --help``, ``fvc plugins`` and ``fvc check`` stay instant.
+
+The core's own console tracker and ``supervised`` trainer register through these
+same hooks (``fvc_core/builtin/``).
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("fvc")
+hookimpl = pluggy.HookimplMarker("fvc")
+
+
+@hookspec
+def register_datasets(register):
+    """Register dataset plugins, selected by ``data.name``.
+
+    ``factory(config)`` returns an object with:
+
+    - ``table() -> polars.DataFrame``: one row per video with ``video_path``
+      (absolute, str), ``label`` (int 0 = real, 1 = fake) and ``group`` (str:
+      videos sharing a group never straddle a split; the path itself when the
+      data has no groups); other columns are passed along. Raises
+      ``fvc_core.errors.UserError`` for a bad table, before any decoding.
+    - ``read_video(path, *, augment=False, seed=0) -> torch.Tensor``: uint8
+      ``(T, 3, H, W)``, the same T for every video. Raises
+      ``fvc_core.errors.BadVideoError`` for a video it cannot read.
+    - ``on_bad_video``: ``"fail"`` or ``"skip"``, the policy the trainer applies.
+    - ``protocol() -> dict``: how a clip is made (frames, size, sampler...), so
+      that every number can be traced to how it was measured.
+    """
+
+
+@hookspec
+def register_models(register):
+    """Register model plugins, selected by ``model.name``.
+
+    ``factory(config)`` returns a ``torch.nn.Module`` whose ``forward(x)`` takes a
+    batch of clips (uint8 or float, ``(N, T, C, H, W)`` unless the model says
+    otherwise) and returns video logits ``(N, num_classes)``. How the model
+    evaluates is its own business: trainers only call ``train()`` / ``eval()``.
+    Optional: ``parameter_groups() -> dict[str, list[Parameter]]`` with keys
+    ``"backbone"`` and ``"head"``, so a trainer can give a pretrained backbone a
+    lower learning rate. ``fvc_core.create_model(name, config)`` calls the factory.
+    """
+
+
+@hookspec
+def register_trainers(register):
+    """Register trainer plugins, selected by ``trainer.name``.
+
+    ``factory(config)`` returns an object with ``run(job) -> RunSummary``, where
+    ``job`` is a ``fvc_core.runner.Job`` (resolved config, dataset, a model
+    builder, trackers, output folder) and ``RunSummary`` comes from
+    ``fvc_core.tracking``.
+    """
+
+
+@hookspec
+def register_trackers(register):
+    """Register tracker plugins, selected by listing their names in ``trackers:``.
+
+    A tracker's settings sit in a top-level section of its own name; its config
+    model should subclass ``fvc_core.tracking.TrackerConfig`` (which adds
+    ``fail_fast``). ``factory(config)`` returns a ``fvc_core.tracking.Tracker``:
+    the trainer reports run start, per-epoch metrics, fold end, run end and
+    failure to it. A tracker that raises is reported once and switched off, so
+    tracking never costs a run its results (unless ``fail_fast: true``).
+    """
+
+
+@hookspec
+def register_commands(add_command):
+    """Add subcommands to the ``fvc`` command line.
+
+    ``add_command(name, help, configure, run)``: ``configure(parser)`` adds
+    arguments to an ``argparse.ArgumentParser``; ``run(args)`` does the work and
+    returns an exit code or None. Raise ``fvc_core.errors.UserError`` for a user
+    mistake: it is shown as one line and the command exits with code 2.
+    """

@@ -1,0 +1,93 @@
+"""What trackers receive, and the base class they implement.
+
+Light on purpose (no torch): trackers and the CLI import it at start-up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class TrackerConfig(BaseModel):
+    """Base for a tracker's own section of experiment.yaml."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fail_fast: bool = False
+    """Check the tracker before training and stop with an error if it fails;
+    by default a failing tracker is reported once and the run goes on."""
+
+
+@dataclass
+class RunInfo:
+    experiment: str
+    run_id: str
+    """Stable for a config and output folder: a resumed run has the same id."""
+    config: dict[str, Any]
+    """The resolved config, as written to config.yaml."""
+    config_hash: str
+    model_name: str
+    run_dir: Path
+    """``<output_dir>/<model_name>``: the run's outputs; trackers may keep state here."""
+    folds: int
+    protocol: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    resumed: bool = False
+
+
+@dataclass
+class FoldResult:
+    fold: int
+    metrics: dict[str, float]
+    """Test metrics (accuracy, precision, recall, f1_score, roc_auc, average_precision, eer...)."""
+    fold_dir: Path
+    predictions_path: Path
+    """predictions.parquet: video_path, label, score, fold."""
+    history: list[dict[str, float]] = field(default_factory=list)
+    """One dict per epoch: epoch, train_loss, val_loss, val_* metrics, lr."""
+    artifacts: dict[str, Path] = field(default_factory=dict)
+    """Name -> file: model.pt, metrics.json, history.json, split.parquet..."""
+    best_epoch: int | None = None
+
+
+@dataclass
+class RunSummary:
+    run: RunInfo
+    folds: list[FoldResult]
+    mean: dict[str, float]
+    std: dict[str, float]
+    summary_path: Path | None = None
+    skipped_videos: list[dict[str, str]] = field(default_factory=list)
+    """Videos left out under ``on_bad_video: skip``: path and reason."""
+
+
+class Tracker:
+    """Receives a run's events. Override what you need; the rest do nothing.
+
+    Methods may raise: the core catches, names the tracker in one warning and
+    stops calling it, unless its config says ``fail_fast``.
+    """
+
+    name: str = "tracker"
+
+    def check(self) -> None:
+        """Fail early (raise) when the tracker cannot work: server down, read-only path."""
+
+    def start_run(self, run: RunInfo) -> None:
+        """A run starts, or resumes (``run.resumed``)."""
+
+    def log_epoch(self, fold: int, epoch: int, metrics: dict[str, float], step: int) -> None:
+        """Metrics of one epoch of one fold (train_loss, val_loss, val_auc, lr...)."""
+
+    def end_fold(self, result: FoldResult) -> None:
+        """A fold finished and its outputs are on disk."""
+
+    def end_run(self, summary: RunSummary) -> None:
+        """All folds finished: the cross-fold summary."""
+
+    def fail_run(self, run: RunInfo, error: str) -> None:
+        """The run stopped with an error (or was interrupted)."""
