@@ -1,0 +1,1 @@
+"""An example fvc plugin: a tiny per-frame CNN, installable with pip."""

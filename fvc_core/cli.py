@@ -1,0 +1,159 @@
+"""The ``fvc`` command. Exit codes: 0 success, 2 a user mistake (one line each), 1 a failure inside fvc."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Sequence
+
+from fvc_core import __version__
+from fvc_core.errors import UserError
+from fvc_core.plugins import DISABLE_ENV, KINDS, get_registry
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", help="experiment YAML file")
+    parser.add_argument("overrides", nargs="*", metavar="key=value",
+                        help="override any key, e.g. trainer.epochs=3 'trackers=[console]'")
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from fvc_core.config import load_config
+    from fvc_core.runner import run_experiment
+
+    config = load_config(args.config, args.overrides, disabled=args.disabled)
+    run_experiment(config, fresh=args.fresh)
+    return 0
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from fvc_core.config import load_config
+    from fvc_core.console import get_console
+
+    config = load_config(args.config, args.overrides, disabled=args.disabled)
+    console = get_console()
+    console.print(config.to_yaml(), end="", markup=False)
+    console.print(f"# {args.config}: valid (config hash {config.hash()})", markup=False)
+    return 0
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from fvc_core.config import json_schema
+
+    print(json.dumps(json_schema(get_registry(args.disabled)), indent=2))
+    return 0
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    registry = get_registry(args.disabled)
+    rows = []
+    for p in registry.plugins:
+        rows.append({
+            "name": p.name, "distribution": p.distribution, "version": p.version, "module": p.module,
+            "builtin": p.builtin, "hooks": p.hooks, "provides": p.provides, "error": p.error,
+        })
+    conflicts = [
+        {"kind": kind, "name": name, "distributions": [r.plugin.distribution for r in regs]}
+        for (kind, name), regs in registry.conflicts.items()
+    ]
+    if args.json:
+        print(json.dumps({"plugins": rows, "conflicts": conflicts, "disabled": sorted(args.disabled)}, indent=2))
+        return 0
+    from rich.table import Table
+
+    from fvc_core.console import get_console
+
+    table = Table(title="fvc plugins")
+    for col in ("plugin", "distribution", "version", "hooks", "provides"):
+        table.add_column(col)
+    for r in rows:
+        provides = "\n".join(f"{k}: {', '.join(v)}" for k, v in r["provides"].items() if k in KINDS)
+        if r["error"]:
+            provides = f"[red]failed to load: {r['error']}[/]"
+        table.add_row(r["name"], r["distribution"], r["version"], ", ".join(r["hooks"]), provides)
+    console = get_console()
+    console.print(table)
+    for c in conflicts:
+        console.print(f"[red]conflict:[/] {c['kind'][:-1]} {c['name']!r} is provided by "
+                      + " and ".join(c["distributions"]))
+    if args.disabled:
+        console.print("disabled: " + ", ".join(sorted(args.disabled)))
+    return 0
+
+
+def build_parser(disabled: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fvc", description="Plugin-based experiment runner for deepfake video detection.")
+    parser.add_argument("--version", action="version", version=f"fvc {__version__}")
+    parser.add_argument("-p", dest="plugin_opts", action="append", default=[], metavar="no:NAME",
+                        help="disable an installed plugin by name (repeatable), as pytest does")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("run", help="run an experiment (resumes an interrupted one)")
+    _add_config_args(p)
+    p.add_argument("--fresh", action="store_true",
+                   help="discard earlier outputs of this model in output_dir and start over")
+    p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("check", help="validate a config and print it resolved")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_check)
+    p = sub.add_parser("schema", help="print the JSON Schema of experiment.yaml")
+    p.set_defaults(func=_cmd_schema)
+    p = sub.add_parser("plugins", help="list installed plugins and what failed to load")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_plugins)
+
+    for command in get_registry(disabled).commands.values():
+        if command.name in sub.choices:
+            continue
+        p = sub.add_parser(command.name, help=f"{command.help} [{command.plugin.name}]")
+        command.configure(p)
+        p.set_defaults(func=command.run)
+    return parser
+
+
+def _disabled_from_argv(argv: Sequence[str]) -> list[str]:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("-p", dest="plugin_opts", action="append", default=[])
+    known, _ = pre.parse_known_args(argv)
+    disabled = []
+    for opt in known.plugin_opts:
+        if not opt.startswith("no:") or len(opt) <= 3:
+            raise UserError(f"-p {opt}: expected -p no:NAME to disable the plugin NAME")
+        disabled.append(opt[3:])
+    return disabled
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        disabled = _disabled_from_argv(argv)
+        if disabled:
+            # Child processes (DataLoader workers, nested fvc calls) see the same plugin set.
+            os.environ[DISABLE_ENV] = ",".join(sorted(set(disabled) | set(
+                filter(None, os.environ.get(DISABLE_ENV, "").split(",")))))
+        parser = build_parser(disabled)
+        args = parser.parse_args(argv)
+        args.disabled = disabled
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return 0
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        for line in str(exc).splitlines() or [type(exc).__name__]:
+            print(f"error: {line}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: progress so far is saved; run the same command again to resume", file=sys.stderr)
+        return 130
+    except Exception:
+        traceback.print_exc()
+        print("error: fvc failed internally (the traceback above is a bug report)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,279 @@
+"""Plugin discovery and the registry of datasets, models, trainers and trackers.
+
+Built-in plugins are registered through the same door as third-party ones: they
+are modules of hook implementations, like any entry point of the group ``fvc``.
+A plugin that fails to import or to register is recorded with a one-line error
+and everything else keeps working.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.metadata
+import os
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pluggy
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from fvc_core import hookspecs
+from fvc_core.errors import ConfigError, PluginError
+
+ENTRY_POINT_GROUP = "fvc"
+BUILTIN_PLUGINS = ("fvc_core.builtin.console", "fvc_core.builtin.supervised")
+KINDS = ("datasets", "models", "trainers", "trackers")
+KIND_NOUN = {"datasets": "dataset", "models": "model", "trainers": "trainer", "trackers": "tracker"}
+# Set by `fvc -p no:NAME` style options through the environment too, so subprocesses
+# (DataLoader workers, `fvc` called from tests) see the same plugin set.
+DISABLE_ENV = "FVC_DISABLE_PLUGINS"
+
+
+class EmptyConfig(BaseModel):
+    """The config of a plugin that has no keys of its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    module: str
+    distribution: str
+    version: str
+    builtin: bool = False
+    hooks: list[str] = field(default_factory=list)
+    provides: dict[str, list[str]] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class Registration:
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    config: type[BaseModel]
+    plugin: PluginInfo
+    description: str = ""
+
+
+@dataclass
+class Command:
+    name: str
+    help: str
+    configure: Callable[[Any], None]
+    run: Callable[[Any], int | None]
+    plugin: PluginInfo
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+def closest(name: str, candidates: Iterable[str]) -> str:
+    """' (did you mean ...?)' for the nearest valid names, or the list of valid names."""
+    candidates = sorted(candidates)
+    near = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+    if near:
+        return " (did you mean " + " or ".join(repr(n) for n in near) + "?)"
+    if candidates:
+        return " (valid: " + ", ".join(candidates) + ")"
+    return ""
+
+
+class Registry:
+    """What the installed plugins provide, by kind and name."""
+
+    def __init__(self, plugins: list[PluginInfo]):
+        self.plugins = plugins
+        self._items: dict[str, dict[str, Registration]] = {k: {} for k in KINDS}
+        # name -> every registration of it, when two plugins claim the same name
+        self.conflicts: dict[tuple[str, str], list[Registration]] = {}
+        self.commands: dict[str, Command] = {}
+
+    def add(self, reg: Registration) -> None:
+        existing = self._items[reg.kind].get(reg.name)
+        if existing is not None and existing.plugin is not reg.plugin:
+            self.conflicts.setdefault((reg.kind, reg.name), [existing]).append(reg)
+            return
+        self._items[reg.kind][reg.name] = reg
+        reg.plugin.provides.setdefault(reg.kind, []).append(reg.name)
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._items[kind])
+
+    def get(self, kind: str, name: str, *, where: str | None = None) -> Registration:
+        """The registration of ``name``; a PluginError naming the key, the close names or both providers."""
+        noun = KIND_NOUN[kind]
+        at = f"{where}: " if where else ""
+        if (kind, name) in self.conflicts:
+            dists = " and ".join(
+                f"{r.plugin.distribution} (plugin {r.plugin.name!r})" for r in self.conflicts[(kind, name)]
+            )
+            raise PluginError(f"{at}{noun} {name!r} is provided by both {dists}; uninstall or disable one")
+        try:
+            return self._items[kind][name]
+        except KeyError:
+            broken = [p for p in self.plugins if p.error]
+            hint = ""
+            if broken:
+                hint = "; plugins that failed to load: " + ", ".join(f"{p.name} ({p.error})" for p in broken)
+            raise PluginError(f"{at}unknown {noun} {name!r}{closest(name, self._items[kind])}{hint}") from None
+
+    def validate(self, kind: str, name: str, config: Any, *, where: str | None = None) -> BaseModel:
+        """The plugin's own config model instance from a mapping, a model, an object or None."""
+        reg = self.get(kind, name, where=where)
+        model = reg.config
+        if isinstance(config, model):
+            return config
+        if config is None:
+            data: Mapping[str, Any] = {}
+        elif isinstance(config, Mapping):
+            data = {k: v for k, v in config.items() if k != "name"}
+        elif isinstance(config, BaseModel):
+            data = config.model_dump(exclude={"name"})
+        else:
+            # An object such as the seed notebook's RunConfig: take the attributes the plugin knows.
+            data = {k: getattr(config, k) for k in model.model_fields if hasattr(config, k)}
+        try:
+            return model.model_validate(data)
+        except ValidationError as exc:
+            raise ConfigError(validation_problems(exc, where or f"{KIND_NOUN[kind]} {name!r}", model)) from None
+
+    def create(self, kind: str, name: str, config: Any = None) -> Any:
+        """Validate ``config`` against the plugin's model and call its factory."""
+        reg = self.get(kind, name)
+        return reg.factory(self.validate(kind, name, config))
+
+
+def validation_problems(exc: ValidationError, prefix: str, model: type[BaseModel] | None = None) -> list[str]:
+    """One line per pydantic error: the dotted key path, what was expected, the closest valid keys."""
+    problems = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        path = f"{prefix}.{loc}" if loc else prefix
+        if err["type"] == "extra_forbidden":
+            valid = _fields_at(model, err["loc"][:-1])
+            hint = closest(str(err["loc"][-1]), valid) if valid else ""
+            problems.append(f"{path}: unknown key{hint}")
+        else:
+            got = err.get("input")
+            shown = "" if isinstance(got, (dict, list)) or err["type"] == "missing" else f" (got {got!r})"
+            problems.append(f"{path}: {err['msg']}{shown}")
+    return problems
+
+
+def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """The valid keys of the (nested) model at ``loc``, for "did you mean" hints."""
+    for part in loc:
+        if model is None:
+            return []
+        field_info = model.model_fields.get(str(part))
+        ann = field_info.annotation if field_info else None
+        model = ann if isinstance(ann, type) and issubclass(ann, BaseModel) else None
+    return list(model.model_fields) if model is not None else []
+
+
+class _Loader:
+    def __init__(self, disabled: set[str]):
+        self.disabled = disabled
+        self.pm = pluggy.PluginManager("fvc")
+        self.pm.add_hookspecs(hookspecs)
+        self.infos: list[PluginInfo] = []
+
+    def load(self) -> Registry:
+        for module_name in BUILTIN_PLUGINS:
+            name = module_name.rsplit(".", 1)[-1]
+            info = PluginInfo(name, module_name, "fvc-core", _version("fvc-core"), builtin=True)
+            self._import(info, lambda m=module_name: importlib.import_module(m))
+        for ep in _entry_points():
+            dist = ep.dist.name if ep.dist else "?"
+            version = ep.dist.version if ep.dist else "?"
+            info = PluginInfo(ep.name, ep.value, dist, version)
+            self._import(info, ep.load)
+        registry = Registry(self.infos)
+        for info in self.infos:
+            if info.error is None:
+                self._collect(info, registry)
+        return registry
+
+    def _import(self, info: PluginInfo, load: Callable[[], Any]) -> None:
+        if info.name in self.disabled:
+            return
+        self.infos.append(info)
+        try:
+            module = load()
+            self.pm.register(module, name=info.name)
+        except Exception as exc:  # a broken third-party plugin must not take fvc down
+            info.error = _one_line(exc)
+            return
+        info.hooks = sorted(
+            impl_name for impl_name in dir(self.pm.hook)
+            if not impl_name.startswith("_")
+            and any(i.plugin_name == info.name for i in getattr(self.pm.hook, impl_name).get_hookimpls())
+        )
+
+    def _collect(self, info: PluginInfo, registry: Registry) -> None:
+        def register(kind: str) -> Callable[..., None]:
+            def _register(name: str, factory: Callable[..., Any], config: type[BaseModel] | None = None,
+                          description: str = "") -> None:
+                registry.add(Registration(kind, name, factory, config or EmptyConfig, info, description))
+            return _register
+
+        def add_command(name: str, help: str, configure: Callable[[Any], None],
+                        run: Callable[[Any], int | None]) -> None:
+            if name not in registry.commands:
+                registry.commands[name] = Command(name, help, configure, run, info)
+
+        try:
+            for kind in KINDS:
+                for impl in getattr(self.pm.hook, f"register_{kind}").get_hookimpls():
+                    if impl.plugin_name == info.name:
+                        impl.function(register=register(kind))
+            for impl in self.pm.hook.register_commands.get_hookimpls():
+                if impl.plugin_name == info.name:
+                    impl.function(add_command=add_command)
+        except Exception as exc:
+            info.error = _one_line(exc)
+
+
+def _entry_points() -> list[importlib.metadata.EntryPoint]:
+    seen: set[tuple[str, str]] = set()
+    eps = []
+    # The same distribution can appear twice on sys.path (editable + build dir); keep the first.
+    for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        key = (ep.name, ep.value)
+        if key not in seen:
+            seen.add(key)
+            eps.append(ep)
+    return eps
+
+
+def _version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "?"
+
+
+def disabled_from_env() -> set[str]:
+    return {n.strip() for n in os.environ.get(DISABLE_ENV, "").split(",") if n.strip()}
+
+
+_cache: dict[frozenset[str], Registry] = {}
+
+
+def get_registry(disabled: Iterable[str] = ()) -> Registry:
+    """The registry for the installed plugins less ``disabled`` (and $FVC_DISABLE_PLUGINS); cached."""
+    key = frozenset(set(disabled) | disabled_from_env())
+    if key not in _cache:
+        _cache[key] = _Loader(set(key)).load()
+    return _cache[key]
+
+
+def clear_cache() -> None:
+    """Forget discovered plugins (tests that install or register plugins call this)."""
+    _cache.clear()

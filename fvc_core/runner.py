@@ -1,0 +1,226 @@
+"""From a resolved config to a finished run: build the plugins, guard the output folder, call the trainer.
+
+Data flows one way: config -> plugin registry -> runner -> trainer -> trackers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from fvc_core.config import ResolvedConfig
+from fvc_core.console import get_console, is_interactive
+from fvc_core.errors import UserError
+from fvc_core.plugins import Registry, get_registry
+from fvc_core.tracking import FoldResult, RunInfo, RunSummary, Tracker
+
+
+@dataclass
+class Job:
+    """What a trainer receives."""
+
+    config: ResolvedConfig
+    run: RunInfo
+    dataset: Any
+    build_model: Callable[[], Any]
+    """A fresh model from the config, on every call."""
+    trackers: Tracker
+    """Report log_epoch / end_fold here; a failing tracker is handled inside."""
+    console: Console
+    interactive: bool
+
+
+class TrackerSet(Tracker):
+    """Calls every tracker; one that raises is named in one warning and switched off."""
+
+    name = "trackers"
+
+    def __init__(self, trackers: list[tuple[str, Tracker, bool]], console: Console):
+        self._trackers = trackers  # (name, tracker, fail_fast)
+        self._off: set[str] = set()
+        self.console = console
+        self.warnings: list[str] = []
+
+    def check(self) -> None:
+        for name, tracker, fail_fast in self._trackers:
+            if fail_fast:
+                try:
+                    tracker.check()
+                except Exception as exc:
+                    raise UserError(f"tracker {name!r} (fail_fast): {_reason(exc)}") from None
+
+    def _call(self, method: str, *args: Any) -> None:
+        for name, tracker, fail_fast in self._trackers:
+            if name in self._off:
+                continue
+            try:
+                getattr(tracker, method)(*args)
+            except Exception as exc:
+                if fail_fast:
+                    raise UserError(f"tracker {name!r} failed in {method}: {_reason(exc)}") from None
+                self._off.add(name)
+                message = (f"tracker {name!r} failed in {method}: {_reason(exc)}; "
+                           "it is off for the rest of this run, training and local outputs go on")
+                self.warnings.append(message)
+                self.console.print(f"[yellow]warning:[/] {message}")
+
+    def start_run(self, run: RunInfo) -> None:
+        self._call("start_run", run)
+
+    def log_epoch(self, fold: int, epoch: int, metrics: dict[str, float], step: int) -> None:
+        self._call("log_epoch", fold, epoch, metrics, step)
+
+    def end_fold(self, result: FoldResult) -> None:
+        self._call("end_fold", result)
+
+    def end_run(self, summary: RunSummary) -> None:
+        self._call("end_run", summary)
+
+    def fail_run(self, run: RunInfo, error: str) -> None:
+        self._call("fail_run", run, error)
+
+
+def _reason(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def build_trackers(config: ResolvedConfig, registry: Registry, console: Console) -> TrackerSet:
+    built: list[tuple[str, Tracker, bool]] = []
+    warnings = []
+    for section in config.trackers:
+        fail_fast = bool(getattr(section.config, "fail_fast", False))
+        try:
+            tracker = registry.get("trackers", section.name).factory(section.config)
+        except Exception as exc:
+            if fail_fast:
+                raise UserError(f"tracker {section.name!r}: {_reason(exc)}") from None
+            warnings.append(f"tracker {section.name!r} could not start: {_reason(exc)}; running without it")
+            continue
+        built.append((section.name, tracker, fail_fast))
+    trackers = TrackerSet(built, console)
+    for w in warnings:
+        trackers.warnings.append(w)
+        console.print(f"[yellow]warning:[/] {w}")
+    return trackers
+
+
+def prepare_run_dir(config: ResolvedConfig, *, fresh: bool) -> tuple[Path, str, bool]:
+    """The run folder, the run id, and whether this resumes an earlier run of the same config.
+
+    A folder holding another config is refused: resuming it would mix two experiments.
+    """
+    run_dir = Path(config.output_dir) / config.model.name
+    state_path = run_dir / "run.json"
+    config_hash = config.hash()
+    if state_path.exists() and not fresh:
+        try:
+            state = json.loads(state_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            raise UserError(f"{state_path}: unreadable run state; use --fresh to start over") from None
+        if state.get("config_hash") != config_hash:
+            raise UserError(
+                f"{run_dir} holds a run of another config (hash {state.get('config_hash')}, this one "
+                f"{config_hash}); choose another output_dir, or pass --fresh to discard it and start over"
+            )
+        return run_dir, state["run_id"], True
+    if fresh and run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir, uuid.uuid4().hex, False
+
+
+def versions(registry: Registry) -> dict[str, str]:
+    out = {"python": sys.version.split()[0]}
+    for plugin in registry.plugins:
+        out[plugin.distribution] = plugin.version
+    for module in ("torch", "av"):
+        mod = sys.modules.get(module)
+        if mod is not None:
+            out[module] = getattr(mod, "__version__", "?")
+    return out
+
+
+def run_experiment(config: ResolvedConfig, *, fresh: bool = False, console: Console | None = None) -> RunSummary:
+    """Run an experiment to the end (or resume it); the trainer writes the outputs, trackers are told."""
+    console = console or get_console()
+    registry = get_registry(config.disabled_plugins)
+    dataset = registry.get("datasets", config.data.name).factory(config.data.config)
+    model_reg = registry.get("models", config.model.name)
+    trainer = registry.get("trainers", config.trainer.name).factory(config.trainer.config)
+    trackers = build_trackers(config, registry, console)
+    trackers.check()
+
+    run_dir, run_id, resumed = prepare_run_dir(config, fresh=fresh)
+    (run_dir / "config.yaml").write_text(config.to_yaml())
+    state_path = run_dir / "run.json"
+    state = {
+        "run_id": run_id,
+        "experiment": config.experiment,
+        "model": config.model.name,
+        "config_hash": config.hash(),
+        "status": "running",
+        "started": _now(),
+    }
+    _write_json(state_path, state)
+
+    protocol = {"model": config.model.name}
+    try:
+        protocol.update(dataset.protocol())
+    except AttributeError:
+        pass
+    run = RunInfo(
+        experiment=config.experiment,
+        run_id=run_id,
+        config=config.as_dict(),
+        config_hash=config.hash(),
+        model_name=config.model.name,
+        run_dir=run_dir,
+        folds=int(getattr(config.trainer.config, "folds", 1)),
+        protocol=protocol,
+        versions=versions(registry),
+        resumed=resumed,
+    )
+    job = Job(
+        config=config,
+        run=run,
+        dataset=dataset,
+        build_model=lambda: model_reg.factory(config.model.config),
+        trackers=trackers,
+        console=console,
+        interactive=is_interactive(),
+    )
+    trackers.start_run(run)
+    try:
+        summary = trainer.run(job)
+    except KeyboardInterrupt:
+        trackers.fail_run(run, "interrupted")
+        _write_json(state_path, {**state, "status": "interrupted", "ended": _now()})
+        raise
+    except BaseException as exc:
+        trackers.fail_run(run, _reason(exc))
+        _write_json(state_path, {**state, "status": "failed", "error": _reason(exc), "ended": _now()})
+        raise
+    trackers.end_run(summary)
+    _write_json(state_path, {**state, "status": "finished", "ended": _now()})
+    return summary
