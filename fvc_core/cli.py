@@ -109,6 +109,12 @@ def build_parser(disabled: list[str]) -> argparse.ArgumentParser:
     for command in get_registry(disabled).commands.values():
         if command.name in sub.choices:
             continue
+        p = argparse.ArgumentParser(prog=f"fvc {command.name}", description=command.help)
+        try:
+            command.configure(p)
+        except Exception as exc:  # a broken plugin loses its command, not the whole CLI
+            command.plugin.error = command.plugin.error or f"command {command.name!r}: {type(exc).__name__}: {exc}"
+            continue
         p = sub.add_parser(command.name, help=f"{command.help} [{command.plugin.name}]")
         command.configure(p)
         p.set_defaults(func=command.run)
