@@ -10,7 +10,8 @@ from rich.console import Console
 
 @lru_cache(maxsize=1)
 def get_console() -> Console:
-    return Console(highlight=False)
+    # soft_wrap: a warning or an epoch line stays one line in logs, whatever the terminal width.
+    return Console(highlight=False, soft_wrap=True)
 
 
 def is_interactive() -> bool:

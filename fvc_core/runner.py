@@ -72,7 +72,7 @@ class TrackerSet(Tracker):
                 message = (f"tracker {name!r} failed in {method}: {_reason(exc)}; "
                            "it is off for the rest of this run, training and local outputs go on")
                 self.warnings.append(message)
-                self.console.print(f"[yellow]warning:[/] {message}")
+                self.console.print(f"[yellow]warning:[/] {message}", soft_wrap=True)
 
     def start_run(self, run: RunInfo) -> None:
         self._call("start_run", run)
@@ -121,7 +121,7 @@ def build_trackers(config: ResolvedConfig, registry: Registry, console: Console)
     trackers = TrackerSet(built, console)
     for w in warnings:
         trackers.warnings.append(w)
-        console.print(f"[yellow]warning:[/] {w}")
+        console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
     return trackers
 
 

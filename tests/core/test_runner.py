@@ -1,0 +1,130 @@
+"""The runner with throw-away plugins: output folder guard, tracker failure policy, run state."""
+
+import json
+
+import pytest
+
+from fvc_core.cli import main
+
+from .conftest import write_distribution
+
+PLUGIN = '''
+from pydantic import BaseModel, ConfigDict
+from fvc_core.hookspecs import hookimpl
+from fvc_core.tracking import RunSummary, Tracker, TrackerConfig, FoldResult
+
+EVENTS = []
+
+class Data:
+    def __init__(self, cfg): pass
+    def protocol(self): return {"num_frames": 4}
+
+class Trainer:
+    def __init__(self, cfg): self.cfg = cfg
+    def run(self, job):
+        EVENTS.append(("model", job.build_model()))
+        if self.cfg.crash:
+            raise RuntimeError("trainer crashed")
+        job.trackers.log_epoch(0, 1, {"train_loss": 0.5}, 1)
+        fold = FoldResult(0, {"roc_auc": 0.9}, job.run.run_dir, job.run.run_dir / "p.parquet")
+        job.trackers.end_fold(fold)
+        return RunSummary(job.run, [fold], {"roc_auc": 0.9}, {"roc_auc": 0.0})
+
+class TrainerCfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    crash: bool = False
+
+class Recorder(Tracker):
+    def __init__(self, cfg): self.cfg = cfg
+    def check(self):
+        if self.cfg.broken: raise ConnectionError("server unreachable")
+    def start_run(self, run):
+        if self.cfg.broken: raise ConnectionError("server unreachable")
+        EVENTS.append(("start", run.resumed))
+    def log_epoch(self, fold, epoch, metrics, step): EVENTS.append(("epoch", fold, epoch, metrics))
+    def end_fold(self, result): EVENTS.append(("fold", result.metrics))
+    def end_run(self, summary): EVENTS.append(("end", summary.mean))
+    def fail_run(self, run, error): EVENTS.append(("fail", error))
+
+class RecorderCfg(TrackerConfig):
+    broken: bool = False
+
+@hookimpl
+def register_datasets(register): register("d", Data)
+@hookimpl
+def register_models(register): register("m", lambda cfg: "a model")
+@hookimpl
+def register_trainers(register): register("t", Trainer, config=TrainerCfg)
+@hookimpl
+def register_trackers(register): register("recorder", Recorder, config=RecorderCfg)
+'''
+
+CONFIG = """
+experiment: e
+output_dir: {out}
+data: {{name: d}}
+model: {{name: m}}
+trainer: {{name: t}}
+trackers: [recorder]
+"""
+
+
+@pytest.fixture
+def events(site):
+    write_distribution(site, "fvctest-all", {"fvctest_all": PLUGIN}, {"all": "fvctest_all"})
+    import fvctest_all
+
+    fvctest_all.EVENTS.clear()
+    return fvctest_all.EVENTS
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "exp.yaml"
+    path.write_text(CONFIG.format(out=tmp_path / "out"))
+    return path
+
+
+def test_run_reports_to_trackers_and_records_state(events, config, tmp_path):
+    assert main(["run", str(config)]) == 0
+    assert events == [
+        ("start", False), ("model", "a model"), ("epoch", 0, 1, {"train_loss": 0.5}),
+        ("fold", {"roc_auc": 0.9}), ("end", {"roc_auc": 0.9}),
+    ]
+    run_dir = tmp_path / "out" / "m"
+    state = json.loads((run_dir / "run.json").read_text())
+    assert state["status"] == "finished" and state["model"] == "m"
+    assert "name: t" in (run_dir / "config.yaml").read_text()
+    events.clear()
+    # Same config again: the same run, resumed.
+    assert main(["run", str(config), "trackers=[recorder]"]) == 0
+    assert events[0] == ("start", True)
+    assert json.loads((run_dir / "run.json").read_text())["run_id"] == state["run_id"]
+
+
+def test_another_config_in_the_same_folder_is_refused_unless_fresh(events, config, tmp_path, capsys):
+    assert main(["run", str(config)]) == 0
+    assert main(["run", str(config), "seed=7"]) == 2
+    assert "holds a run of another config" in capsys.readouterr().err
+    assert main(["run", str(config), "seed=7", "--fresh"]) == 0
+    assert events[-1][0] == "end"
+
+
+def test_failing_tracker_warns_once_and_the_run_goes_on(events, config, capsys):
+    assert main(["run", str(config), "recorder.broken=true"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("tracker 'recorder' failed in start_run: ConnectionError: server unreachable") == 1
+    assert [e[0] for e in events] == ["model"]  # switched off after its failure; training went on
+
+
+def test_fail_fast_tracker_stops_before_training(events, config, capsys):
+    assert main(["run", str(config), "recorder.broken=true", "recorder.fail_fast=true"]) == 2
+    assert "tracker 'recorder' (fail_fast): ConnectionError: server unreachable" in capsys.readouterr().err
+    assert events == []
+
+
+def test_trainer_failure_is_reported_to_trackers(events, config, tmp_path, capsys):
+    assert main(["run", str(config), "trainer.crash=true"]) == 1
+    assert events[-1] == ("fail", "RuntimeError: trainer crashed")
+    state = json.loads((tmp_path / "out" / "m" / "run.json").read_text())
+    assert state["status"] == "failed"
