@@ -1,0 +1,84 @@
+"""The ``trainer:`` section of experiment.yaml for the ``supervised`` trainer.
+
+No torch here: the config is validated by ``fvc check`` before anything heavy loads.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Metrics computed on a fold's validation part every epoch (fvc_core.training.metrics computes them).
+SCORE_METRICS = ("accuracy", "precision", "recall", "f1_score", "roc_auc", "average_precision", "eer")
+VAL_METRICS = ("val_loss", "val_acc", "val_precision", "val_recall", "val_f1", "val_auc", "val_ap", "val_eer")
+# Lower is better for these; everything else is maximised when early_stopping.mode is auto.
+LOWER_IS_BETTER = ("val_loss", "val_eer")
+
+
+class EarlyStoppingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    patience: int | None = Field(5, ge=1, description="Epochs without improvement before a fold stops; "
+                                 "null trains every epoch (the best epoch is still kept).")
+    metric: str = Field("val_auc", description="Validation metric that picks the best epoch: "
+                        + ", ".join(VAL_METRICS))
+    mode: Literal["auto", "max", "min"] = Field("auto", description="auto: min for val_loss/val_eer, else max")
+    min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value not in VAL_METRICS:
+            raise ValueError(f"unknown metric {value!r}; one of {', '.join(VAL_METRICS)}")
+        return value
+
+    def resolved_mode(self) -> Literal["max", "min"]:
+        if self.mode != "auto":
+            return self.mode
+        return "min" if self.metric in LOWER_IS_BETTER else "max"
+
+
+class SupervisedConfig(BaseModel):
+    """k-fold cross-validated supervised training (the seed's stage 5)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    folds: int = Field(5, ge=2, description="k of stratified (group-aware) k-fold cross-validation.")
+    val_fraction: float = Field(0.2, gt=0, lt=1, description="Share of each fold's training part held out "
+                                "for early stopping and best-checkpoint choice.")
+    epochs: int = Field(25, ge=1)
+    batch_size: int = Field(1, ge=1)
+    grad_accum: int = Field(16, ge=1, description="Batches per optimiser step.")
+    lr: float = Field(5.0e-4, gt=0, description="Learning rate of the head (and of models without groups).")
+    backbone_lr: float = Field(5.0e-6, gt=0, description="Learning rate of the parameters a model lists "
+                               "as 'backbone' in parameter_groups().")
+    weight_decay: float = Field(1.0e-4, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_epochs: float = Field(2, ge=0, description="Linear warm-up, then cosine annealing to 0; "
+                                 "stepped per optimiser step.")
+    max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping; null turns it off.")
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    class_weights: Literal["balanced", "none"] = "balanced"
+    amp: Literal["auto", "off", "fp16", "bf16"] = Field(
+        "auto", description="auto: fp16 with a GradScaler on CUDA, off on CPU; bf16 works on CPU too.")
+    device: str = Field("auto", description="auto (cuda when available, else cpu), cpu, cuda, cuda:N")
+    num_workers: int = Field(2, ge=0, description="DataLoader processes decoding videos ahead of the step.")
+    prefetch_factor: int = Field(2, ge=1, description="Batches each worker prepares ahead.")
+    augment: bool = Field(True, description="Ask the dataset for augmented training clips.")
+    threshold: float = Field(0.5, gt=0, lt=1, description="Fake-score threshold for accuracy, precision, "
+                             "recall, F1 and the confusion matrix.")
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        head = value.split(":", 1)[0]
+        if head not in ("auto", "cpu", "cuda", "mps") or (head in ("auto", "cpu") and ":" in value):
+            raise ValueError(f"unknown device {value!r}; auto, cpu, cuda, cuda:N or mps")
+        return value
+
+    @model_validator(mode="after")
+    def _warmup_within_epochs(self) -> SupervisedConfig:
+        if self.warmup_epochs > self.epochs:
+            raise ValueError(f"warmup_epochs={self.warmup_epochs} is longer than epochs={self.epochs}")
+        return self

@@ -1,0 +1,365 @@
+"""One fold: train with accumulation, AMP and clipping, validate every epoch, keep the best
+epoch, checkpoint for resume, score the held-out part once at the end.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from fvc_core.errors import BadVideoError, UserError
+from fvc_core.training import checkpoint
+from fvc_core.training.config import SupervisedConfig
+from fvc_core.training.data import Key, clip_seed, epoch_order
+from fvc_core.training.metrics import validation_metrics
+from fvc_core.training.schedule import EarlyStopping, warmup_cosine
+
+
+class NonFiniteLossError(UserError):
+    """The loss became NaN or infinite: names fold, epoch and step."""
+
+
+class SkippedVideos:
+    """Videos left out under ``on_bad_video: skip``; kept in skipped_videos.json across resumes."""
+
+    def __init__(self, path: Path, policy: str):
+        from fvc_core.training.outputs import read_json
+
+        self.path = Path(path)
+        self.policy = policy
+        self.items: dict[str, str] = {}
+        if self.path.exists():
+            self.items = {d["video_path"]: d["reason"] for d in read_json(self.path)}
+
+    def handle(self, video_path: str, reason: str) -> None:
+        if video_path in self.items:
+            return
+        if self.policy != "skip":
+            raise BadVideoError(video_path, reason)
+        from fvc_core.training.outputs import write_json
+
+        self.items[video_path] = reason
+        write_json(self.path, self.as_list())
+
+    def as_list(self) -> list[dict[str, str]]:
+        return [{"video_path": p, "reason": r} for p, r in self.items.items()]
+
+
+@dataclass
+class Environment:
+    """What every fold shares: the device, precision, the loader and the run's videos."""
+
+    device: torch.device
+    amp_dtype: torch.dtype | None
+    loader: Any
+    sampler: Any
+    paths: list[str]
+    """Row -> video path (the loader's rows)."""
+    row_of: dict[str, int]
+    skipped: SkippedVideos
+    seed: int
+    progress: Any
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"trainer.device: {name!r} asked for, but torch sees no CUDA device here")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise UserError(f"trainer.device: {name!r} asked for, but MPS is not available here")
+    return device
+
+
+def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for full precision."""
+    if amp == "auto":
+        return torch.float16 if device.type == "cuda" else None
+    if amp == "fp16":
+        if device.type != "cuda":
+            raise UserError(f"trainer.amp: fp16 needs a CUDA device (device is {device}); use bf16 or off")
+        return torch.float16
+    if amp == "bf16":
+        return torch.bfloat16
+    return None
+
+
+def parameter_groups(model: nn.Module, config: SupervisedConfig) -> list[dict[str, Any]]:
+    """AdamW groups: the model's optional parameter_groups() backbone at backbone_lr, the rest at lr."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups_fn = getattr(model, "parameter_groups", None)
+    if not callable(groups_fn):
+        return [{"params": trainable, "lr": config.lr, "name": "head"}]
+    declared = groups_fn()
+    backbone = [p for p in declared.get("backbone", []) if p.requires_grad]
+    in_backbone = {id(p) for p in backbone}
+    head = [p for p in trainable if id(p) not in in_backbone]
+    groups = [{"params": head, "lr": config.lr, "name": "head"}]
+    if backbone:
+        groups.append({"params": backbone, "lr": config.backbone_lr, "name": "backbone"})
+    return groups
+
+
+class Objective:
+    """Loss and fake-score of video logits: (N, 2) with softmax, or (N,)/(N, 1) with a sigmoid."""
+
+    def __init__(self, class_weights: torch.Tensor | None):
+        self.weights = class_weights
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        if logits.ndim == 2 and logits.shape[1] == 2:
+            return nn.functional.cross_entropy(logits, labels, weight=self.weights)
+        if logits.ndim == 1 or (logits.ndim == 2 and logits.shape[1] == 1):
+            target = labels.float()
+            pos_weight = self.weights[1] / self.weights[0] if self.weights is not None else None
+            return nn.functional.binary_cross_entropy_with_logits(logits.reshape(-1), target,
+                                                                  pos_weight=pos_weight)
+        raise UserError(f"model output of shape {tuple(logits.shape)}: the supervised trainer expects video "
+                        "logits (N, 2) or (N, 1) for real/fake")
+
+    @staticmethod
+    def scores(logits: torch.Tensor) -> torch.Tensor:
+        logits = logits.float()
+        if logits.ndim == 2 and logits.shape[1] == 2:
+            return torch.softmax(logits, dim=1)[:, 1]
+        return torch.sigmoid(logits.reshape(-1))
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+class FoldTraining:
+    """Trains and scores one fold; every state needed to resume goes into fold_dir/last.pt."""
+
+    def __init__(self, job: Any, config: SupervisedConfig, env: Environment, fold: int,
+                 parts: dict[str, list[tuple[int, int]]], fold_dir: Path):
+        self.job = job
+        self.cfg = config
+        self.env = env
+        self.fold = fold
+        self.parts = parts  # part -> (row, label)
+        self.fold_dir = Path(fold_dir)
+        self.last_path = self.fold_dir / "last.pt"
+        self.best_path = self.fold_dir / "model.pt"
+        self.labels = {row: lab for part in parts.values() for row, lab in part}
+
+    # -- setup -----------------------------------------------------------------------------------
+    def _build(self) -> None:
+        cfg, env = self.cfg, self.env
+        _seed_everything(clip_seed(env.seed, self.fold, 0, 2**31 - 1))
+        self.model = self.job.build_model().to(env.device)
+        self.optimizer = torch.optim.AdamW(parameter_groups(self.model, cfg), lr=cfg.lr, betas=cfg.betas,
+                                           weight_decay=cfg.weight_decay)
+        train_rows = [row for row, _ in self.parts["train"]]
+        self.batches_per_epoch = math.ceil(len(train_rows) / cfg.batch_size)
+        self.steps_per_epoch = math.ceil(self.batches_per_epoch / cfg.grad_accum)
+        warmup = int(round(cfg.warmup_epochs * self.steps_per_epoch))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, warmup_cosine(warmup, cfg.epochs * self.steps_per_epoch))
+        self.scaler = torch.amp.GradScaler(env.device.type,
+                                           enabled=env.amp_dtype == torch.float16 and env.device.type == "cuda")
+        weights = None
+        if cfg.class_weights == "balanced":
+            from sklearn.utils.class_weight import compute_class_weight
+
+            y = np.array([lab for _, lab in self.parts["train"]])
+            weights = torch.tensor(compute_class_weight("balanced", classes=np.array([0, 1]), y=y),
+                                   dtype=torch.float32, device=env.device)
+        self.objective = Objective(weights)
+        es = cfg.early_stopping
+        self.stopping = EarlyStopping(es.metric, es.resolved_mode(), es.patience, es.min_delta)
+        self.history: list[dict[str, float]] = []
+        self.step = 0
+        self.start_epoch = 1
+
+    def _resume(self) -> None:
+        state = checkpoint.load_safe(self.last_path, map_location=self.env.device)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.stopping.load_state_dict(state["early_stopping"])
+        self.history = state["history"]
+        self.step = state["step"]
+        self.start_epoch = state["epoch"] + 1
+        checkpoint.set_rng_state(state["rng"])
+
+    def _save_last(self, epoch: int) -> None:
+        checkpoint.save_atomic({
+            "epoch": epoch,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "early_stopping": self.stopping.state_dict(),
+            "history": self.history,
+            "rng": checkpoint.rng_state(),
+        }, self.last_path)
+
+    def _save_best(self, epoch: int, value: float) -> None:
+        from fvc_core.training.outputs import plain
+
+        checkpoint.save_atomic({
+            "model_state_dict": self.model.state_dict(),
+            "model_name": self.job.config.model.name,
+            "config": plain(self.job.config.as_dict()),
+            "epoch": epoch,
+            "fold": self.fold,
+            "metric": self.stopping.metric,
+            "metric_value": value,
+        }, self.best_path)
+
+    # -- passes ----------------------------------------------------------------------------------
+    def _autocast(self):
+        dtype = self.env.amp_dtype
+        return torch.autocast(self.env.device.type, dtype=dtype or torch.float32, enabled=dtype is not None)
+
+    def _batches(self, keys: list[Key], label: str):
+        """Batches of the loader over ``keys``, with the time spent waiting for each one."""
+        env = self.env
+        env.sampler.keys = keys
+        env.progress.start_pass(label, math.ceil(len(keys) / self.cfg.batch_size))
+        iterator = iter(env.loader)
+        while True:
+            t0 = time.perf_counter()
+            try:
+                batch = next(iterator)
+            except StopIteration:
+                return
+            waited = time.perf_counter() - t0
+            for row, reason in batch.bad:
+                env.skipped.handle(env.paths[row], reason)
+            yield batch, waited
+
+    def _known_bad(self, row: int) -> bool:
+        return self.env.paths[row] in self.env.skipped.items
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        cfg, env = self.cfg, self.env
+        rows = epoch_order([row for row, _ in self.parts["train"]], env.seed, self.fold, epoch)
+        keys = [Key(r, cfg.augment, clip_seed(env.seed, self.fold, epoch, r), self._known_bad(r)) for r in rows]
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        n_batches = self.batches_per_epoch
+        loss_sum, loss_n, waited, started = 0.0, 0, 0.0, time.perf_counter()
+        for index, (batch, wait) in enumerate(self._batches(keys, f"fold {self.fold} epoch {epoch}")):
+            waited += wait
+            group_start = (index // cfg.grad_accum) * cfg.grad_accum
+            # The last group of an epoch may be short: divide by its real size so every optimiser
+            # step sees the mean gradient of the batches it covers.
+            group_size = min(cfg.grad_accum, n_batches - group_start)
+            if batch.videos is not None:
+                videos = batch.videos.to(env.device, non_blocking=True)
+                labels = batch.labels.to(env.device, non_blocking=True)
+                with self._autocast():
+                    logits = self.model(videos)
+                loss = self.objective.loss(logits, labels)
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise NonFiniteLossError(
+                        f"fold {self.fold} epoch {epoch} batch {index + 1} (optimiser step {self.step + 1}): "
+                        f"the loss is {value}; lower trainer.lr, or set trainer.amp=off"
+                    )
+                self.scaler.scale(loss / group_size).backward()
+                loss_sum += value * len(batch.rows)
+                loss_n += len(batch.rows)
+                env.progress.step(value)
+            else:
+                env.progress.step(None)
+            if index + 1 == group_start + group_size:
+                self._optimizer_step()
+        return {"train_loss": loss_sum / loss_n if loss_n else math.nan,
+                "epoch_seconds": time.perf_counter() - started, "data_wait_seconds": waited}
+
+    def _optimizer_step(self) -> None:
+        if self.cfg.max_grad_norm is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scheduler.step()
+        self.step += 1
+
+    @torch.no_grad()
+    def evaluate(self, part: str) -> tuple[list[int], list[float], float]:
+        """Rows, fake scores and mean loss of a part, with the model in its own eval() behaviour."""
+        keys = [Key(r, False, 0, self._known_bad(r)) for r, _ in self.parts[part]]
+        self.model.eval()
+        rows: list[int] = []
+        scores: list[float] = []
+        loss_sum = 0.0
+        for batch, _ in self._batches(keys, f"fold {self.fold} {part}"):
+            if batch.videos is not None:
+                videos = batch.videos.to(self.env.device, non_blocking=True)
+                labels = batch.labels.to(self.env.device, non_blocking=True)
+                with self._autocast():
+                    logits = self.model(videos)
+                loss_sum += float(self.objective.loss(logits, labels)) * len(batch.rows)
+                rows += batch.rows
+                scores += self.objective.scores(logits).cpu().tolist()
+            self.env.progress.step(None)
+        return rows, scores, loss_sum / len(rows) if rows else math.nan
+
+    # -- the fold --------------------------------------------------------------------------------
+    def run(self):
+        from fvc_core.training import outputs
+        from fvc_core.training.metrics import compute_metrics
+
+        cfg = self.cfg
+        self._build()
+        if self.last_path.exists():
+            self._resume()
+        sizes = {part: len(rows) for part, rows in self.parts.items()}
+        self.env.progress.start_fold(self.fold, sizes, self.start_epoch)
+        for epoch in range(self.start_epoch, cfg.epochs + 1):
+            if self.stopping.stopped:
+                break
+            stats = self.train_epoch(epoch)
+            rows, scores, val_loss = self.evaluate("val")
+            labels = [self.labels[r] for r in rows]
+            metrics: dict[str, float] = {"epoch": epoch, "train_loss": stats["train_loss"], "val_loss": val_loss,
+                       **validation_metrics(labels, scores, cfg.threshold)}
+            for group in self.optimizer.param_groups:
+                metrics["lr" if group["name"] == "head" else f"lr_{group['name']}"] = float(group["lr"])
+            metrics["epoch_seconds"] = stats["epoch_seconds"]
+            metrics["data_wait_seconds"] = stats["data_wait_seconds"]
+            self.history.append(metrics)
+            value = metrics[self.stopping.metric]
+            if self.stopping.update(value, epoch):
+                self._save_best(epoch, value)
+            self._save_last(epoch)
+            self.job.trackers.log_epoch(self.fold, epoch, {k: v for k, v in metrics.items() if k != "epoch"},
+                                        self.step)
+            self.env.progress.end_epoch(self.fold, epoch, stats["epoch_seconds"], stats["data_wait_seconds"],
+                                        self.steps_per_epoch)
+
+        best = checkpoint.load_safe(self.best_path, map_location=self.env.device)
+        self.model.load_state_dict(best["model_state_dict"])
+        rows, scores, _ = self.evaluate("test")
+        labels = [self.labels[r] for r in rows]
+        paths = outputs.fold_paths(self.fold_dir)
+        outputs.write_predictions(paths["predictions.parquet"], [self.env.paths[r] for r in rows], labels,
+                                  scores, self.fold)
+        outputs.write_json(paths["history.json"], self.history)
+        test = compute_metrics(labels, scores, cfg.threshold)
+        test.update(fold=self.fold, best_epoch=self.stopping.best_epoch, best_metric=self.stopping.metric,
+                    best_metric_value=self.stopping.best)
+        outputs.write_json(paths["metrics.json"], test)  # last: its presence marks the fold finished
+        self.last_path.unlink(missing_ok=True)
+        return outputs.fold_result(self.fold, self.fold_dir, test, self.history, self.stopping.best_epoch)

@@ -1,0 +1,134 @@
+"""What a run leaves on disk: per fold metrics.json, predictions.parquet, history.json;
+per run summary.json and skipped_videos.json; and the summary table on the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from fvc_core.tracking import FoldResult, RunInfo, RunSummary
+from fvc_core.training.config import SCORE_METRICS
+from fvc_core.training.metrics import summarize
+
+# Numbers a FoldResult carries to trackers (metrics.json also has the confusion matrix and threshold).
+RESULT_KEYS = (*SCORE_METRICS, "n", "n_real", "n_fake")
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready: NaN and infinities become null (strict JSON has neither), paths become str."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def write_json(path: Path, data: Any) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(plain(data), indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def _float(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def fold_paths(fold_dir: Path) -> dict[str, Path]:
+    names = ("model.pt", "metrics.json", "predictions.parquet", "history.json", "split.parquet")
+    return {name: fold_dir / name for name in names}
+
+
+def write_predictions(path: Path, video_paths: list[str], labels: list[int], scores: list[float],
+                      fold: int) -> None:
+    frame = pl.DataFrame(
+        {"video_path": video_paths, "label": labels, "score": scores, "fold": [fold] * len(video_paths)},
+        schema={"video_path": pl.String, "label": pl.Int64, "score": pl.Float64, "fold": pl.Int64},
+    )
+    tmp = path.with_name(f".{path.name}.tmp")
+    frame.write_parquet(tmp)
+    os.replace(tmp, path)
+
+
+def fold_result(fold: int, fold_dir: Path, metrics: dict[str, Any], history: list[dict[str, Any]],
+                best_epoch: int | None) -> FoldResult:
+    paths = fold_paths(fold_dir)
+    return FoldResult(
+        fold=fold,
+        metrics={k: _float(metrics.get(k)) for k in RESULT_KEYS},
+        fold_dir=fold_dir,
+        predictions_path=paths["predictions.parquet"],
+        history=history,
+        artifacts={k: p for k, p in paths.items() if p.exists()},
+        best_epoch=best_epoch,
+    )
+
+
+def read_finished_fold(fold: int, fold_dir: Path) -> FoldResult | None:
+    """A fold whose metrics.json is on disk is finished (it is written last); None otherwise."""
+    paths = fold_paths(fold_dir)
+    if not paths["metrics.json"].exists():
+        return None
+    metrics = read_json(paths["metrics.json"])
+    history = read_json(paths["history.json"]) if paths["history.json"].exists() else []
+    history = [{k: _float(v) for k, v in row.items()} for row in history]
+    return fold_result(fold, fold_dir, metrics, history, metrics.get("best_epoch"))
+
+
+def write_summary(run: RunInfo, results: list[FoldResult], skipped: list[dict[str, str]]) -> RunSummary:
+    mean, std = summarize([r.metrics for r in results])
+    path = Path(run.run_dir) / "summary.json"
+    write_json(path, {
+        "experiment": run.experiment,
+        "run_id": run.run_id,
+        "model": run.model_name,
+        "config_hash": run.config_hash,
+        "folds": [{"fold": r.fold, "best_epoch": r.best_epoch, **r.metrics} for r in results],
+        "mean": mean,
+        "std": std,
+        "skipped_videos": skipped,
+    })
+    return RunSummary(run=run, folds=results, mean=mean, std=std, summary_path=path, skipped_videos=skipped)
+
+
+def _cell(value: float) -> str:
+    return "-" if value is None or math.isnan(value) else f"{value:.4f}"
+
+
+def print_summary(console: Console, summary: RunSummary) -> None:
+    table = Table(title=f"{summary.run.experiment}: {summary.run.model_name}, {len(summary.folds)} folds")
+    table.add_column("metric")
+    for r in summary.folds:
+        table.add_column(f"fold {r.fold}", justify="right")
+    table.add_column("mean ± std", justify="right", style="bold")
+    for name in SCORE_METRICS:
+        row = [_cell(r.metrics.get(name, math.nan)) for r in summary.folds]
+        mean, std = summary.mean[name], summary.std[name]
+        row.append(f"{_cell(mean)} ± {_cell(std)}" if not math.isnan(std) else _cell(mean))
+        table.add_row(name, *row)
+    console.print(table)
+    if summary.skipped_videos:
+        console.print(f"[yellow]{len(summary.skipped_videos)} video(s) skipped[/] (on_bad_video: skip), "
+                      f"listed in {Path(summary.run.run_dir) / 'skipped_videos.json'}:")
+        for item in summary.skipped_videos[:10]:
+            console.print(f"  {item['video_path']}: {item['reason']}")
+        if len(summary.skipped_videos) > 10:
+            console.print(f"  ... and {len(summary.skipped_videos) - 10} more")
+    if summary.summary_path:
+        console.print(f"summary: {summary.summary_path}")

@@ -1,0 +1,174 @@
+"""Using a trained run: rebuild a fold's model, score new videos, ``fvc predict``.
+
+Checkpoints are read with ``weights_only=True``: a model.pt from elsewhere never runs code.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from fvc_core.errors import BadVideoError, UserError
+
+VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """The resolved config the runner saved as ``<run_dir>/config.yaml``."""
+    import yaml
+
+    path = Path(run_dir) / "config.yaml"
+    if not path.exists():
+        raise UserError(f"{path}: not found; RUN_DIR is <output_dir>/<model name> of an `fvc run`")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise UserError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
+        raise UserError(f"{path}: not an fvc run config (no model section)")
+    return data
+
+
+def _section(config: dict[str, Any], key: str, where: Path) -> tuple[str, dict[str, Any]]:
+    section = dict(config.get(key) or {})
+    name = section.pop("name", None)
+    if not isinstance(name, str):
+        raise UserError(f"{where}: {key}.name is missing")
+    return name, section
+
+
+def fold_dirs(run_dir: Path) -> list[Path]:
+    """The run's fold folders that hold a model.pt, in fold order."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise UserError(f"{run_dir}: no such run folder")
+    found = [d for d in run_dir.glob("fold_*") if (d / "model.pt").exists() and d.name[5:].isdigit()]
+    if not found:
+        raise UserError(f"{run_dir}: no fold_<k>/model.pt here; has the run trained a fold yet?")
+    return sorted(found, key=lambda d: int(d.name[5:]))
+
+
+def load_fold_model(fold_dir: str | Path, *, device: str = "cpu"):
+    """The fold's best model (weights of model.pt), built by its model plugin, in eval() mode.
+
+    The model's name and config come from the run's config.yaml (beside the fold folders),
+    or from the checkpoint itself when config.yaml is absent.
+    """
+    import torch
+
+    from fvc_core import create_model
+    from fvc_core.training.checkpoint import CheckpointError, load_safe
+
+    fold_dir = Path(fold_dir)
+    path = fold_dir / "model.pt"
+    state = load_safe(path)
+    if not isinstance(state, dict) or "model_state_dict" not in state:
+        raise CheckpointError(f"{path}: not an fvc checkpoint (no model_state_dict)")
+    config_path = fold_dir.parent / "config.yaml"
+    config = read_run_config(fold_dir.parent) if config_path.exists() else state.get("config")
+    if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
+        raise CheckpointError(f"{path}: no config.yaml beside the fold and no config in the checkpoint")
+    name, model_config = _section(config, "model", config_path)
+    model = create_model(name, model_config)
+    try:
+        model.load_state_dict(state["model_state_dict"])
+    except RuntimeError as exc:
+        raise CheckpointError(f"{path}: weights do not fit model {name!r} "
+                              f"({str(exc).splitlines()[0][:200]})") from None
+    return model.to(torch.device(device)).eval()
+
+
+def expand_videos(items: list[str | Path]) -> list[Path]:
+    """Files as given; folders searched recursively for video files (sorted)."""
+    out: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+            if not found:
+                raise UserError(f"{path}: no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) in this folder")
+            out += found
+        elif path.is_file():
+            out.append(path)
+        else:
+            raise UserError(f"{path}: no such video file or folder")
+    return out
+
+
+def score_videos(run_dir: str | Path, paths: list[str | Path], *, device: str = "cpu",
+                 dataset: Any = None) -> pl.DataFrame:
+    """Fake scores of videos from every fold's model, and their mean.
+
+    Columns: video_path, score (mean over folds), prediction (fake/real at the run's threshold),
+    score_fold_<k> per fold, error (why a video was skipped under on_bad_video: skip, else null).
+    ``dataset`` defaults to the run's dataset plugin, rebuilt from config.yaml to read the videos
+    exactly as in training.
+    """
+    import torch
+
+    from fvc_core.training.loop import Objective
+
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir)
+    if dataset is None:
+        from fvc_core.plugins import get_registry
+
+        name, data_config = _section(config, "data", run_dir / "config.yaml")
+        dataset = get_registry().create("datasets", name, data_config)
+    threshold = float((config.get("trainer") or {}).get("threshold", 0.5))
+    policy = getattr(dataset, "on_bad_video", "fail")
+    folds = fold_dirs(run_dir)
+    models = [(int(d.name[5:]), load_fold_model(d, device=device)) for d in folds]
+    videos = expand_videos(list(paths))
+
+    rows: list[dict[str, Any]] = []
+    with torch.no_grad():
+        for path in videos:
+            row: dict[str, Any] = {"video_path": str(path), "score": None, "prediction": None}
+            try:
+                clip = torch.as_tensor(dataset.read_video(str(path.resolve()))).unsqueeze(0).to(device)
+            except BadVideoError as exc:
+                if policy != "skip":
+                    raise
+                rows.append({**row, "error": exc.reason})
+                continue
+            fold_scores = {f"score_fold_{k}": float(Objective.scores(model(clip))[0]) for k, model in models}
+            mean = sum(fold_scores.values()) / len(fold_scores)
+            rows.append({**row, "score": mean, "prediction": "fake" if mean >= threshold else "real",
+                         **fold_scores, "error": None})
+    schema = {"video_path": pl.String, "score": pl.Float64, "prediction": pl.String,
+              **{f"score_fold_{k}": pl.Float64 for k, _ in models}, "error": pl.String}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from fvc_core.console import get_console
+
+    output = Path(args.output) if args.output else None
+    if output is not None and output.suffix.lower() not in (".csv", ".json", ".parquet"):
+        raise UserError(f"-o {output}: use a .csv, .json or .parquet file name")
+    frame = score_videos(args.run_dir, args.videos, device=args.device)
+    console = get_console()
+    table = Table(title=f"{args.run_dir}: mean fake score over {len(frame.columns) - 4} fold model(s)")
+    for col in ("video", "score", "prediction"):
+        table.add_column(col, justify="right" if col == "score" else "left")
+    for rec in frame.iter_rows(named=True):
+        score = f"{rec['score']:.4f}" if rec["score"] is not None else "-"
+        table.add_row(rec["video_path"], score, rec["prediction"] or f"[yellow]skipped: {rec['error']}[/]")
+    console.print(table)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        suffix = output.suffix.lower()
+        if suffix == ".csv":
+            frame.write_csv(output)
+        elif suffix == ".json":
+            frame.write_json(output)
+        else:
+            frame.write_parquet(output)
+        console.print(f"scores written to {output}")
+    return 0

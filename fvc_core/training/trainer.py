@@ -1,0 +1,76 @@
+"""The ``supervised`` trainer: k-fold cross-validation over the dataset plugin's table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fvc_core.tracking import FoldResult, RunSummary
+from fvc_core.training.config import SupervisedConfig
+
+
+class SupervisedTrainer:
+    """``run(job)`` trains every fold not finished yet, resuming an interrupted one, and
+    returns the cross-fold summary. Safe to call again on the same run folder."""
+
+    def __init__(self, config: SupervisedConfig | None = None):
+        self.config = config or SupervisedConfig()
+
+    def run(self, job: Any) -> RunSummary:
+        from fvc_core.training import outputs
+        from fvc_core.training.data import ClipSource, make_loader
+        from fvc_core.training.loop import (
+            Environment,
+            FoldTraining,
+            SkippedVideos,
+            resolve_amp,
+            resolve_device,
+        )
+        from fvc_core.training.progress import RunProgress
+        from fvc_core.training.splits import load_or_make_splits
+
+        cfg = self.config
+        run_dir = Path(job.run.run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        seed = int(job.config.seed)
+        device = resolve_device(cfg.device)
+        amp_dtype = resolve_amp(cfg.amp, device)
+
+        # Every split is made (and checked) before any training starts.
+        splits = load_or_make_splits(job.dataset.table(), run_dir, cfg.folds, cfg.val_fraction, seed)
+        catalog = splits[0].table.sort("video_path")
+        paths = catalog["video_path"].to_list()
+        row_of = {p: i for i, p in enumerate(paths)}
+        source = ClipSource(job.dataset, paths, catalog["label"].to_list())
+        loader, sampler = make_loader(source, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
+                                      prefetch_factor=cfg.prefetch_factor, seed=seed,
+                                      pin_memory=device.type == "cuda")
+        skipped = SkippedVideos(run_dir / "skipped_videos.json", getattr(job.dataset, "on_bad_video", "fail"))
+
+        results: list[FoldResult] = []
+        with RunProgress(job.console, job.interactive, cfg.folds, cfg.epochs) as progress:
+            env = Environment(device, amp_dtype, loader, sampler, paths, row_of, skipped, seed, progress)
+            for split in splits:
+                fold_dir = run_dir / f"fold_{split.fold}"
+                done = outputs.read_finished_fold(split.fold, fold_dir)
+                if done is not None:
+                    results.append(done)
+                    progress.fold_done(split.fold, "finished earlier, kept")
+                    continue
+                parts = {part: [(row_of[p], int(lab)) for p, lab in
+                                split.part(part).select("video_path", "label").iter_rows()]
+                         for part in ("train", "val", "test")}
+                try:
+                    result = FoldTraining(job, cfg, env, split.fold, parts, fold_dir).run()
+                except KeyboardInterrupt:
+                    job.console.print(f"[yellow]interrupted:[/] fold {split.fold} resumes from its last "
+                                      "finished epoch on the next `fvc run` of this config")
+                    raise
+                job.trackers.end_fold(result)
+                results.append(result)
+                progress.fold_done(split.fold)
+        del env, loader, sampler  # stops the persistent workers now rather than at interpreter exit
+
+        summary = outputs.write_summary(job.run, results, skipped.as_list())
+        outputs.print_summary(job.console, summary)
+        return summary
