@@ -1,0 +1,67 @@
+"""The keys of the ``metadata`` and ``synthetic`` dataset sections of experiment.yaml.
+
+Pydantic only: the CLI imports this to validate a config, so nothing heavy here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class ClipConfig(BaseModel):
+    """How a video becomes a clip; shared by every dataset of this distribution."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    num_frames: int = Field(16, ge=1, description="Frames sampled uniformly over each video's duration.")
+    size: int = Field(256, ge=8, description="Clips are letterboxed to size x size pixels.")
+    on_bad_video: Literal["fail", "skip"] = Field(
+        "fail", description="A video that cannot be read stops the run (fail) or is left out and reported (skip)."
+    )
+    augment: bool = Field(True, description="Augment training clips (reproducibly, from the seed).")
+
+
+class MetadataConfig(ClipConfig):
+    """A Parquet table of videos and labels."""
+
+    metadata: Path = Field(..., description="Parquet table; relative video paths are taken from its folder.")
+    video_column: str = "video_path"
+    label_column: str = "label"
+    group_column: str | None = Field(
+        None, description="Videos sharing a value (a source and its fakes) never straddle a split."
+    )
+    labels: dict[str, int] = Field(
+        default_factory=lambda: {"real": 0, "fake": 1},
+        description="Label names and their class (0 = real, 1 = fake); 0/1 integers are always accepted.",
+    )
+
+    @field_validator("labels")
+    @classmethod
+    def _classes_are_binary(cls, labels: dict[str, int]) -> dict[str, int]:
+        bad = {k: v for k, v in labels.items() if v not in (0, 1)}
+        if bad:
+            raise ValueError(f"label classes must be 0 (real) or 1 (fake), got {bad}")
+        return labels
+
+
+class SyntheticConfig(ClipConfig):
+    """Generated moving-texture clips and their manipulated copies: real videos, no download."""
+
+    root: Path = Field(Path("data/synthetic"), description="Where the videos and metadata.parquet are written.")
+    videos: int = Field(24, ge=1, description="Real clips; each gets one fake made from it (2 x videos files).")
+    frames: int = Field(16, ge=1, description="Frames encoded per clip.")
+    frame_size: int = Field(96, ge=32, description="Width and height of the encoded clips (even).")
+    seed: int = Field(0, description="Same seed, same videos.")
+    # Smaller clip defaults than a real table's: the point is a run that finishes in minutes on a CPU.
+    num_frames: int = Field(8, ge=1, description="Frames sampled uniformly over each video's duration.")
+    size: int = Field(64, ge=8, description="Clips are letterboxed to size x size pixels.")
+
+    @field_validator("frame_size")
+    @classmethod
+    def _even(cls, value: int) -> int:
+        if value % 2:
+            raise ValueError("must be even (H.264 4:2:0 needs even sizes)")
+        return value

@@ -1,0 +1,53 @@
+"""Hook implementations of fvc-loaders: the ``metadata`` and ``synthetic`` datasets, ``fvc index / verify / prepare``.
+
+Nothing heavy is imported here (no av, torch or polars): the factories and
+commands import what they need when they are called.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from fvc_core.hookspecs import hookimpl
+
+from fvc_loaders.config import MetadataConfig, SyntheticConfig
+
+
+def _metadata(config: MetadataConfig) -> Any:
+    from fvc_loaders.dataset import MetadataDataset
+
+    return MetadataDataset(config)
+
+
+def _synthetic(config: SyntheticConfig) -> Any:
+    from fvc_loaders.synthetic import SyntheticDataset
+
+    return SyntheticDataset(config)
+
+
+@hookimpl
+def register_datasets(register):
+    register("metadata", _metadata, config=MetadataConfig,
+             description="videos listed in a Parquet table (video_path, label, optional group), decoded with PyAV")
+    register("synthetic", _synthetic, config=SyntheticConfig,
+             description="generated moving-texture clips and spliced fakes of them, written on first use")
+
+
+def _lazy(module: str, function: str) -> Any:
+    def call(arg: argparse.Namespace | argparse.ArgumentParser) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module(f"fvc_loaders.{module}"), function)(arg)
+
+    return call
+
+
+@hookimpl
+def register_commands(add_command):
+    add_command("index", "build a metadata table from a folder of videos (real/ and fake/ subfolders)",
+                configure=_lazy("index", "configure_parser"), run=_lazy("index", "run_command"))
+    add_command("verify", "decode every video of a config or table up front and report the bad ones",
+                configure=_lazy("verify", "configure_parser"), run=_lazy("verify", "run_command"))
+    add_command("prepare", "write letterboxed size x size copies of a table's videos and scaled_metadata.parquet",
+                configure=_lazy("prepare", "configure_parser"), run=_lazy("prepare", "run_command"))

@@ -1,0 +1,233 @@
+"""``fvc prepare TABLE -o OUT``: the scaling stage. Letterbox every video once; train on the small copies.
+
+Each video of the table is decoded frame by frame, letterboxed to size x size
+(the reader's own ``iter_letterboxed_frames``, so a copy holds exactly what
+training would have computed) and encoded as H.264 (crf 18, yuv420p) under
+OUT, keeping its path below the table's folder. ``OUT/scaled_metadata.parquet``
+is the same table with ``video_path`` pointing at the copies (relative to OUT).
+
+Resumable: a copy is written under a temporary name and renamed when
+complete, so a re-run skips the copies that exist and redoes the rest. Bad
+videos follow ``--on-bad-video``: ``fail`` stops at the first (finished copies
+are kept), ``skip`` leaves them out of the table and lists them in
+``OUT/bad_videos.parquet``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+from fvc_core.errors import BadVideoError, UserError
+
+SCALED_TABLE = "scaled_metadata.parquet"
+BAD_TABLE = "bad_videos.parquet"
+SETTINGS = "prepare.json"
+DEFAULT_FPS = 25.0
+
+
+@dataclass(frozen=True)
+class Encoding:
+    size: int = 256
+    crf: int = 18
+    preset: str = "veryfast"
+
+
+@dataclass
+class PrepareResult:
+    table_path: Path
+    written: int = 0
+    already_done: int = 0
+    bad: list[tuple[str, str]] = field(default_factory=list)
+
+
+def copy_name(source: str, table_dir: Path) -> Path:
+    """Where the copy of ``source`` goes, relative to the output folder.
+
+    Below the table's folder the relative path is kept (``fake/a.avi`` ->
+    ``fake/a.avi.mp4``: the old suffix stays so ``a.avi`` and ``a.mkv`` cannot
+    collide); a video elsewhere goes to ``external/<hash of its path>/``.
+    """
+    src = Path(source)
+    try:
+        relative = src.relative_to(table_dir)
+    except ValueError:
+        digest = hashlib.sha1(str(src).encode()).hexdigest()[:12]
+        relative = Path("external") / digest / src.name
+    return relative if relative.suffix.lower() == ".mp4" else relative.with_name(relative.name + ".mp4")
+
+
+def _frame_rate(fps: float | None) -> Fraction:
+    if not fps or fps <= 0 or fps != fps:
+        fps = DEFAULT_FPS
+    # 29.97 -> 30000/1001: keeps NTSC rates exact, which H.264 time bases want.
+    return Fraction(fps).limit_denominator(1001)
+
+
+def scale_video(encoding: Encoding, job: tuple[str, str]) -> tuple[str, int] | tuple[None, int]:
+    """Write the letterboxed copy ``job[1]`` of ``job[0]``: (None, frames) or (reason, 0) for a bad video."""
+    import av
+
+    from fvc_loaders.reader import iter_letterboxed_frames, probe
+
+    source, target = job
+    target_path = Path(target)
+    target_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target_path.with_name(f".{target_path.name}.{os.getpid()}.tmp.mp4")
+    written = 0
+    try:
+        info = probe(source)
+        with av.open(str(tmp), "w", format="mp4") as out:
+            rate = _frame_rate(getattr(info, "fps", None))
+            stream = out.add_stream("libx264", rate=rate)
+            stream.width = stream.height = encoding.size
+            stream.pix_fmt = "yuv420p"
+            # Keyframes every ~2 s so that sampling a few frames seeks instead of decoding everything;
+            # one encoder thread, as the parallelism is one process per video.
+            keyint = max(1, round(2 * float(rate)))
+            stream.options = {"crf": str(encoding.crf), "preset": encoding.preset, "threads": "1",
+                              "x264-params": f"keyint={keyint}"}
+            for frame in iter_letterboxed_frames(source, encoding.size):
+                video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
+                video_frame.pts = written
+                out.mux(stream.encode(video_frame))
+                written += 1
+            out.mux(stream.encode(None))
+        if written == 0:
+            return "no frame could be decoded", 0
+        os.replace(tmp, target_path)
+        return None, written
+    except BadVideoError as exc:
+        return exc.reason, 0
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _claim(out: Path, encoding: Encoding) -> None:
+    """Record the encoding in OUT; refuse to mix copies made with other settings."""
+    import json
+    from dataclasses import asdict
+
+    settings = out / SETTINGS
+    wanted = asdict(encoding)
+    if settings.is_file():
+        try:
+            found = json.loads(settings.read_text())
+        except ValueError:
+            found = None
+        if found != wanted:
+            raise UserError(f"{out}: already holds copies made with {found}, not {wanted}; "
+                            "choose another output folder or delete it")
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    settings.write_text(json.dumps(wanted))
+
+
+def prepare(
+    table_path: str | Path,
+    output_dir: str | Path,
+    *,
+    encoding: Encoding = Encoding(),
+    on_bad_video: str = "fail",
+    video_column: str = "video_path",
+    workers: int | None = None,
+) -> PrepareResult:
+    """Letterboxed copies of every video of ``table_path`` under ``output_dir`` and their table."""
+    import polars as pl
+
+    from fvc_loaders.dataset import read_table, resolve_paths
+    from fvc_loaders.index import write_table
+    from fvc_loaders.parallel import map_with_progress
+
+    if encoding.size % 2 or encoding.size < 16:
+        raise UserError(f"--size {encoding.size}: must be even and at least 16 (H.264 4:2:0)")
+    if on_bad_video not in ("fail", "skip"):
+        raise UserError(f"--on-bad-video {on_bad_video!r}: expected fail or skip")
+    table_path = Path(table_path)
+    raw = read_table(table_path)
+    if video_column not in raw.columns:
+        raise UserError(f"{table_path}: no column {video_column!r} (columns: {', '.join(raw.columns)})")
+    videos = raw[video_column]
+    if videos.dtype != pl.String or videos.is_null().any():
+        raise UserError(f"{table_path}: column {video_column!r} must hold a path in every row")
+    sources = resolve_paths(videos, table_path.parent).to_list()
+    if len(set(sources)) != len(sources):
+        raise UserError(f"{table_path}: column {video_column!r} lists the same video twice")
+
+    out = Path(output_dir).resolve()
+    table_dir = table_path.parent.resolve()
+    names = [copy_name(s, table_dir) for s in sources]
+    targets = [str(out / n) for n in names]
+    if set(targets) & set(sources):
+        raise UserError(f"{output_dir}: writing the copies there would overwrite the originals; "
+                        "choose another output folder")
+
+    _claim(out, encoding)
+    result = PrepareResult(out / SCALED_TABLE)
+    todo = [i for i, t in enumerate(targets) if not Path(t).is_file()]
+    result.already_done = len(sources) - len(todo)
+    jobs = [(sources[i], targets[i]) for i in todo]
+    bad_rows = set()
+    runs = map_with_progress(scale_video, encoding, jobs, workers=workers, description="preparing")
+    try:
+        for j, (reason, _frames) in runs:
+            if reason is None:
+                result.written += 1
+                continue
+            i = todo[j]
+            if on_bad_video == "fail":
+                raise BadVideoError(sources[i], f"{reason} (on_bad_video: fail; finished copies are kept, "
+                                                 "run again to resume)")
+            bad_rows.add(i)
+            result.bad.append((sources[i], reason))
+    finally:
+        runs.close()
+
+    keep = [i not in bad_rows for i in range(len(sources))]
+    scaled = raw.with_columns(pl.Series(video_column, [n.as_posix() for n in names]))
+    scaled = scaled.filter(pl.Series(keep))
+    bad_path = out / BAD_TABLE
+    if result.bad:
+        write_table(pl.DataFrame(result.bad, schema=["video_path", "reason"], orient="row"), bad_path)
+    else:
+        bad_path.unlink(missing_ok=True)
+    write_table(scaled, result.table_path)
+    return result
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("table", help="Parquet metadata table of the original videos")
+    parser.add_argument("-o", "--output", required=True,
+                        help=f"folder for the copies and {SCALED_TABLE} (not the table's own folder)")
+    parser.add_argument("--size", type=int, default=256, help="letterbox to size x size (default: %(default)s)")
+    parser.add_argument("--crf", type=int, default=18, help="H.264 quality, lower is better (default: %(default)s)")
+    parser.add_argument("--preset", default="veryfast", help="x264 preset (default: %(default)s)")
+    parser.add_argument("--on-bad-video", choices=("fail", "skip"), default="fail",
+                        help="stop at the first unreadable video, or leave it out and list it (default: fail)")
+    parser.add_argument("--video-column", default="video_path", help="column of video paths (default: %(default)s)")
+    parser.add_argument("-j", "--workers", type=int, default=None,
+                        help="videos encoded in parallel (default: one per CPU core)")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from fvc_core.console import get_console
+
+    result = prepare(
+        args.table, args.output,
+        encoding=Encoding(args.size, args.crf, args.preset),
+        on_bad_video=args.on_bad_video, video_column=args.video_column, workers=args.workers,
+    )
+    console = get_console()
+    console.print(f"{escape(str(result.table_path))}: {result.written} videos scaled, "
+                  f"{result.already_done} already done, {len(result.bad)} bad")
+    for path, reason in result.bad:
+        console.print(f"[yellow]left out[/] {escape(path)}: {escape(reason)}")
+    if result.bad:
+        console.print(f"bad videos listed in {escape(str(result.table_path.parent / BAD_TABLE))}")
+    return 0
