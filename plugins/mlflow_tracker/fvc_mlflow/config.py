@@ -1,0 +1,26 @@
+"""The ``mlflow:`` section of experiment.yaml."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from fvc_core.tracking import TrackerConfig
+
+
+class MlflowConfig(TrackerConfig):
+    tracking_uri: str | None = Field(
+        None,
+        description="Where runs go (http://127.0.0.1:5000, sqlite:///abs/path.db...). Default: "
+        "$MLFLOW_TRACKING_URI, else sqlite:///<output_dir>/mlflow.db",
+    )
+    experiment_name: str | None = Field(None, description="MLflow experiment; default: the config's `experiment`")
+    artifact_location: str | None = Field(
+        None,
+        description="Artifact root of a newly created MLflow experiment; default with the local store: "
+        "<output_dir>/mlartifacts, otherwise the server's choice",
+    )
+    log_model_checkpoint: bool = Field(False, description="Upload each fold's model.pt as an artifact")
+    log_plots: bool = Field(True, description="ROC curves, confusion matrices and training curves as PNG")
+    probe_timeout_s: int = Field(
+        5, ge=1, description="HTTP timeout (seconds, no retries) when probing a tracking server before use"
+    )

@@ -1,0 +1,383 @@
+"""The MLflow tracker: one parent run per ``fvc run``, one nested child run per fold.
+
+Everything goes through ``MlflowClient`` with explicit run ids, never the fluent
+``mlflow.start_run`` API: no process-global active run to collide with another
+tracker, a notebook's own run, or a second fold.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID
+
+from fvc_core.tracking import FoldResult, RunInfo, RunSummary, Tracker
+from fvc_mlflow import plots
+from fvc_mlflow.config import MlflowConfig
+from fvc_mlflow.params import as_test_metric, as_test_metrics, flatten, numeric
+
+STATE_FILE = Path("tracking") / "mlflow.json"
+# log_batch limits: 100 params or tags, 1000 metrics per call.
+PARAMS_PER_BATCH = 100
+# Keys of an epoch's dict that are coordinates, not metrics.
+NOT_METRICS = {"epoch", "step", "fold"}
+
+
+class MlflowUnavailable(RuntimeError):
+    """The tracking store cannot be reached or opened."""
+
+
+def default_tracking_uri(output_dir: Path) -> str:
+    """The local SQLite store of a run's output folder (MLflow refuses plain-folder stores now)."""
+    return f"sqlite:///{Path(output_dir).resolve() / 'mlflow.db'}"
+
+
+@contextlib.contextmanager
+def environment(**values: str) -> Iterator[None]:
+    """MLflow reads these settings from the environment at each call; set them for one block only."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def quick_http(timeout_s: int) -> contextlib.AbstractContextManager[None]:
+    """No retries and a short timeout: MLflow's defaults retry a dead server for minutes."""
+    return environment(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT=str(timeout_s))
+
+
+def _why(exc: BaseException) -> str:
+    """A one-line reason out of MLflow's multi-line, nested request errors."""
+    text = str(exc)
+    for marker, reason in (("Connection refused", "connection refused"),
+                           ("timed out", "no answer in time"),
+                           ("Name or service not known", "unknown host"),
+                           ("unable to open database file", "unable to open the database file")):
+        if marker in text:
+            return reason
+    lines = text.strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+
+
+def _git_commit(cwd: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class MlflowTracker(Tracker):
+    name = "mlflow"
+
+    def __init__(self, config: MlflowConfig):
+        self.config = config
+        self.client: MlflowClient | None = None
+        self.uri: str | None = None
+        self.run: RunInfo | None = None
+        self.experiment_id: str | None = None
+        self.parent_id: str | None = None
+        self.children: dict[int, str] = {}
+        self.ended: set[int] = set()
+        self._reopened: set[int] = set()
+        self._common_tags: dict[str, str] = {}
+
+    # -- store ---------------------------------------------------------------------------------
+
+    def tracking_uri(self, output_dir: Path | None) -> str | None:
+        """config > $MLFLOW_TRACKING_URI > the SQLite file in the output folder (None: not known yet)."""
+        uri = self.config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        if uri:
+            return uri
+        return default_tracking_uri(output_dir) if output_dir is not None else None
+
+    def open(self, uri: str) -> MlflowClient:
+        """A client whose store answered one request; MlflowUnavailable says why not."""
+        # Creating a new SQLite store logs its schema migration at INFO; not news for the user.
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+        client = MlflowClient(tracking_uri=uri)
+        try:
+            with quick_http(self.config.probe_timeout_s):
+                client.search_experiments(max_results=1)
+        except Exception as exc:
+            raise MlflowUnavailable(f"cannot reach the MLflow tracking store {uri}: {_why(exc)}") from None
+        return client
+
+    def check(self, run: RunInfo | None = None) -> None:
+        """Probe the tracking store. Before a run is known, the default store's folder is not: skip it."""
+        uri = self.tracking_uri(run.run_dir.parent if run else None)
+        if uri is not None:
+            self.open(uri)
+
+    def _experiment(self, run: RunInfo) -> str:
+        name = self.config.experiment_name or run.experiment
+        experiment = self.client.get_experiment_by_name(name)
+        if experiment is not None:
+            return experiment.experiment_id
+        location = self.config.artifact_location
+        if location is None and not (self.config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")):
+            # Beside mlflow.db, not MLflow's default ./mlruns in whatever folder fvc was started from.
+            location = (run.run_dir.parent / "mlartifacts").resolve().as_uri()
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except Exception:
+            # Another process created it between our lookup and create.
+            experiment = self.client.get_experiment_by_name(name)
+            if experiment is None:
+                raise
+            return experiment.experiment_id
+
+    # -- resume state --------------------------------------------------------------------------
+
+    def _state_path(self) -> Path:
+        return self.run.run_dir / STATE_FILE
+
+    def _save_state(self) -> None:
+        path = self._state_path()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        state = {
+            "fvc_run_id": self.run.run_id,
+            "tracking_uri": self.uri,
+            "experiment_id": self.experiment_id,
+            "parent_run_id": self.parent_id,
+            "fold_runs": {str(k): v for k, v in sorted(self.children.items())},
+            "ended_folds": sorted(self.ended),
+        }
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        os.replace(tmp, path)
+
+    def _resume(self) -> bool:
+        """Find the parent and fold runs of an earlier attempt of this fvc run: state file, else tags."""
+        path = self._state_path()
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            state = {}
+        if (state.get("fvc_run_id") == self.run.run_id and state.get("tracking_uri") == self.uri
+                and self._alive(state.get("parent_run_id"))):
+            self.parent_id = state["parent_run_id"]
+            self.children = {int(k): v for k, v in state.get("fold_runs", {}).items() if self._alive(v)}
+            self.ended = {int(k) for k in state.get("ended_folds", []) if int(k) in self.children}
+            return True
+        # No usable state file (deleted, or written for another store): the fvc.run_id tag finds them.
+        found = self.client.search_runs(
+            [self.experiment_id], f"tags.`fvc.run_id` = '{self.run.run_id}'", order_by=["attributes.start_time ASC"]
+        )
+        parents = [r for r in found if r.data.tags.get("fvc.role") == "parent"]
+        if not parents:
+            return False
+        self.parent_id = parents[0].info.run_id
+        for r in found:
+            if r.data.tags.get("fvc.role") == "fold" and r.data.tags.get(MLFLOW_PARENT_RUN_ID) == self.parent_id:
+                fold = int(r.data.tags["fold"])
+                self.children.setdefault(fold, r.info.run_id)
+                if r.info.status == "FINISHED":
+                    self.ended.add(fold)
+        return True
+
+    def _alive(self, run_id: str | None) -> bool:
+        if not run_id:
+            return False
+        try:
+            return self.client.get_run(run_id).info.lifecycle_stage == "active"
+        except Exception:
+            return False
+
+    # -- events --------------------------------------------------------------------------------
+
+    def _tags(self, run: RunInfo) -> dict[str, str]:
+        tags = {
+            "fvc.run_id": run.run_id,
+            "model_type": run.model_name,
+            "config_hash": run.config_hash,
+            "experiment": run.experiment,
+        }
+        tags.update({f"version.{name}": str(v) for name, v in run.versions.items()})
+        commit = _git_commit(Path.cwd())
+        if commit:
+            tags[MLFLOW_GIT_COMMIT] = commit
+            tags["git_commit"] = commit
+        return tags
+
+    def start_run(self, run: RunInfo) -> None:
+        self.run = run
+        self.uri = self.tracking_uri(run.run_dir.parent)
+        # The probe fails in seconds on a dead server, where MLflow's own retries would take minutes.
+        self.client = self.open(self.uri)
+        self.experiment_id = self._experiment(run)
+        self.children, self.ended, self._reopened = {}, set(), set()
+        self._common_tags = self._tags(run)
+        if run.resumed and self._resume():
+            self.client.update_run(self.parent_id, status="RUNNING")
+            self._save_state()
+            return
+        parent = self.client.create_run(
+            self.experiment_id,
+            run_name=f"{run.model_name}-{run.config_hash[:8]}",
+            tags={**self._common_tags, "fvc.role": "parent"},
+        )
+        self.parent_id = parent.info.run_id
+        self._save_state()
+        params = flatten(run.config)
+        params.update(flatten({"protocol": run.protocol}))
+        params["folds"] = str(run.folds)
+        items = [Param(k, v) for k, v in params.items()]
+        for i in range(0, len(items), PARAMS_PER_BATCH):
+            self.client.log_batch(self.parent_id, params=items[i:i + PARAMS_PER_BATCH])
+        config_file = run.run_dir / "config.yaml"
+        if config_file.exists():
+            self.client.log_artifact(self.parent_id, str(config_file))
+        else:
+            self._log_text(self.parent_id, "config.json", json.dumps(run.config, indent=2, default=str))
+
+    def _child(self, fold: int) -> str:
+        run_id = self.children.get(fold)
+        if run_id is None:
+            child = self.client.create_run(
+                self.experiment_id,
+                run_name=f"fold_{fold}",
+                tags={**self._common_tags, MLFLOW_PARENT_RUN_ID: self.parent_id, "fvc.role": "fold",
+                      "fold": str(fold)},
+            )
+            run_id = self.children[fold] = child.info.run_id
+            self._reopened.add(fold)
+            self._save_state()
+        elif fold not in self._reopened:
+            # A fold run that an interrupted attempt left FAILED/KILLED goes on.
+            self.client.update_run(run_id, status="RUNNING")
+            self._reopened.add(fold)
+        return run_id
+
+    def log_epoch(self, fold: int, epoch: int, metrics: dict[str, float], step: int) -> None:
+        run_id = self._child(fold)
+        stamp = _now_ms()
+        batch = [Metric(k, number, stamp, step) for k, v in metrics.items()
+                 if k not in NOT_METRICS and (number := numeric(v)) is not None]
+        if batch:
+            self.client.log_batch(run_id, metrics=batch)
+
+    def end_fold(self, result: FoldResult) -> None:
+        if result.fold in self.ended:
+            return  # logged by the attempt that finished this fold
+        run_id = self._child(result.fold)
+        stamp = _now_ms()
+        metrics = [Metric(k, v, stamp, 0) for k, v in as_test_metrics(result.metrics).items()]
+        params = [Param("best_epoch", str(result.best_epoch))] if result.best_epoch is not None else []
+        self.client.log_batch(run_id, metrics=metrics, params=params)
+
+        files = dict(result.artifacts)
+        files.setdefault("predictions.parquet", result.predictions_path)
+        if not self.config.log_model_checkpoint:
+            files = {k: v for k, v in files.items() if Path(v).suffix != ".pt"}
+        for path in files.values():
+            if Path(path).is_file():
+                self.client.log_artifact(run_id, str(path))
+        if self.config.log_plots:
+            self._fold_plots(run_id, result)
+        self._terminate(run_id, "FINISHED")
+        self.ended.add(result.fold)
+        self._save_state()
+
+    def _fold_plots(self, run_id: str, result: FoldResult) -> None:
+        with tempfile.TemporaryDirectory(prefix="fvc-mlflow-") as tmp:
+            out = Path(tmp)
+            title = f"{self.run.model_name} fold {result.fold}"
+            preds = _read_predictions(result.predictions_path)
+            if preds is not None:
+                labels, scores = preds
+                plots.roc_plot({f"fold {result.fold}": preds}, out / "roc.png", f"ROC, {title}")
+                matrix = result.metrics.get("confusion_matrix")
+                if not isinstance(matrix, list):
+                    from sklearn.metrics import confusion_matrix
+
+                    threshold = numeric(result.metrics.get("threshold")) or 0.5
+                    matrix = confusion_matrix(labels, [int(s >= threshold) for s in scores], labels=[0, 1])
+                plots.confusion_plot(matrix, out / "confusion_matrix.png", f"confusion matrix, {title}")
+            if result.history:
+                plots.history_plot(result.history, out / "training_curves.png", f"training, {title}")
+            if any(out.iterdir()):
+                self.client.log_artifacts(run_id, tmp, artifact_path="plots")
+
+    def end_run(self, summary: RunSummary) -> None:
+        stamp = _now_ms()
+        metrics = []
+        for suffix, values in (("mean", summary.mean), ("std", summary.std)):
+            for key, value in values.items():
+                number = numeric(value)
+                if number is not None:
+                    metrics.append(Metric(f"{as_test_metric(key)}_{suffix}", number, stamp, 0))
+        metrics.append(Metric("folds_done", float(len(summary.folds)), stamp, 0))
+        self.client.log_batch(self.parent_id, metrics=metrics,
+                              tags=[RunTag("skipped_videos", str(len(summary.skipped_videos)))])
+        for path in (summary.summary_path, self.run.run_dir / "run.json"):
+            if path is not None and Path(path).is_file():
+                self.client.log_artifact(self.parent_id, str(path))
+        if self.config.log_plots:
+            curves = {}
+            for fold in summary.folds:
+                preds = _read_predictions(fold.predictions_path)
+                if preds is not None:
+                    curves[f"fold {fold.fold}"] = preds
+            if curves:
+                with tempfile.TemporaryDirectory(prefix="fvc-mlflow-") as tmp:
+                    plots.roc_plot(curves, Path(tmp) / "roc_all_folds.png", f"ROC, {self.run.model_name}, all folds")
+                    self.client.log_artifacts(self.parent_id, tmp, artifact_path="plots")
+        self.client.set_terminated(self.parent_id, "FINISHED")
+        self._save_state()
+
+    def fail_run(self, run: RunInfo, error: str) -> None:
+        if self.client is None or self.parent_id is None:
+            return
+        status = "KILLED" if error == "interrupted" else "FAILED"
+        self.client.set_tag(self.parent_id, "error", error[:5000])
+        for fold, run_id in self.children.items():
+            if fold not in self.ended:
+                self._terminate(run_id, status)
+        self.client.set_terminated(self.parent_id, status)
+
+    def _terminate(self, run_id: str, status: str) -> None:
+        # With a server, MLflow prints two "View run" lines per terminated run; once per fvc run
+        # (the parent's) is enough, and they would cut through the trainer's progress display.
+        with environment(MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT="true"):
+            self.client.set_terminated(run_id, status)
+
+    def _log_text(self, run_id: str, name: str, text: str) -> None:
+        with tempfile.TemporaryDirectory(prefix="fvc-mlflow-") as tmp:
+            path = Path(tmp) / name
+            path.write_text(text)
+            self.client.log_artifact(run_id, str(path))
+
+
+def _read_predictions(path: Path) -> tuple[list[int], list[float]] | None:
+    """Labels and scores of predictions.parquet, or None when there are none to plot."""
+    if not Path(path).is_file():
+        return None
+    frame = pl.read_parquet(path, columns=["label", "score"]).drop_nulls()
+    frame = frame.filter(pl.col("score").is_finite())
+    if frame.height == 0:
+        return None
+    return frame["label"].cast(pl.Int64).to_list(), frame["score"].cast(pl.Float64).to_list()
+
