@@ -121,6 +121,9 @@ def make_video(
         path = path.with_suffix(DEFAULT_SUFFIX.get(codec, ".mp4"))
     if rotation % 90:
         raise ValueError("rotation must be a multiple of 90")
+    if codec == "libx265" and min(width, height) < 64:
+        # x265 corrupts the heap (and aborts the process) below one 64-pixel CTU.
+        raise ValueError("libx265 needs at least 64x64")
     quarter_turns = (rotation // 90) % 4
     stored_w, stored_h = (height, width) if quarter_turns % 2 else (width, height)
 
