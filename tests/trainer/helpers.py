@@ -8,6 +8,7 @@ BadVideoError as a real loader does for an unreadable file.
 from __future__ import annotations
 
 import io
+import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,8 @@ from fvc_core.training.config import SupervisedConfig
 
 class TinyDataset:
     def __init__(self, n_real: int = 8, n_fake: int = 8, frames: int = 4, size: int = 16,
-                 bad: tuple[str, ...] = (), on_bad_video: str = "fail", groups: bool = False):
+                 bad: tuple[str, ...] = (), on_bad_video: str = "fail", groups: bool = False,
+                 delay: float = 0.0):
         paths = [f"/mem/real_{i:02d}.mp4" for i in range(n_real)] + [f"/mem/fake_{i:02d}.mp4" for i in range(n_fake)]
         labels = [0] * n_real + [1] * n_fake
         # With groups, a fake shares the group of the real video it was "made from".
@@ -35,12 +37,15 @@ class TinyDataset:
         self.frames, self.size, self.bad = frames, size, set(bad)
         self.on_bad_video = on_bad_video
         self.reads: list[tuple[str, bool, int]] = []
+        self.delay = delay  # seconds per read: lets a test catch a run in the middle of a fold
 
     def table(self) -> pl.DataFrame:
         return self._table
 
     def read_video(self, path: str, *, augment: bool = False, seed: int = 0) -> torch.Tensor:
         self.reads.append((path, augment, seed))
+        if self.delay:
+            time.sleep(self.delay)
         if path in self.bad:
             raise BadVideoError(path, "moov atom not found")
         g = torch.Generator().manual_seed(zlib.crc32(path.encode()) + (seed if augment else 0))
