@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -25,12 +26,11 @@ def _init_worker(function: Callable[[Any, Any], Any], state: Any) -> None:
     global _function, _state
     _function, _state = function, state
     # Each worker is one decoder; torch's own thread pool would only fight the other workers.
-    try:
-        import torch
-
+    # torch reads this when (and if) a job imports it; importing it here would cost every worker seconds.
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch = sys.modules.get("torch")
+    if torch is not None:
         torch.set_num_threads(1)
-    except ImportError:
-        pass
 
 
 def _call(item: Any) -> Any:

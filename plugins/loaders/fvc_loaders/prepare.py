@@ -86,11 +86,13 @@ def scale_video(encoding: Encoding, job: tuple[str, str]) -> tuple[str, int] | t
             stream = out.add_stream("libx264", rate=rate)
             stream.width = stream.height = encoding.size
             stream.pix_fmt = "yuv420p"
-            # Keyframes every ~2 s so that sampling a few frames seeks instead of decoding everything;
-            # one encoder thread, as the parallelism is one process per video.
+            # Keyframes every ~2 s so that sampling a few frames seeks instead of decoding everything.
+            # No B-frames: they make MP4 write an edit list in milliseconds, which shortens the
+            # duration by up to a millisecond and moves the sampling targets; and they slow decoding.
+            # One encoder thread, as the parallelism is one process per video.
             keyint = max(1, round(2 * float(rate)))
             stream.options = {"crf": str(encoding.crf), "preset": encoding.preset, "threads": "1",
-                              "x264-params": f"keyint={keyint}"}
+                              "x264-params": f"keyint={keyint}:bframes=0"}
             for frame in iter_letterboxed_frames(source, encoding.size):
                 video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
                 video_frame.pts = written
