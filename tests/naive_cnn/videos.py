@@ -15,6 +15,9 @@ import av
 import numpy as np
 
 
+SEAM_STEP = 0.3
+
+
 def _smooth_texture(rng: np.random.Generator, size: int) -> np.ndarray:
     """A (size, size, 3) float texture in [0, 1] with structure at several scales."""
     out = np.zeros((size, size, 3))
@@ -47,8 +50,9 @@ def make_clip(seed: int, fake: bool, frames: int = 8, size: int = 48) -> np.ndar
         y0, x0 = size // 2 + vy * t, size // 2 + vx * t
         view = world[y0 : y0 + size, x0 : x0 + size].copy()
         if fake:
-            src = world[y0 + py + 7 : y0 + py + 7 + patch, x0 + px + 5 : x0 + px + 5 + patch]
-            view[py : py + patch, px : px + patch] = src[::-1] * 0.8 + 0.1
+            # A copy of another part of the scene, flipped and brightened: a hard seam all round.
+            src = world[y0 + py + 9 : y0 + py + 9 + patch, x0 + px + 7 : x0 + px + 7 + patch]
+            view[py : py + patch, px : px + patch] = np.clip(src[::-1, ::-1] + SEAM_STEP, 0, 1)
         img = brightness + contrast * (view - 0.5)
         out[t] = np.clip(img * 255, 0, 255).astype(np.uint8)
     return out
