@@ -38,11 +38,14 @@ def load_safe(path: Path, map_location: str | torch.device = "cpu") -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(
-            f"{path}: refused to load: it holds more than weights and plain values, and loading it "
-            f"could run code ({first[:160]})"
-        ) from None
+        text = str(exc)
+        found = [line.strip() for line in text.splitlines() if "unsupported global" in line.lower()]
+        if found:
+            raise CheckpointError(
+                f"{path}: refused to load: it holds more than weights and plain values, and loading it "
+                f"could run code ({found[0][:160]})"
+            ) from None
+        raise CheckpointError(f"{path}: not a readable checkpoint (unpickling failed)") from None
     except (RuntimeError, EOFError, OSError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: not a readable checkpoint ({first[:160]})") from None

@@ -155,8 +155,9 @@ def run_command(args: argparse.Namespace) -> int:
     frame = score_videos(args.run_dir, args.videos, device=args.device)
     console = get_console()
     table = Table(title=f"{args.run_dir}: mean fake score over {len(frame.columns) - 4} fold model(s)")
-    for col in ("video", "score", "prediction"):
-        table.add_column(col, justify="right" if col == "score" else "left")
+    table.add_column("video", overflow="fold")
+    table.add_column("score", justify="right")
+    table.add_column("prediction")
     for rec in frame.iter_rows(named=True):
         score = f"{rec['score']:.4f}" if rec["score"] is not None else "-"
         table.add_row(rec["video_path"], score, rec["prediction"] or f"[yellow]skipped: {rec['error']}[/]")

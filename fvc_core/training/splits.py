@@ -7,6 +7,7 @@ exactly the videos it started with.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,14 +63,18 @@ def make_splits(table: pl.DataFrame, folds: int, val_fraction: float, seed: int)
 
     y = table["label"].to_numpy()
     groups = table["group"].to_numpy()
-    if grouped:
-        outer = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(y, y, groups)
-    else:
-        outer = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(y, y)
+    with warnings.catch_warnings():
+        # sklearn warns about small classes; the checks here turn that into one clear error instead.
+        warnings.simplefilter("ignore", UserWarning)
+        if grouped:
+            outer = list(StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed).split(y, y, groups))
+        else:
+            outer = list(StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(y, y))
+        val_parts = [_validation_part(y, groups, train_idx, val_fraction, seed + 1000 * (fold + 1), grouped)
+                     for fold, (train_idx, _) in enumerate(outer)]
 
     result = []
-    for fold, (train_idx, test_idx) in enumerate(outer):
-        val_idx = _validation_part(y, groups, train_idx, val_fraction, seed + 1000 * (fold + 1), grouped)
+    for fold, ((_, test_idx), val_idx) in enumerate(zip(outer, val_parts, strict=True)):
         part = np.full(len(y), "train", dtype=object)
         part[test_idx] = "test"
         part[val_idx] = "val"
@@ -89,12 +94,18 @@ def _validation_part(y: np.ndarray, groups: np.ndarray, train_idx: np.ndarray, v
         n_val = max(2, int(round(val_fraction * len(train_idx))))
         _, val = train_test_split(train_idx, test_size=n_val, stratify=y_train, random_state=seed)
         return np.sort(val)
-    # Group-aware: the first of round(1/val_fraction) stratified group folds, capped by the group count.
+    # Group-aware: one of round(1/val_fraction) stratified group folds (capped by the group count), the
+    # first whose validation and training sides both hold each class: with few groups, stratification
+    # alone can leave a class out.
     n_groups = len(np.unique(groups[train_idx]))
     n_splits = int(min(max(2, round(1 / val_fraction)), n_groups))
     inner = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    _, val_pos = next(inner.split(y_train, y_train, groups[train_idx]))
-    return np.sort(train_idx[val_pos])
+    candidates = [val for _, val in inner.split(y_train, y_train, groups[train_idx])]
+    for val_pos in candidates:
+        rest = np.setdiff1d(np.arange(len(train_idx)), val_pos)
+        if len(np.unique(y_train[val_pos])) == 2 and len(np.unique(y_train[rest])) == 2:
+            return np.sort(train_idx[val_pos])
+    return np.sort(train_idx[candidates[0]])
 
 
 def _check_fold(split: FoldSplit, grouped: bool) -> None:

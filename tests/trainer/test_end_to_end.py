@@ -1,0 +1,103 @@
+"""`fvc run` with the real plugins (PyAV loader, naive_cnn) on small encoded videos, then `fvc predict`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+
+pytest.importorskip("fvc_loaders")
+pytest.importorskip("fvc_naive_cnn")
+
+from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
+
+from fvc_core.training import load_fold_model, score_videos  # noqa: E402
+
+FVC = [sys.executable, "-m", "fvc_core.cli"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A 2-fold naive_cnn run on 6 real + 6 fake H.264 clips plus one corrupt file (skipped)."""
+    root = tmp_path_factory.mktemp("e2e")
+    table_path = make_synthetic_dataset(root / "videos", videos=6, frames=8, frame_size=32, seed=3)
+    table = pl.read_parquet(table_path)
+    (root / "videos/fake/broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video")
+    table = pl.concat([table, pl.DataFrame({"video_path": ["fake/broken.mp4"], "label": ["fake"],
+                                            "source_id": ["src_broken"]})])
+    table.write_parquet(root / "videos/with_broken.parquet")
+    config = {
+        "experiment": "e2e", "seed": 11, "output_dir": str(root / "out"),
+        "data": {"name": "metadata", "metadata": str(root / "videos/with_broken.parquet"),
+                 "group_column": "source_id", "num_frames": 4, "size": 32, "on_bad_video": "skip"},
+        "model": {"name": "naive_cnn", "chunk_size": 2},
+        "trainer": {"name": "supervised", "folds": 2, "epochs": 2, "grad_accum": 2, "warmup_epochs": 1,
+                    "num_workers": 1},
+        "trackers": ["console"],
+    }
+    (root / "experiment.yaml").write_text(yaml.safe_dump(config))
+    env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([*FVC, "run", str(root / "experiment.yaml")], capture_output=True, text=True,
+                          env=env, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return root, root / "out/naive_cnn", done.stdout
+
+
+def test_run_writes_every_output(finished_run):
+    root, run_dir, stdout = finished_run
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert [f["fold"] for f in summary["folds"]] == [0, 1]
+    assert set(summary["mean"]) >= {"accuracy", "precision", "recall", "f1_score", "roc_auc", "eer"}
+    skipped = json.loads((run_dir / "skipped_videos.json").read_text())
+    assert [Path(s["video_path"]).name for s in skipped] == ["broken.mp4"]
+    assert "1 video(s) skipped" in stdout and "mean ± std" in stdout
+    for fold in (0, 1):
+        fold_dir = run_dir / f"fold_{fold}"
+        assert {p.name for p in fold_dir.iterdir()} >= {"model.pt", "metrics.json", "predictions.parquet",
+                                                        "history.json", "split.parquet"}
+        metrics = json.loads((fold_dir / "metrics.json").read_text())
+        assert metrics["n"] == pl.read_parquet(fold_dir / "predictions.parquet").height
+
+
+def test_a_second_fvc_run_keeps_the_finished_folds(finished_run):
+    root, run_dir, _ = finished_run
+    before = [(run_dir / f"fold_{k}/metrics.json").read_text() for k in (0, 1)]
+    again = subprocess.run([*FVC, "run", str(root / "experiment.yaml")], capture_output=True, text=True,
+                           env={**os.environ, "CI": "1"}, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("finished earlier, kept") == 2
+    assert [(run_dir / f"fold_{k}/metrics.json").read_text() for k in (0, 1)] == before
+
+
+def test_fold_model_scores_its_test_videos_as_in_training(finished_run):
+    _, run_dir, _ = finished_run
+    model = load_fold_model(run_dir / "fold_0")
+    assert type(model).__name__ == "NaiveCNNBaseline" and not model.training
+    preds = pl.read_parquet(run_dir / "fold_0/predictions.parquet")
+    scores = score_videos(run_dir, preds["video_path"].to_list())
+    assert scores["video_path"].to_list() == preds["video_path"].to_list()
+    np.testing.assert_allclose(scores["score_fold_0"].to_numpy(), preds["score"].to_numpy(), rtol=1e-5, atol=1e-6)
+    mean = (scores["score_fold_0"] + scores["score_fold_1"]) / 2
+    np.testing.assert_allclose(scores["score"].to_numpy(), mean.to_numpy())
+
+
+def test_fvc_predict_on_a_folder(finished_run, tmp_path):
+    root, run_dir, _ = finished_run
+    out = tmp_path / "scores.csv"
+    done = subprocess.run([*FVC, "predict", str(run_dir), str(root / "videos/real"), "-o", str(out)],
+                          capture_output=True, text=True, env={**os.environ, "CI": "1", "COLUMNS": "250"}, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    frame = pl.read_csv(out)
+    assert frame.height == 6 and set(frame["prediction"]) <= {"real", "fake"}
+    assert "src_0000.mp4" in done.stdout
+    bad = subprocess.run([*FVC, "predict", str(run_dir), str(tmp_path / "missing.mp4")],
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == f"error: {tmp_path / 'missing.mp4'}: no such video file or folder"
