@@ -1,8 +1,9 @@
 """A run's outputs on disk, written the way the supervised trainer writes them, and its tracker events.
 
 The trackers read these files (predictions.parquet, metrics.json, history.json,
-model.pt), so they are real files: metrics come from fvc's own
-``compute_metrics`` over the written predictions, model.pt from ``torch.save``.
+model.pt), so they are real files, written by the trainer's own functions
+(``fvc_core.training.outputs``): metrics are ``compute_metrics`` of the written
+predictions, model.pt comes from ``torch.save``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,9 @@ import random
 import uuid
 from pathlib import Path
 
-import polars as pl
-
 from fvc_core.tracking import FoldResult, RunInfo, RunSummary, Tracker
-from fvc_core.training.metrics import compute_metrics, summarize
+from fvc_core.training import outputs
+from fvc_core.training.metrics import compute_metrics
 
 CONFIG = {
     "experiment": "tracker_test",
@@ -63,47 +63,38 @@ def make_fold(run: RunInfo, fold: int, *, epochs: int = 3, videos: int = 12, che
     rng = random.Random(fold)
     labels = [i % 2 for i in range(videos)]
     scores = [min(1.0, max(0.0, 0.35 * y + 0.3 + rng.uniform(-0.3, 0.3))) for y in labels]
-    predictions = pl.DataFrame({
-        "video_path": [f"/videos/fold{fold}/v{i:03d}.mp4" for i in range(videos)],
-        "label": labels,
-        "score": scores,
-        "fold": [fold] * videos,
-    })
-    predictions.write_parquet(fold_dir / "predictions.parquet")
-    metrics = compute_metrics(labels, scores)
-    (fold_dir / "metrics.json").write_text(json.dumps(metrics))
+    paths = outputs.fold_paths(fold_dir)
+    outputs.write_predictions(paths["predictions.parquet"], [f"/videos/fold{fold}/v{i:03d}.mp4" for i in
+                                                             range(videos)], labels, scores, fold)
     history = [epoch_metrics(fold, e) for e in range(epochs)]
-    (fold_dir / "history.json").write_text(json.dumps(history))
-    artifacts = {"metrics.json": fold_dir / "metrics.json", "history.json": fold_dir / "history.json"}
+    outputs.write_json(paths["history.json"], history)
     if checkpoint:
         import torch
 
-        torch.save({"model_state_dict": {"w": torch.zeros(2, 2)}}, fold_dir / "model.pt")
-        artifacts["model.pt"] = fold_dir / "model.pt"
-    return FoldResult(fold=fold, metrics=metrics, fold_dir=fold_dir,
-                      predictions_path=fold_dir / "predictions.parquet", history=history,
-                      artifacts=artifacts, best_epoch=epochs - 1)
+        torch.save({"model_state_dict": {"w": torch.zeros(2, 2)}}, paths["model.pt"])
+    metrics = compute_metrics(labels, scores)
+    metrics.update(fold=fold, best_epoch=epochs - 1)
+    outputs.write_json(paths["metrics.json"], metrics)
+    return outputs.fold_result(fold, fold_dir, metrics, history, epochs - 1)
 
 
-def run_fold(tracker: Tracker, run: RunInfo, fold: int, *, epochs: int = 3, first_epoch: int = 0) -> FoldResult:
+def run_fold(tracker: Tracker, run: RunInfo, fold: int, *, epochs: int = 3, first_epoch: int = 0,
+             checkpoint: bool = True) -> FoldResult:
     """The events of one fold: an epoch at a time, then the fold's end."""
     for epoch in range(first_epoch, epochs):
         tracker.log_epoch(fold, epoch, epoch_metrics(fold, epoch), step=epoch)
-    result = make_fold(run, fold, epochs=epochs)
+    result = make_fold(run, fold, epochs=epochs, checkpoint=checkpoint)
     tracker.end_fold(result)
     return result
 
 
 def summary_of(run: RunInfo, results: list[FoldResult]) -> RunSummary:
-    mean, std = summarize([r.metrics for r in results])
-    path = run.run_dir / "summary.json"
-    path.write_text(json.dumps({"mean": mean, "std": std}))
-    return RunSummary(run=run, folds=results, mean=mean, std=std, summary_path=path)
+    return outputs.write_summary(run, results, [])
 
 
-def full_run(tracker: Tracker, run: RunInfo, *, epochs: int = 3) -> RunSummary:
+def full_run(tracker: Tracker, run: RunInfo, *, epochs: int = 3, checkpoint: bool = True) -> RunSummary:
     tracker.start_run(run)
-    results = [run_fold(tracker, run, fold, epochs=epochs) for fold in range(run.folds)]
+    results = [run_fold(tracker, run, fold, epochs=epochs, checkpoint=checkpoint) for fold in range(run.folds)]
     summary = summary_of(run, results)
     tracker.end_run(summary)
     return summary

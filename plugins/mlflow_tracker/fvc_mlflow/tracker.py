@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from mlflow import MlflowClient
@@ -309,13 +310,8 @@ class MlflowTracker(Tracker):
             if preds is not None:
                 labels, scores = preds
                 plots.roc_plot({f"fold {result.fold}": preds}, out / "roc.png", f"ROC, {title}")
-                matrix = result.metrics.get("confusion_matrix")
-                if not isinstance(matrix, list):
-                    from sklearn.metrics import confusion_matrix
-
-                    threshold = numeric(result.metrics.get("threshold")) or 0.5
-                    matrix = confusion_matrix(labels, [int(s >= threshold) for s in scores], labels=[0, 1])
-                plots.confusion_plot(matrix, out / "confusion_matrix.png", f"confusion matrix, {title}")
+                plots.confusion_plot(_confusion_matrix(result, labels, scores), out / "confusion_matrix.png",
+                                     f"confusion matrix, {title}")
             if result.history:
                 plots.history_plot(result.history, out / "training_curves.png", f"training, {title}")
             if any(out.iterdir()):
@@ -369,6 +365,21 @@ class MlflowTracker(Tracker):
             path = Path(tmp) / name
             path.write_text(text)
             self.client.log_artifact(run_id, str(path))
+
+
+def _confusion_matrix(result: FoldResult, labels: list[int], scores: list[float]) -> list[list[int]]:
+    """The fold's own matrix from metrics.json (made at the trainer's threshold), else one at its threshold."""
+    metrics: dict[str, Any] = dict(result.metrics)
+    metrics_file = result.artifacts.get("metrics.json")
+    if "confusion_matrix" not in metrics and metrics_file is not None and Path(metrics_file).is_file():
+        metrics = {**json.loads(Path(metrics_file).read_text()), **metrics}
+    matrix = metrics.get("confusion_matrix")
+    if isinstance(matrix, list):
+        return matrix
+    from sklearn.metrics import confusion_matrix
+
+    threshold = numeric(metrics.get("threshold")) or 0.5
+    return confusion_matrix(labels, [int(s >= threshold) for s in scores], labels=[0, 1]).tolist()
 
 
 def _read_predictions(path: Path) -> tuple[list[int], list[float]] | None:

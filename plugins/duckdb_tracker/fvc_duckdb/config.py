@@ -1,0 +1,24 @@
+"""The ``duckdb:`` section of experiment.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from fvc_core.tracking import TrackerConfig
+
+DEFAULT_FILE = "results.duckdb"
+
+
+class DuckdbConfig(TrackerConfig):
+    path: Path | None = Field(
+        None,
+        description="Results database file, shared by any number of runs; relative to the current folder. "
+        f"Default: <output_dir>/{DEFAULT_FILE}",
+    )
+    lock_timeout_s: float = Field(
+        60.0, gt=0,
+        description="How long a write waits for another process (another fvc run, `fvc results`, a duckdb "
+        "shell) to release the file before the tracker gives up",
+    )

@@ -1,0 +1,187 @@
+"""``fvc results``: the results database on the terminal, as rich tables.
+
+Without SQL: the latest run's folds with mean ± std (``--run`` picks another),
+or one row per run (``--runs``). With SQL: any query over the tables. The file
+is opened read-only, and only for the query, so a training run can go on writing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from fvc_core.errors import UserError
+from fvc_duckdb.config import DEFAULT_FILE
+
+SEARCH_DEPTH = 3
+TEST_ORDER = ("test_accuracy", "test_precision", "test_recall", "test_f1", "test_auc", "test_ap", "test_eer")
+RUN_METRICS = ("test_auc", "test_f1", "test_accuracy", "test_eer")
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("sql", nargs="?", metavar="SQL",
+                        help="a query over runs, epochs, folds, predictions and the views results, run_results")
+    parser.add_argument("--db", default=".", metavar="PATH",
+                        help=f"the results file, or a folder holding {DEFAULT_FILE} (searched {SEARCH_DEPTH} "
+                        "levels down, e.g. in output_dir); default: the current folder")
+    parser.add_argument("--runs", action="store_true", help="one row per run: models side by side, mean ± std")
+    parser.add_argument("--run", metavar="RUN_ID", help="this run's folds (an id prefix will do) instead of the latest")
+    parser.add_argument("--limit", type=int, default=200, metavar="N", help="show at most N rows (default 200)")
+
+
+def find_database(where: str | Path) -> Path:
+    """``where`` itself if it is a file, else the one results.duckdb in or under the folder."""
+    path = Path(where)
+    if path.is_file():
+        return path
+    if not path.is_dir():
+        raise UserError(f"--db {where}: no such file or folder")
+    if (path / DEFAULT_FILE).is_file():
+        return path / DEFAULT_FILE
+    found = []
+    for folder, dirs, files in os.walk(path):
+        depth = len(Path(folder).relative_to(path).parts)
+        dirs[:] = [] if depth >= SEARCH_DEPTH else sorted(d for d in dirs if not d.startswith("."))
+        if DEFAULT_FILE in files:
+            found.append(Path(folder) / DEFAULT_FILE)
+    if not found:
+        raise UserError(f"no {DEFAULT_FILE} in {path} or below: run an experiment with the duckdb tracker "
+                        "(trackers: [console, duckdb]) or pass --db PATH")
+    if len(found) > 1:
+        shown = ", ".join(str(p) for p in sorted(found)[:5])
+        raise UserError(f"several results files under {path} ({shown}); choose one with --db")
+    return found[0]
+
+
+def run(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from fvc_core.console import get_console
+    from fvc_duckdb import store
+
+    path = find_database(args.db)
+    console = get_console()
+    try:
+        with store.connect(path, read_only=True, timeout_s=10) as con:
+            if args.sql:
+                try:
+                    relation = con.sql(args.sql)
+                    frame = relation.pl() if relation is not None else None
+                except duckdb.Error as exc:
+                    raise UserError(f"SQL: {str(exc).strip().splitlines()[0]}") from None
+                if frame is None:
+                    console.print("done (the results file is opened read-only: statements that write fail)")
+                else:
+                    console.print(table(frame, f"{path}", args.limit))
+            elif args.runs:
+                frame = con.sql("SELECT * FROM run_results ORDER BY started_at, run_id").pl()
+                if frame.height == 0:
+                    raise UserError(f"{path}: no runs recorded yet")
+                console.print(runs_table(frame, f"runs in {path}", args.limit))
+            else:
+                console.print(folds_table(con, path, args.run))
+    except store.ResultsUnavailable as exc:
+        raise UserError(str(exc)) from None
+    except duckdb.CatalogException as exc:
+        raise UserError(f"{path}: not an fvc results database ({str(exc).splitlines()[0]})") from None
+    return 0
+
+
+def pick_run(con, path: Path, prefix: str | None) -> dict[str, Any]:
+    if prefix:
+        rows = con.sql("SELECT * FROM runs WHERE starts_with(run_id, ?) ORDER BY updated_at", params=[prefix]).pl()
+        if rows.height == 0:
+            raise UserError(f"--run {prefix}: no such run in {path} (fvc results --runs lists them)")
+        if rows.height > 1:
+            raise UserError(f"--run {prefix}: {rows.height} runs start with it; give more of the id")
+    else:
+        rows = con.sql("SELECT * FROM runs ORDER BY updated_at DESC, started_at DESC LIMIT 1").pl()
+        if rows.height == 0:
+            raise UserError(f"{path}: no runs recorded yet")
+    return rows.row(0, named=True)
+
+
+def folds_table(con, path: Path, prefix: str | None):
+    """One row per fold of a run with its test metrics, then their mean and std (sample std, as SQL STDDEV)."""
+    import polars as pl
+    from rich.table import Table
+
+    info = pick_run(con, path, prefix)
+    folds = con.sql("SELECT * FROM folds WHERE run_id = ? ORDER BY fold", params=[info["run_id"]]).pl()
+    tests = [c for c in TEST_ORDER if c in folds.columns]
+    out = Table(title=f"{info['experiment']}: {info['model']}, run {info['run_id'][:12]} ({info['status']}, "
+                f"{folds.height}/{info['folds']} folds), test metrics", caption=str(path))
+    out.add_column("fold", overflow="fold")
+    for name in tests:
+        out.add_column(name.removeprefix("test_"), justify="right", overflow="fold")
+    out.add_column("best epoch", justify="right", overflow="fold")
+    for row in folds.iter_rows(named=True):
+        out.add_row(str(row["fold"]), *(cell(row[c]) for c in tests), cell(row["best_epoch"]))
+    if folds.height:
+        values = {c: folds[c].cast(pl.Float64).fill_nan(None) for c in tests}
+        out.add_section()
+        out.add_row("mean", *(cell(values[c].mean()) for c in tests), "", style="bold")
+        out.add_row("std", *(cell(values[c].std()) for c in tests), "")
+    return out
+
+
+def runs_table(frame, title: str, limit: int):
+    """Runs side by side, oldest first: mean (± std below it) over each run's folds, in 80 columns."""
+    from rich.table import Table
+
+    out = Table(title=title, caption="all columns: fvc results 'SELECT * FROM run_results'")
+    out.add_column("run", no_wrap=True)
+    out.add_column("model\nexperiment", min_width=10, overflow="fold")
+    out.add_column("folds\nstatus", no_wrap=True)
+    for name in RUN_METRICS:
+        out.add_column(name.removeprefix("test_").replace("accuracy", "acc"), justify="right", no_wrap=True)
+    for row in frame.head(limit).iter_rows(named=True):
+        out.add_row(
+            row["run_id"][:8], f"{row['model']}\n[dim]{row['experiment']}[/]",
+            f"{row['folds_done']}/{row['folds']}\n{row['status']}",
+            *(mean_std(row[f"{m}_mean"], row[f"{m}_std"]) for m in RUN_METRICS),
+        )
+    if frame.height > limit:
+        out.caption = f"{frame.height - limit} more runs not shown (--limit)"
+    return out
+
+
+def table(frame, title: str, limit: int | None):
+    """Any query's result; long values wrap rather than being cut, so no digit is lost."""
+    from rich.table import Table
+
+    out = Table(title=title)
+    numeric = {name for name, dtype in frame.schema.items() if dtype.is_numeric()}
+    for name in frame.columns:
+        out.add_column(name, justify="right" if name in numeric else "left", overflow="fold")
+    shown = frame if limit is None else frame.head(limit)
+    for row in shown.iter_rows():
+        out.add_row(*(cell(v) for v in row))
+    if limit is not None and frame.height > limit:
+        out.caption = f"{frame.height - limit} more rows not shown (--limit)"
+    return out
+
+
+def cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "-"
+        # Learning rates such as 5e-6 would read 0.0000 at four decimals.
+        return f"{value:.3g}" if 0 < abs(value) < 1e-2 else f"{value:.4f}"
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ", timespec="seconds")
+    return str(value)
+
+
+def mean_std(mean: float | None, std: float | None) -> str:
+    if mean is None or math.isnan(mean):
+        return "-"
+    if std is None or math.isnan(std):
+        return f"{mean:.3f}"
+    return f"{mean:.3f}\n±{std:.3f}"

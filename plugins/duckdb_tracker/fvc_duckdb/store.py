@@ -1,0 +1,247 @@
+"""The results database: its tables, and short write transactions that wait their turn.
+
+DuckDB lets one process at a time open a file for writing (and a reader blocks a
+writer too). Several ``fvc run`` processes share one results file, so no process
+keeps it open: every tracker event opens it, writes in one transaction and
+closes it again, and an open that finds the file locked retries with jittered
+back-off until ``lock_timeout_s``. A transaction lasts milliseconds, an epoch
+minutes, so waits are short and nothing is lost; writes are upserts keyed by
+run, fold and epoch, so a resumed run rewrites rather than duplicates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import re
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY,
+    experiment VARCHAR,
+    model VARCHAR,
+    config JSON,
+    config_hash VARCHAR,
+    protocol JSON,
+    versions JSON,
+    folds INTEGER,
+    run_dir VARCHAR,
+    status VARCHAR,          -- running, finished, failed, interrupted
+    error VARCHAR,
+    attempts INTEGER,        -- 1 + the number of times the run was resumed
+    started_at TIMESTAMP,    -- UTC
+    finished_at TIMESTAMP,
+    updated_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS epochs (
+    run_id VARCHAR,
+    fold INTEGER,
+    epoch INTEGER,
+    step INTEGER,
+    logged_at TIMESTAMP,
+    train_loss DOUBLE,
+    val_loss DOUBLE,
+    val_acc DOUBLE,
+    val_auc DOUBLE,
+    lr DOUBLE,
+    PRIMARY KEY (run_id, fold, epoch)
+);
+CREATE TABLE IF NOT EXISTS folds (
+    run_id VARCHAR,
+    fold INTEGER,
+    test_accuracy DOUBLE,
+    test_precision DOUBLE,
+    test_recall DOUBLE,
+    test_f1 DOUBLE,
+    test_auc DOUBLE,
+    test_ap DOUBLE,
+    test_eer DOUBLE,
+    best_epoch INTEGER,
+    fold_dir VARCHAR,
+    finished_at TIMESTAMP,
+    PRIMARY KEY (run_id, fold)
+);
+CREATE TABLE IF NOT EXISTS predictions (
+    run_id VARCHAR,
+    fold INTEGER,
+    video_path VARCHAR,
+    label INTEGER,
+    score DOUBLE
+);
+CREATE OR REPLACE VIEW results AS
+    SELECT r.experiment, r.model, r.config_hash, f.*
+    FROM folds f JOIN runs r USING (run_id);
+CREATE OR REPLACE VIEW run_results AS
+    SELECT r.run_id, r.experiment, r.model, r.config_hash, r.status, r.folds,
+           count(f.fold) AS folds_done,
+           avg(f.test_accuracy) AS test_accuracy_mean, stddev_samp(f.test_accuracy) AS test_accuracy_std,
+           avg(f.test_f1) AS test_f1_mean, stddev_samp(f.test_f1) AS test_f1_std,
+           avg(f.test_auc) AS test_auc_mean, stddev_samp(f.test_auc) AS test_auc_std,
+           avg(f.test_ap) AS test_ap_mean, stddev_samp(f.test_ap) AS test_ap_std,
+           avg(f.test_eer) AS test_eer_mean, stddev_samp(f.test_eer) AS test_eer_std,
+           r.started_at, r.finished_at
+    FROM runs r LEFT JOIN folds f USING (run_id)
+    GROUP BY ALL;
+"""
+
+# Key columns of a table's rows, never metric columns.
+KEYS = {"epochs": ("run_id", "fold", "epoch"), "folds": ("run_id", "fold")}
+NOT_METRICS = {"run_id", "fold", "epoch", "step", "logged_at", "finished_at", "fold_dir", "best_epoch"}
+
+# Test metrics under the names the seed's query uses (test_f1, test_auc...).
+TEST_NAMES = {
+    "accuracy": "test_accuracy",
+    "precision": "test_precision",
+    "recall": "test_recall",
+    "f1_score": "test_f1",
+    "roc_auc": "test_auc",
+    "average_precision": "test_ap",
+    "eer": "test_eer",
+}
+
+
+class ResultsUnavailable(RuntimeError):
+    """The results file cannot be opened, or stayed locked past the timeout."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def column_name(key: str) -> str:
+    """A metric name as a plain SQL column name: lower case, letters, digits and underscores."""
+    name = re.sub(r"[^a-z0-9_]", "_", key.lower())
+    return name if re.match(r"[a-z_]", name) else f"m_{name}"
+
+
+def fold_column(key: str) -> str:
+    return TEST_NAMES.get(key) or column_name(key if key.startswith("test_") else f"test_{key}")
+
+
+def number(value: Any) -> float | None:
+    """A metric value for a DOUBLE column; NaN becomes NULL so that AVG and STDDEV skip it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return None if value != value else value
+
+
+def _why(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@contextlib.contextmanager
+def connect(path: Path, *, read_only: bool = False, timeout_s: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to ``path`` once its lock is free; closed (and the lock released) on exit."""
+    path = Path(path)
+    deadline = time.monotonic() + timeout_s
+    delay = 0.01
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            locked = "Could not set lock" in str(exc)
+            if not locked:
+                raise ResultsUnavailable(f"cannot open results database {path}: {_why(exc)}") from None
+            if time.monotonic() >= deadline:
+                holder = re.search(r"Conflicting lock is held in (.*?)(?:\. See also|$)", str(exc))
+                who = f" by {holder.group(1)}" if holder else ""
+                raise ResultsUnavailable(
+                    f"results database {path} stayed locked{who} for {timeout_s:g}s; close the other "
+                    "program (a duckdb shell?) or raise duckdb.lock_timeout_s"
+                ) from None
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.2)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+@contextlib.contextmanager
+def transaction(path: Path, timeout_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
+    """One write transaction on the results file; all of it lands or none of it."""
+    with connect(path, timeout_s=timeout_s) as con:
+        con.begin()
+        try:
+            yield con
+        except BaseException:
+            con.rollback()
+            raise
+        con.commit()
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(SCHEMA)
+
+
+def ensure_columns(con: duckdb.DuckDBPyConnection, table: str, names: Iterable[str]) -> None:
+    """Metrics a plugin adds (lr_backbone, epoch_seconds...) get their own DOUBLE column on first sight."""
+    existing = set(con.table(table).columns)
+    for name in names:
+        if name not in existing:
+            con.execute(f'ALTER TABLE {table} ADD COLUMN IF NOT EXISTS "{name}" DOUBLE')
+
+
+def upsert(con: duckdb.DuckDBPyConnection, table: str, row: Mapping[str, Any], *, update: bool = True) -> None:
+    """Insert ``row``; on the same key, overwrite its columns (or keep the old row: ``update=False``)."""
+    cols = list(row)
+    quoted = ", ".join(f'"{c}"' for c in cols)
+    marks = ", ".join("?" for _ in cols)
+    keys = KEYS[table]
+    if update:
+        sets = ", ".join(f'"{c}" = excluded."{c}"' for c in cols if c not in keys)
+        conflict = f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+    else:
+        conflict = f"ON CONFLICT ({', '.join(keys)}) DO NOTHING"
+    con.execute(f"INSERT INTO {table} ({quoted}) VALUES ({marks}) {conflict}", list(row.values()))
+
+
+def metric_row(metrics: Mapping[str, Any], rename=column_name) -> dict[str, float | None]:
+    """Numbers only (a confusion matrix or a note is not a column), under column names; NaN as NULL."""
+    out: dict[str, float | None] = {}
+    for key, value in metrics.items():
+        if key not in NOT_METRICS and not isinstance(value, bool) and isinstance(value, (int, float)):
+            out[rename(key)] = number(value)
+    return out
+
+
+def write_epoch(con: duckdb.DuckDBPyConnection, run_id: str, fold: int, epoch: int, step: int | None,
+                metrics: Mapping[str, Any], *, update: bool = True) -> None:
+    values = metric_row(metrics)
+    ensure_columns(con, "epochs", values)
+    upsert(con, "epochs", {"run_id": run_id, "fold": fold, "epoch": epoch, "step": step, "logged_at": utc_now(),
+                           **values}, update=update)
+
+
+def write_fold(con: duckdb.DuckDBPyConnection, run_id: str, fold: int, metrics: Mapping[str, Any],
+               best_epoch: int | None, fold_dir: Path, predictions: Path | None) -> None:
+    values = metric_row(metrics, rename=fold_column)
+    ensure_columns(con, "folds", values)
+    upsert(con, "folds", {"run_id": run_id, "fold": fold, **values, "best_epoch": best_epoch,
+                          "fold_dir": str(fold_dir), "finished_at": utc_now()})
+    con.execute("DELETE FROM predictions WHERE run_id = ? AND fold = ?", [run_id, fold])
+    if predictions is not None and Path(predictions).is_file():
+        con.execute(
+            "INSERT INTO predictions SELECT ?, ?, video_path, CAST(label AS INTEGER), CAST(score AS DOUBLE) "
+            "FROM read_parquet(?)",
+            [run_id, fold, str(predictions)],
+        )
+
+
+def has_fold(con: duckdb.DuckDBPyConnection, run_id: str, fold: int) -> bool:
+    return con.execute("SELECT count(*) FROM folds WHERE run_id = ? AND fold = ?", [run_id, fold]).fetchone()[0] > 0
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, default=str)

@@ -1,0 +1,100 @@
+"""The DuckDB tracker: every event of a run becomes rows of the results database (see store.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fvc_core.tracking import FoldResult, RunInfo, RunSummary, Tracker
+from fvc_duckdb import store
+from fvc_duckdb.config import DEFAULT_FILE, DuckdbConfig
+
+
+class DuckdbTracker(Tracker):
+    name = "duckdb"
+
+    def __init__(self, config: DuckdbConfig):
+        self.config = config
+        self.path: Path | None = None
+        self.run: RunInfo | None = None
+
+    def results_path(self, output_dir: Path | None) -> Path | None:
+        """The configured file, else <output_dir>/results.duckdb (None while the output folder is unknown)."""
+        if self.config.path is not None:
+            return Path(self.config.path)
+        return Path(output_dir) / DEFAULT_FILE if output_dir is not None else None
+
+    def _transaction(self):
+        return store.transaction(self.path, self.config.lock_timeout_s)
+
+    def _use(self, path: Path) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise store.ResultsUnavailable(f"cannot create the folder of results database {path}: "
+                                           f"{exc.strerror or exc}") from None
+        self.path = path
+
+    def check(self, run: RunInfo | None = None) -> None:
+        """Open the results file for writing (creating it and its tables); before a run, only a set path."""
+        path = self.results_path(run.run_dir.parent if run else None)
+        if path is not None:
+            self._use(path)
+            with self._transaction() as con:
+                store.ensure_schema(con)
+
+    def start_run(self, run: RunInfo) -> None:
+        self.run = run
+        self._use(self.results_path(run.run_dir.parent))
+        now = store.utc_now()
+        with self._transaction() as con:
+            store.ensure_schema(con)
+            con.execute(
+                """
+                INSERT INTO runs (run_id, experiment, model, config, config_hash, protocol, versions, folds,
+                                  run_dir, status, error, attempts, started_at, finished_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', NULL, 1, ?, NULL, ?)
+                ON CONFLICT (run_id) DO UPDATE SET
+                    status = 'running', error = NULL, finished_at = NULL, updated_at = excluded.updated_at,
+                    attempts = runs.attempts + 1, config = excluded.config, protocol = excluded.protocol,
+                    versions = excluded.versions, run_dir = excluded.run_dir
+                """,
+                [run.run_id, run.experiment, run.model_name, store.to_json(run.config), run.config_hash,
+                 store.to_json(run.protocol), store.to_json(run.versions), run.folds,
+                 str(Path(run.run_dir).resolve()), now, now],
+            )
+
+    def log_epoch(self, fold: int, epoch: int, metrics: dict[str, float], step: int) -> None:
+        with self._transaction() as con:
+            store.write_epoch(con, self.run.run_id, fold, epoch, step, metrics)
+
+    def end_fold(self, result: FoldResult) -> None:
+        with self._transaction() as con:
+            self._record_fold(con, result)
+
+    def _record_fold(self, con, result: FoldResult) -> None:
+        store.write_fold(con, self.run.run_id, result.fold, result.metrics, result.best_epoch,
+                         Path(result.fold_dir).resolve(), result.predictions_path)
+        # Epochs the tracker did not see (it was added, or off, while the fold trained) come
+        # from the fold's history; epochs already logged keep their row and step.
+        for index, row in enumerate(result.history):
+            epoch = int(row.get("epoch", index))
+            store.write_epoch(con, self.run.run_id, result.fold, epoch, None, row, update=False)
+
+    def end_run(self, summary: RunSummary) -> None:
+        with self._transaction() as con:
+            # Folds finished by an earlier attempt are reported only here: record what is missing.
+            for result in summary.folds:
+                if not store.has_fold(con, self.run.run_id, result.fold):
+                    self._record_fold(con, result)
+            con.execute(
+                "UPDATE runs SET status = 'finished', error = NULL, finished_at = ?, updated_at = ? WHERE run_id = ?",
+                [store.utc_now(), store.utc_now(), self.run.run_id],
+            )
+
+    def fail_run(self, run: RunInfo, error: str) -> None:
+        if self.path is None:
+            return
+        status = "interrupted" if error == "interrupted" else "failed"
+        with self._transaction() as con:
+            con.execute("UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE run_id = ?",
+                        [status, error, store.utc_now(), run.run_id])
