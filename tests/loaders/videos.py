@@ -179,6 +179,20 @@ def truncate(src: str | Path, dst: str | Path, keep: float) -> Path:
     return dst
 
 
+def remux(src: str | Path, dst: str | Path, format: str | None = None) -> Path:
+    """Copy ``src``'s video packets into another container (by ``dst``'s suffix, or ``format``)."""
+    dst = Path(dst)
+    with av.open(str(src)) as inp, av.open(str(dst), "w", format=format) as out:
+        stream = inp.streams.video[0]
+        copy = out.add_stream_from_template(stream)
+        for packet in inp.demux(stream):
+            if packet.dts is None:  # the demuxer's end-of-stream marker
+                continue
+            packet.stream = copy
+            out.mux(packet)
+    return dst
+
+
 def available_encoders(names: Sequence[str] = tuple(DEFAULT_SUFFIX)) -> set[str]:
     """The encoders among ``names`` that this PyAV build has."""
     found = set()

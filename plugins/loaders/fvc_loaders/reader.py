@@ -87,8 +87,9 @@ def probe(path: str | Path) -> VideoInfo:
     Raises VideoReadError for a missing, empty, unreadable or video-less file.
     """
     with _open(path) as (container, stream):
-        first = _first_frame(path, container, stream)
         timing = _Timing.of(container, stream)
+        keyframe_interval = _keyframe_interval(stream, timing.fps)  # from the index as opened, before reading
+        first = _first_frame(path, container, stream)
         return VideoInfo(
             path=str(path),
             codec=stream.codec_context.name,
@@ -99,7 +100,7 @@ def probe(path: str | Path) -> VideoInfo:
             fps=float(timing.fps),
             rotation=int(first.rotation or 0),
             pix_fmt=first.format.name,
-            keyframe_interval=_keyframe_interval(stream, timing.fps),
+            keyframe_interval=keyframe_interval,
         )
 
 
@@ -347,16 +348,22 @@ def _first_frame(path, container, stream) -> av.VideoFrame:
 def _demuxed_duration(path, timing: _Timing) -> float:
     """Duration up to the end of the last packet really in the file (stream time base)."""
     end = None
+    count = 0
     with _open(path) as (container, stream):
         try:
             for packet in container.demux(stream):
-                if packet.pts is not None and not packet.is_corrupt:  # a cut-off last packet holds no frame
+                if packet.size == 0 or packet.is_corrupt:  # end marker; a cut-off last packet holds no frame
+                    continue
+                count += 1
+                if packet.pts is not None:
                     tail = packet.pts + (packet.duration or timing.frame_duration)
                     end = tail if end is None else max(end, tail)
         except av.FFmpegError:
             pass  # a cut file: what was read so far is what there is
-    if end is None:
+    if count == 0:
         raise VideoReadError(path, "no video packets in the file")
+    if end is None:  # a raw stream without timestamps: frames are evenly spaced
+        return count * timing.frame_duration
     return max(end - timing.start, timing.frame_duration)
 
 
@@ -393,21 +400,25 @@ class _Timing:
         return dataclasses.replace(self, duration=duration)
 
 
-def _first_pts(container, stream) -> int:
-    """The first frame's presentation time: the earliest among the first packets.
+def _first_pts(container, stream) -> float:
+    """The first frame's presentation time.
 
-    Containers without presentation times (AVI) report a start of 0 while
-    B-frames delay the first frame; reading a few packets settles it. The
-    container is rewound afterwards.
+    AVI carries no presentation times and reports a start of 0 while B-frames
+    delay the first frame; raw streams report none. For those, the earliest
+    time among the first packets settles it, read through a second, short-lived
+    opening of the file so that the caller's position is untouched.
     """
+    if stream.start_time is not None and "avi" not in container.format.name.split(","):
+        return stream.start_time
     first = None
     try:
-        for i, packet in enumerate(container.demux(stream)):
-            if packet.pts is not None:
-                first = packet.pts if first is None else min(first, packet.pts)
-            if i + 1 >= _PACKETS_FOR_START:
-                break
-        container.seek(0)
+        with av.open(container.name, metadata_errors="replace") as peek:
+            packets = peek.demux(peek.streams.video[0])  # the stream _open reads
+            for i, packet in enumerate(packets):
+                if packet.pts is not None:
+                    first = packet.pts if first is None else min(first, packet.pts)
+                if i + 1 >= _PACKETS_FOR_START:
+                    break
     except av.FFmpegError:
         pass  # the decoder will report a file this broken
     if first is None:
