@@ -201,3 +201,21 @@ def test_unknown_early_stopping_metric_is_a_config_error():
         SupervisedConfig(early_stopping={"metric": "val_auroc"})
     with pytest.raises(ValueError, match="extra"):
         SupervisedConfig(epoch=3)
+
+
+def test_bf16_autocast_trains_on_cpu(tmp_path):
+    _, summary = run(tmp_path, small_config(amp="bf16", epochs=1))
+    assert all(0.0 <= f.metrics["accuracy"] <= 1.0 for f in summary.folds)
+
+
+def test_precision_and_device_the_machine_lacks_are_clear_errors():
+    from fvc_core.training.loop import resolve_amp, resolve_device
+
+    assert resolve_amp("auto", torch.device("cpu")) is None
+    with pytest.raises(UserError, match="trainer.amp: fp16 needs a CUDA device"):
+        resolve_amp("fp16", torch.device("cpu"))
+    if not torch.cuda.is_available():
+        with pytest.raises(UserError, match="trainer.device: 'cuda:1' asked for, but torch sees no CUDA"):
+            resolve_device("cuda:1")
+    with pytest.raises(ValueError, match="unknown device 'gpu'"):
+        SupervisedConfig(device="gpu")
