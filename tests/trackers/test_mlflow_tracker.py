@@ -24,7 +24,7 @@ from fvc_mlflow.tracker import MlflowTracker, MlflowUnavailable, default_trackin
 from mlflow import MlflowClient  # noqa: E402
 
 from fvc_core.tracking import TrackerConfig  # noqa: E402
-from tests.trackers.run_outputs import full_run, make_run, run_fold, summary_of  # noqa: E402
+from tests.trackers.run_outputs import full_run, make_fold, make_run, run_fold, summary_of  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -129,9 +129,9 @@ def test_a_resumed_run_continues_the_same_runs(output_dir, client, state_file):
     first = MlflowTracker(MlflowConfig())
     first.start_run(run)
     done = run_fold(first, run, 0)
-    for epoch in range(2):  # fold 1 is interrupted after two epochs: the process dies, no fail_run
+    for epoch in range(2):  # fold 1 reports two epochs...
         first.log_epoch(1, epoch, {"val_loss": 0.5}, step=epoch)
-    del first
+    del first  # ...checkpoints a third and dies before reporting it: no fail_run
     if state_file == "lost":
         (run.run_dir / "tracking" / "mlflow.json").unlink()
 
@@ -140,7 +140,7 @@ def test_a_resumed_run_continues_the_same_runs(output_dir, client, state_file):
     second = MlflowTracker(MlflowConfig())
     second.start_run(resumed)
     second.end_fold(done)  # a trainer may report the finished fold again: it is not logged twice
-    redone = run_fold(second, resumed, 1)
+    redone = run_fold(second, resumed, 1, epochs=4, first_epoch=3)  # resumes after the checkpointed epoch
     second.end_run(summary_of(resumed, [done, redone]))
 
     parents, children = split(runs_of(client, run.run_id))
@@ -149,6 +149,25 @@ def test_a_resumed_run_continues_the_same_runs(output_dir, client, state_file):
     assert all(c.info.status == "FINISHED" for c in children)
     assert len(client.get_metric_history(children[0].info.run_id, "test_f1")) == 1
     assert parents[0].data.metrics["folds_done"] == 2
+    # The epoch reported by nobody comes from the fold's history, at the fold's pace of steps.
+    val_loss = sorted((m.step, m.value) for m in client.get_metric_history(children[1].info.run_id, "val_loss"))
+    assert [step for step, _ in val_loss] == [0, 1, 2, 3]
+    assert val_loss[2][1] == pytest.approx(redone.history[2]["val_loss"])
+
+
+def test_folds_the_tracker_missed_get_their_runs_at_the_end(output_dir, client):
+    """mlflow added to `trackers` for a run whose folds had finished: the summary makes their runs."""
+    run = make_run(output_dir, model="m_late", experiment="late")
+    results = [make_fold(run, fold, checkpoint=False) for fold in range(2)]
+    late = MlflowTracker(MlflowConfig(log_plots=False))
+    late.start_run(run)
+    late.end_run(summary_of(run, results))
+    parents, children = split(runs_of(client, run.run_id))
+    assert len(parents) == 1 and [c.data.tags["fold"] for c in children] == ["0", "1"]
+    assert all(c.info.status == "FINISHED" for c in children)
+    history = client.get_metric_history(children[1].info.run_id, "train_loss")
+    assert sorted(m.step for m in history) == [0, 1, 2]
+    assert children[1].data.metrics["test_f1"] == pytest.approx(results[1].metrics["f1_score"])
 
 
 def test_a_failed_run_is_marked_failed(output_dir, client):

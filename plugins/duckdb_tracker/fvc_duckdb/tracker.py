@@ -78,7 +78,9 @@ class DuckdbTracker(Tracker):
         # from the fold's history; epochs already logged keep their row and step.
         for index, row in enumerate(result.history):
             epoch = int(row.get("epoch", index))
-            store.write_epoch(con, self.run.run_id, result.fold, epoch, None, row, update=False)
+            step = store.number(row.get("step"))
+            store.write_epoch(con, self.run.run_id, result.fold, epoch, None if step is None else int(step), row,
+                              update=False)
 
     def end_run(self, summary: RunSummary) -> None:
         with self._transaction() as con:

@@ -31,6 +31,7 @@ from fvc_mlflow.params import as_test_metric, as_test_metrics, flatten, numeric
 STATE_FILE = Path("tracking") / "mlflow.json"
 # log_batch limits: 100 params or tags, 1000 metrics per call.
 PARAMS_PER_BATCH = 100
+METRICS_PER_BATCH = 1000
 # Keys of an epoch's dict that are coordinates, not metrics.
 NOT_METRICS = {"epoch", "step", "fold"}
 
@@ -273,17 +274,35 @@ class MlflowTracker(Tracker):
         return run_id
 
     def log_epoch(self, fold: int, epoch: int, metrics: dict[str, float], step: int) -> None:
-        run_id = self._child(fold)
-        stamp = _now_ms()
-        batch = [Metric(k, number, stamp, step) for k, v in metrics.items()
-                 if k not in NOT_METRICS and (number := numeric(v)) is not None]
-        if batch:
-            self.client.log_batch(run_id, metrics=batch)
+        self.client.log_batch(self._child(fold), metrics=_epoch_batch(epoch, metrics, step))
+
+    def _backfill_epochs(self, run_id: str, result: FoldResult) -> None:
+        """Epochs of the fold's history that never reached us, logged now.
+
+        That happens when a process dies between the trainer's checkpoint and its
+        report of an epoch (the resumed fold starts after it), or when this tracker
+        was off or not yet listed. The "epoch" metric says which epochs are here.
+        """
+        seen = {int(m.value): m.step for m in self.client.get_metric_history(run_id, "epoch")}
+        missing = [row for row in result.history if "epoch" in row and int(row["epoch"]) not in seen]
+        if not missing:
+            return
+        # History rows carry no optimiser step: place them at the fold's steps-per-epoch pace.
+        last = max(seen, default=0)
+        pace = seen[last] / last if last > 0 else 1.0
+        batch = []
+        for row in missing:
+            epoch = int(row["epoch"])
+            step = int(row["step"]) if numeric(row.get("step")) is not None else round(epoch * pace)
+            batch += _epoch_batch(epoch, row, step)
+        for i in range(0, len(batch), METRICS_PER_BATCH):
+            self.client.log_batch(run_id, metrics=batch[i:i + METRICS_PER_BATCH])
 
     def end_fold(self, result: FoldResult) -> None:
         if result.fold in self.ended:
-            return  # logged by the attempt that finished this fold
+            return  # logged already, by this attempt or by the one that finished the fold
         run_id = self._child(result.fold)
+        self._backfill_epochs(run_id, result)
         stamp = _now_ms()
         metrics = [Metric(k, v, stamp, 0) for k, v in as_test_metrics(result.metrics).items()]
         params = [Param("best_epoch", str(result.best_epoch))] if result.best_epoch is not None else []
@@ -318,6 +337,9 @@ class MlflowTracker(Tracker):
                 self.client.log_artifacts(run_id, tmp, artifact_path="plots")
 
     def end_run(self, summary: RunSummary) -> None:
+        for result in summary.folds:
+            # Folds finished while this tracker was off or not yet listed get their run now.
+            self.end_fold(result)
         stamp = _now_ms()
         metrics = []
         for suffix, values in (("mean", summary.mean), ("std", summary.std)):
@@ -365,6 +387,15 @@ class MlflowTracker(Tracker):
             path = Path(tmp) / name
             path.write_text(text)
             self.client.log_artifact(run_id, str(path))
+
+
+def _epoch_batch(epoch: int, metrics: dict[str, Any], step: int) -> list[Metric]:
+    """One epoch's metrics at ``step``, with the epoch itself as a metric (MLflow can plot against it)."""
+    stamp = _now_ms()
+    batch = [Metric("epoch", float(epoch), stamp, step)]
+    batch += [Metric(k, number, stamp, step) for k, v in metrics.items()
+              if k not in NOT_METRICS and (number := numeric(v)) is not None]
+    return batch
 
 
 def _confusion_matrix(result: FoldResult, labels: list[int], scores: list[float]) -> list[list[int]]:
