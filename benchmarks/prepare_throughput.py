@@ -25,7 +25,6 @@ def make_source(path: Path, width: int, height: int, frames: int, fps: int = 30)
     """A camera panning over a smooth random texture with fine grain, like footage: H.264 crf 23."""
     import av
     import numpy as np
-
     from fvc_loaders.synthetic import _smooth_noise
 
     rng = np.random.default_rng(0)
@@ -69,7 +68,6 @@ def main() -> None:
 
     import polars as pl
     import torch
-
     from fvc_loaders.prepare import Encoding, prepare
     from fvc_loaders.reader import iter_letterboxed_frames, probe, read_clip
 
@@ -92,10 +90,11 @@ def main() -> None:
         for name in sources:
             original, copy = root / f"{name}.mp4", root / "scaled" / f"{name}.mp4"
             assert probe(copy).frame_count == probe(original).frame_count
-            clip_o, clip_c = paired(lambda: read_clip(original, args.num_frames, args.size),
-                                    lambda: read_clip(copy, args.num_frames, args.size), args.repeats)
-            full_o, full_c = paired(lambda: sum(1 for _ in iter_letterboxed_frames(original, args.size)),
-                                    lambda: sum(1 for _ in iter_letterboxed_frames(copy, args.size)), args.repeats)
+            clip_o, clip_c = paired(lambda o=original: read_clip(o, args.num_frames, args.size),
+                                    lambda c=copy: read_clip(c, args.num_frames, args.size), args.repeats)
+            full_o, full_c = paired(lambda o=original: sum(1 for _ in iter_letterboxed_frames(o, args.size)),
+                                    lambda c=copy: sum(1 for _ in iter_letterboxed_frames(c, args.size)),
+                                    args.repeats)
             mb = original.stat().st_size / 1e6, copy.stat().st_size / 1e6
             print(f"{name:>6} {mb[0]:8.2f} {mb[1]:8.2f} | {clip_o * 1000:13.0f}ms {clip_c * 1000:6.0f}ms "
                   f"{clip_o / clip_c:5.1f}x | {args.frames / full_o:16.0f} {args.frames / full_c:8.0f} "

@@ -7,12 +7,12 @@ from pathlib import Path
 import polars as pl
 import pytest
 import torch
-
-from fvc_core.errors import BadVideoError, ConfigError, UserError
-from fvc_core.plugins import get_registry
 from fvc_loaders.config import MetadataConfig
 from fvc_loaders.dataset import MetadataDataset
 from fvc_loaders.reader import read_clip
+
+from fvc_core.errors import BadVideoError, ConfigError, UserError
+from fvc_core.plugins import get_registry
 from tests.loaders.videos import index_of, make_video
 
 
@@ -82,7 +82,8 @@ def test_a_missing_group_value_makes_the_video_its_own_group(videos):
 @pytest.mark.parametrize(
     ("columns", "keys", "expected"),
     [
-        ({"path": ["real/a.mp4", "fake/a_swap.mp4"], "label": [0, 1]}, {}, "no column 'video_path' (columns: path, label)"),
+        ({"path": ["real/a.mp4", "fake/a_swap.mp4"], "label": [0, 1]}, {},
+         "no column 'video_path' (columns: path, label)"),
         ({**GOOD}, {"group_column": "source"}, "no column 'source'"),
         ({"video_path": ["real/a.mp4", "fake/a_swap.mp4", "real/b.mp4"], "label": ["real", "deepfake", "orig"]},
          {}, "column 'label' has unknown labels 'deepfake', 'orig' (accepted: 'real', 'fake', 0, 1)"),
@@ -93,7 +94,8 @@ def test_a_missing_group_value_makes_the_video_its_own_group(videos):
         ({"video_path": ["real/a.mp4", "./real/../real/a.mp4", "fake/a_swap.mp4"], "label": [0, 0, 1]}, {},
          "lists the same video twice: './real/../real/a.mp4', 'real/a.mp4'"),
         ({"video_path": ["real/a.mp4", None], "label": [0, 1]}, {}, "column 'video_path' is empty in rows 1"),
-        ({"video_path": ["real/a.mp4", "fake/a_swap.mp4"], "label": [0, None]}, {}, "column 'label' is empty in rows 1"),
+        ({"video_path": ["real/a.mp4", "fake/a_swap.mp4"], "label": [0, None]}, {},
+         "column 'label' is empty in rows 1"),
         ({"video_path": [], "label": []}, {}, "the table has no rows"),
     ],
     ids=["video-column", "group-column", "unknown-label", "bad-integer", "one-class", "duplicate", "null-path",

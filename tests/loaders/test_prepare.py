@@ -7,13 +7,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 import torch
-
-from fvc_core.cli import main
-from fvc_core.errors import BadVideoError, UserError
 from fvc_loaders.config import MetadataConfig
 from fvc_loaders.dataset import MetadataDataset
 from fvc_loaders.prepare import Encoding, prepare
 from fvc_loaders.reader import probe, read_clip
+
+from fvc_core.cli import main
+from fvc_core.errors import BadVideoError, UserError
 from tests.loaders.videos import LEVEL_STEP, make_video, marker_corner
 
 SMALL = Encoding(size=32)
@@ -52,7 +52,7 @@ def test_copies_are_letterboxed_h264_with_the_same_frames(table, tmp_path):
     assert scaled.columns == ["video_path", "label", "source_id"]
     assert scaled["video_path"].to_list() == ["real/wide.mp4", "fake/tall.mp4", "fake/old.avi.mp4"]
     assert scaled.drop("video_path").equals(pl.read_parquet(table).drop("video_path"))
-    for original, copy in zip(pl.read_parquet(table)["video_path"], scaled["video_path"]):
+    for original, copy in zip(pl.read_parquet(table)["video_path"], scaled["video_path"], strict=True):
         src, dst = probe(table.parent / original), probe(out / copy)
         assert (dst.codec, dst.width, dst.height, dst.pix_fmt, dst.rotation) == ("h264", 32, 32, "yuv420p", 0)
         assert dst.frame_count == src.frame_count

@@ -8,11 +8,11 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-
-from fvc_core.plugins import get_registry
 from fvc_loaders import synthetic
 from fvc_loaders.reader import iter_letterboxed_frames, probe, read_clip
 from fvc_loaders.synthetic import make_synthetic_dataset
+
+from fvc_core.plugins import get_registry
 
 SMALL = {"videos": 3, "frames": 8, "frame_size": 64}
 

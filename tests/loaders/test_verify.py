@@ -6,11 +6,11 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
-from fvc_core.cli import main
 from fvc_loaders.config import MetadataConfig
 from fvc_loaders.dataset import MetadataDataset
 from fvc_loaders.verify import verify_dataset
+
+from fvc_core.cli import main
 from tests.loaders.videos import make_audio_only, make_video
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fvc_core.errors import UserError
-
 from fvc_loaders.config import MetadataConfig
 
 if TYPE_CHECKING:
@@ -122,7 +121,7 @@ def load_table(config: MetadataConfig) -> pl.DataFrame:
 
     if config.group_column:
         group_col = raw[config.group_column].cast(pl.String)
-        group = pl.Series("group", [g if g is not None else p for g, p in zip(group_col, video_path)])
+        group = pl.Series("group", [g if g is not None else p for g, p in zip(group_col, video_path, strict=True)])
     else:
         group = video_path.alias("group")
 

@@ -146,5 +146,6 @@ def run_command(args: argparse.Namespace) -> int:
         console.print("[yellow]warning:[/] only one class found; training needs both real and fake videos")
     if unlabelled:
         shown = ", ".join(unlabelled[:5]) + (" ..." if len(unlabelled) > 5 else "")
-        console.print(f"[yellow]warning:[/] left out {len(unlabelled)} videos that match no label rule: {escape(shown)}")
+        console.print(f"[yellow]warning:[/] left out {len(unlabelled)} videos that match no label rule: "
+                      f"{escape(shown)}")
     return 0

@@ -10,7 +10,6 @@ import argparse
 from typing import Any
 
 from fvc_core.hookspecs import hookimpl
-
 from fvc_loaders.config import MetadataConfig, SyntheticConfig
 
 

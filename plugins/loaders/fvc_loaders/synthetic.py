@@ -165,7 +165,6 @@ def _yuv420p(rgb: np.ndarray) -> np.ndarray:
 def _encode(path: Path, pictures: list[np.ndarray]) -> None:
     """Write ``pictures`` as an H.264 MP4, atomically: a temporary name, renamed when complete."""
     import av
-    import numpy as np
 
     tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")
     try:

@@ -59,7 +59,6 @@ def dataset_from_table(path: Path, settings: list[str]) -> Any:
     from pydantic import ValidationError
 
     from fvc_core.plugins import validation_problems
-
     from fvc_loaders.config import MetadataConfig
     from fvc_loaders.dataset import MetadataDataset
 
