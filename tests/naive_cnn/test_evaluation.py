@@ -13,10 +13,22 @@ def textbook_layers(model, train_bn: bool) -> nn.Sequential:
     """The same layers as plain torch modules: BatchNorm on batch statistics (train) or running ones."""
     m = copy.deepcopy(model)
     seq = nn.Sequential(
-        m.conv1, m.bn1, nn.ReLU(), nn.MaxPool2d(2),
-        m.conv2, m.bn2, nn.ReLU(), nn.MaxPool2d(2),
-        m.conv3, m.bn3, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-        m.fc1, nn.ReLU(), m.fc2,
+        m.conv1,
+        m.bn1,
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        m.conv2,
+        m.bn2,
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        m.conv3,
+        m.bn3,
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        m.fc1,
+        nn.ReLU(),
+        m.fc2,
     )
     return seq.train(train_bn)
 

@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import pytest
 import torch
+from fvc_naive_cnn.clips import ClipShapeError
 from torch import nn
 
 from fvc_core.errors import UserError
-from fvc_naive_cnn.clips import ClipShapeError
 
 SPEC_LAYERS = [
-    ("conv1", nn.Conv2d), ("bn1", nn.BatchNorm2d), ("relu1", nn.ReLU), ("pool1", nn.MaxPool2d),
-    ("conv2", nn.Conv2d), ("bn2", nn.BatchNorm2d), ("relu2", nn.ReLU), ("pool2", nn.MaxPool2d),
-    ("conv3", nn.Conv2d), ("bn3", nn.BatchNorm2d), ("relu3", nn.ReLU), ("pool", nn.AdaptiveAvgPool2d),
-    ("fc1", nn.Linear), ("relu4", nn.ReLU), ("dropout", nn.Dropout), ("fc2", nn.Linear),
+    ("conv1", nn.Conv2d),
+    ("bn1", nn.BatchNorm2d),
+    ("relu1", nn.ReLU),
+    ("pool1", nn.MaxPool2d),
+    ("conv2", nn.Conv2d),
+    ("bn2", nn.BatchNorm2d),
+    ("relu2", nn.ReLU),
+    ("pool2", nn.MaxPool2d),
+    ("conv3", nn.Conv2d),
+    ("bn3", nn.BatchNorm2d),
+    ("relu3", nn.ReLU),
+    ("pool", nn.AdaptiveAvgPool2d),
+    ("fc1", nn.Linear),
+    ("relu4", nn.ReLU),
+    ("dropout", nn.Dropout),
+    ("fc2", nn.Linear),
 ]
 
 

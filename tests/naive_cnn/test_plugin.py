@@ -7,25 +7,32 @@ import sys
 
 import pytest
 import torch
+from fvc_naive_cnn.config import NaiveCNNConfig
 
 from fvc_core.errors import ConfigError
-from fvc_naive_cnn.config import NaiveCNNConfig
 
 
 def test_config_defaults_and_validation():
     config = NaiveCNNConfig()
     assert (config.chunk_size, config.num_classes, config.norm_stats, config.layout) == (10, 2, "clip", "auto")
     assert config.compile is False and config.train_memory == "bounded"
-    for bad in ({"chunk_size": 0}, {"norm_stats": "batch"}, {"layout": "nhwc"}, {"chunk_sise": 5},
-                {"dropout": 1.0}, {"num_classes": 1}):
+    for bad in (
+        {"chunk_size": 0},
+        {"norm_stats": "batch"},
+        {"layout": "nhwc"},
+        {"chunk_sise": 5},
+        {"dropout": 1.0},
+        {"num_classes": 1},
+    ):
         with pytest.raises(ValueError):
             NaiveCNNConfig(**bad)
 
 
 def test_create_model_through_the_registry():
+    from fvc_naive_cnn.model import NaiveCNNBaseline
+
     import fvc_core
     from fvc_core.plugins import get_registry
-    from fvc_naive_cnn.model import NaiveCNNBaseline
 
     model = get_registry().create("models", "naive_cnn", {"chunk_size": 4, "norm_stats": "running"})
     assert isinstance(model, NaiveCNNBaseline)
@@ -56,8 +63,6 @@ def test_plugin_and_config_modules_import_no_torch():
 
 
 def test_fvc_plugins_lists_the_model():
-    fvc = subprocess.run(
-        [sys.executable, "-m", "fvc_core.cli", "plugins"], capture_output=True, text=True, check=False
-    )
+    fvc = subprocess.run([sys.executable, "-m", "fvc_core.cli", "plugins"], capture_output=True, text=True, check=False)
     assert fvc.returncode == 0, fvc.stderr
     assert "naive_cnn" in fvc.stdout and "fvc-naive-cnn" in fvc.stdout

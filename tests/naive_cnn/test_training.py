@@ -49,6 +49,15 @@ def test_gradients_and_running_stats_match_the_plain_step(make_model, clips, mod
     assert_same(buffers, plain_buffers, rtol=0, atol=0)
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_running_stats_updated_once_whatever_norm_stats(make_model, clips, mode):
+    x, labels = clips(n=1, t=5), torch.tensor([1])
+    _, plain = step(make_model(train_memory="unbounded", chunk_size=2, norm_stats="running"), x, labels)
+    _, buffers = step(make_model(train_memory=mode, chunk_size=2, norm_stats="running"), x, labels)
+    assert buffers["bn2.num_batches_tracked"].item() == 3
+    assert_same(buffers, plain, rtol=0, atol=0)
+
+
 def test_class_weighted_loss_and_several_classes(make_model, clips):
     x, labels = clips(n=3, t=5), torch.tensor([0, 2, 1])
     weight = torch.tensor([0.2, 1.0, 3.0])
@@ -139,19 +148,27 @@ class _Box:
         self.value = value
 
 
-def saved_peak(model, x):
+def saved_peak(model, x, training=True):
     counter = SavedBytes()
-    model.train()
+    model.train(training)
     with torch.autograd.graph.saved_tensors_hooks(counter.pack, counter.unpack):
         F.cross_entropy(model(x), torch.tensor([1])).backward()
     return counter.peak
 
 
 @pytest.mark.parametrize("mode", MODES)
-def test_activation_memory_does_not_grow_with_clip_length(make_model, clips, mode):
+@pytest.mark.parametrize(("norm_stats", "training"), [("clip", True), ("clip", False), ("running", False)])
+def test_activation_memory_does_not_grow_with_clip_length(make_model, clips, mode, norm_stats, training):
+    """Training, and gradients taken in evaluation (saliency) with either BatchNorm mode."""
     short, long = clips(n=1, t=8, size=32), clips(n=1, t=32, size=32)
-    bounded = [saved_peak(make_model(train_memory=mode, chunk_size=4), x) for x in (short, long)]
-    plain = [saved_peak(make_model(train_memory="unbounded", chunk_size=4), x) for x in (short, long)]
+    bounded = [
+        saved_peak(make_model(train_memory=mode, chunk_size=4, norm_stats=norm_stats), x, training)
+        for x in (short, long)
+    ]
+    plain = [
+        saved_peak(make_model(train_memory="unbounded", chunk_size=4, norm_stats=norm_stats), x, training)
+        for x in (short, long)
+    ]
     # The plain graph keeps every chunk (the measure can see growth)...
     assert plain[1] > 3.5 * plain[0]
     # ...the bounded step holds one chunk's activations whatever T (the clip itself is the caller's).

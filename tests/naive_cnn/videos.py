@@ -14,7 +14,6 @@ from pathlib import Path
 import av
 import numpy as np
 
-
 SEAM_STEP = 0.3
 
 
@@ -87,7 +86,8 @@ def write_dataset(folder: Path, count: int, frames: int = 8, size: int = 48, see
     items = []
     for i in range(count):
         label = i % 2
-        path = encode(folder / f"{'fake' if label else 'real'}_{i:03d}.mp4",
-                      make_clip(seed * 1000 + i, bool(label), frames, size))
+        path = encode(
+            folder / f"{'fake' if label else 'real'}_{i:03d}.mp4", make_clip(seed * 1000 + i, bool(label), frames, size)
+        )
         items.append((path, label))
     return items

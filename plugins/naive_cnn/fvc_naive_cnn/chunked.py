@@ -143,13 +143,11 @@ class _Recomputed(torch.autograd.Function):
                 if input_grad is not None:
                     x.requires_grad_(True)
                 with torch.enable_grad():
-                    with _replayed_rng(state, device), torch.autocast(
-                        device.type, dtype=cast_dtype, enabled=enabled
-                    ):
+                    with _replayed_rng(state, device), torch.autocast(device.type, dtype=cast_dtype, enabled=enabled):
                         logits = ctx.run_chunk(to_network_input(x, ctx.dtype), ctx.bn_mode).float()
                     inputs = [params[i] for i in wanted] + ([x] if input_grad is not None else [])
                     got = torch.autograd.grad(logits, inputs, upstream, allow_unused=True)
-                for i, g in zip(wanted, got):
+                for i, g in zip(wanted, got[: len(wanted)], strict=True):
                     if g is not None:
                         grads[i].add_(g)
                 if input_grad is not None and got[-1] is not None:
@@ -183,8 +181,7 @@ class _StoredGradients(torch.autograd.Function):
         g = grad_video - grad_video.mean(1, keepdim=True)
         weights = g[:, 1:] / ctx.frames_per_video  # (N, C-1)
         grads = [
-            None if G is None else torch.tensordot(weights.to(G.dtype), G, dims=([0, 1], [0, 1]))
-            for G in ctx.stored
+            None if G is None else torch.tensordot(weights.to(G.dtype), G, dims=([0, 1], [0, 1])) for G in ctx.stored
         ]
         return (None, None, None, *grads)
 
@@ -212,8 +209,7 @@ def video_logits_bounded(
                 classes = logits.shape[1]
                 if stored is None:
                     stored = [
-                        p.new_zeros((n_videos, classes - 1, *p.shape)) if p.requires_grad else None
-                        for p in params
+                        p.new_zeros((n_videos, classes - 1, *p.shape)) if p.requires_grad else None for p in params
                     ]
                     frame_logits = logits.new_empty((n_videos, t, classes))
                 frame_logits[n, s:e] = logits.detach()
@@ -221,9 +217,7 @@ def video_logits_bounded(
             # Backward outside autocast, as PyTorch advises; each op keeps its forward dtype.
             with torch.enable_grad(), torch.autocast(frames.device.type, enabled=False):
                 for c in range(classes - 1):
-                    got = torch.autograd.grad(
-                        contrasts[c], trainable, retain_graph=c < classes - 2, allow_unused=True
-                    )
+                    got = torch.autograd.grad(contrasts[c], trainable, retain_graph=c < classes - 2, allow_unused=True)
                     got_iter = iter(got)
                     for i, p in enumerate(params):
                         if p.requires_grad:

@@ -100,8 +100,9 @@ class NaiveCNNBaseline(nn.Module):
         """He (Kaiming) initialisation for conv and linear layers; BatchNorm weight 1, bias 0."""
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out" if isinstance(m, nn.Conv2d) else "fan_in",
-                                        nonlinearity="relu")
+                nn.init.kaiming_normal_(
+                    m.weight, mode="fan_out" if isinstance(m, nn.Conv2d) else "fan_in", nonlinearity="relu"
+                )
                 nn.init.zeros_(m.bias)
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)

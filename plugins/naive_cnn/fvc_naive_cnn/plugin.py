@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from fvc_core.hookspecs import hookimpl
-
 from fvc_naive_cnn.config import NaiveCNNConfig
 
 
