@@ -22,6 +22,8 @@ from fvc_core.training.data import Key, clip_seed, epoch_order
 from fvc_core.training.metrics import validation_metrics
 from fvc_core.training.schedule import EarlyStopping, warmup_cosine
 
+TIMINGS = ("epoch_seconds", "data_wait_seconds")
+
 
 class NonFiniteLossError(UserError):
     """The loss became NaN or infinite: names fold, epoch and step."""
@@ -344,8 +346,9 @@ class FoldTraining:
             if self.stopping.update(value, epoch):
                 self._save_best(epoch, value)
             self._save_last(epoch)
-            self.job.trackers.log_epoch(self.fold, epoch, {k: v for k, v in metrics.items() if k != "epoch"},
-                                        self.step)
+            # Timings stay in history.json and the progress line; trackers get what was learned.
+            learned = {k: v for k, v in metrics.items() if k not in ("epoch", *TIMINGS)}
+            self.job.trackers.log_epoch(self.fold, epoch, learned, self.step)
             self.env.progress.end_epoch(self.fold, epoch, stats["epoch_seconds"], stats["data_wait_seconds"],
                                         self.steps_per_epoch)
 

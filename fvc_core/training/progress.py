@@ -62,7 +62,7 @@ class RunProgress:
     def start_fold(self, fold: int, sizes: dict[str, int], start_epoch: int) -> None:
         parts = ", ".join(f"{n} {part}" for part, n in sizes.items())
         resumed = f", resuming at epoch {start_epoch}" if start_epoch > 1 else ""
-        self.console.print(f"fold {fold}/{self.folds - 1}: {parts} videos{resumed}")
+        self.console.print(f"fold {fold} of {self.folds}: {parts} videos{resumed}")
         if self._bars is not None:
             self._bars.update(self._fold_task, description=f"fold {fold}")
             self._bars.reset(self._epoch_task, total=self.epochs, completed=start_epoch - 1)

@@ -67,6 +67,9 @@ def test_outputs_of_a_run(tmp_path):
     # trackers: one log_epoch per epoch and fold, one end_fold per fold
     assert [(f, e) for f, e, _, _ in job.trackers.epochs] == [(0, 1), (0, 2), (0, 3), (1, 1), (1, 2), (1, 3)]
     assert [r.fold for r in job.trackers.folds] == [0, 1]
+    sent = job.trackers.epochs[0][2]
+    assert {"train_loss", "val_auc", "lr"} <= set(sent) and "epoch_seconds" not in sent
+    assert history[0]["data_wait_seconds"] <= history[0]["epoch_seconds"]
     assert "mean ± std" in job.output.getvalue()
 
 
