@@ -41,13 +41,17 @@ def _section(config: dict[str, Any], key: str, where: Path) -> tuple[str, dict[s
 
 
 def fold_dirs(run_dir: Path) -> list[Path]:
-    """The run's fold folders that hold a model.pt, in fold order."""
+    """The run's finished fold folders (model.pt and metrics.json), in fold order.
+
+    A fold still training has a model.pt (its best epoch so far) but no metrics.json: left out.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run folder")
-    found = [d for d in run_dir.glob("fold_*") if (d / "model.pt").exists() and d.name[5:].isdigit()]
+    found = [d for d in run_dir.glob("fold_*")
+             if d.name[5:].isdigit() and (d / "model.pt").exists() and (d / "metrics.json").exists()]
     if not found:
-        raise UserError(f"{run_dir}: no fold_<k>/model.pt here; has the run trained a fold yet?")
+        raise UserError(f"{run_dir}: no finished fold (fold_<k>/model.pt with metrics.json) here yet")
     return sorted(found, key=lambda d: int(d.name[5:]))
 
 
