@@ -43,9 +43,15 @@ def check_video(dataset: Any, path: str) -> str | None:
 
 def verify_dataset(dataset: Any, *, workers: int | None = None) -> tuple[int, list[BadVideo]]:
     """The number of videos checked and the bad ones, in table order."""
+    import pickle
+
     from fvc_loaders.parallel import map_with_progress
 
     paths = dataset.table()["video_path"].to_list()
+    try:
+        pickle.dumps(dataset)
+    except Exception:  # a third-party dataset that cannot travel to worker processes is checked here
+        workers = 0
     bad = {}
     for i, reason in map_with_progress(check_video, dataset, paths, workers=workers, description="verifying"):
         if reason is not None:
