@@ -95,6 +95,18 @@ def test_nan_metrics_are_null_so_averages_skip_them(tmp_path):
     assert avg == pytest.approx(0.7) and nulls == 1
 
 
+def test_epochs_are_held_back_between_writes_and_written_at_the_folds_end(tmp_path):
+    run = make_run(tmp_path)
+    tracker = DuckdbTracker(DuckdbConfig(flush_every_s=3600))
+    tracker.start_run(run)
+    for epoch in range(3):
+        tracker.log_epoch(0, epoch, {"train_loss": 1.0 / (epoch + 1)}, step=epoch)
+    db = tmp_path / "results.duckdb"
+    assert query(db, "SELECT epoch FROM epochs") == [(0,)]  # the first at once, then one write per hour
+    tracker.end_fold(make_fold(run, 0, checkpoint=False))
+    assert query(db, "SELECT epoch, step FROM epochs ORDER BY epoch") == [(0, 0), (1, 1), (2, 2)]
+
+
 def test_a_resumed_run_rewrites_rather_than_duplicates(tmp_path):
     run = make_run(tmp_path)
     first = DuckdbTracker(DuckdbConfig())
@@ -141,7 +153,7 @@ WRITER = textwrap.dedent("""
 
     out, db, go = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
     run = make_run(out, model=sys.argv[4], folds=2)
-    tracker = DuckdbTracker(DuckdbConfig(path=db))
+    tracker = DuckdbTracker(DuckdbConfig(path=db, flush_every_s=0))  # a transaction per epoch
     while not go.exists():
         time.sleep(0.01)
     full_run(tracker, run, epochs=8, checkpoint=False)

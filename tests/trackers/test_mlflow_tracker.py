@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("fvc_mlflow", reason="the fvc-mlflow plugin is not installed")
+import mlflow  # noqa: E402
 from fvc_mlflow.config import MlflowConfig  # noqa: E402
 from fvc_mlflow.tracker import MlflowTracker, MlflowUnavailable, default_tracking_uri  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
@@ -281,3 +282,21 @@ def test_logging_to_a_tracking_server_over_http(mlflow_server, tmp_path):
     assert (tmp_path / "server_artifacts").is_dir() and not (tmp_path / "out" / "mlflow.db").exists()
     state = json.loads((run.run_dir / "tracking" / "mlflow.json").read_text())
     assert state["tracking_uri"] == mlflow_server and state["parent_run_id"] == parents[0].info.run_id
+
+
+def test_a_new_local_store_is_a_copy_of_a_cached_migrated_one(tmp_path, monkeypatch):
+    from fvc_mlflow.local_store import ensure_local_store
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    first = tmp_path / "a" / "mlflow.db"
+    ensure_local_store(first, tmp_path / "a" / "mlartifacts")
+    assert [p.name for p in (tmp_path / "cache" / "fvc").iterdir()] == [f"mlflow-{mlflow.__version__}-empty.db"]
+    client = MlflowClient(f"sqlite:///{first}")
+    default = client.get_experiment("0")
+    assert default.artifact_location == (tmp_path / "a" / "mlartifacts" / "0").as_uri()
+    client.create_experiment("kept")
+    ensure_local_store(first, tmp_path / "a" / "mlartifacts")  # an existing store is never replaced
+    assert client.get_experiment_by_name("kept") is not None
+    second = tmp_path / "b" / "mlflow.db"
+    ensure_local_store(second, tmp_path / "b" / "mlartifacts")
+    assert MlflowClient(f"sqlite:///{second}").get_experiment_by_name("kept") is None

@@ -17,6 +17,11 @@ class DuckdbConfig(TrackerConfig):
         description="Results database file, shared by any number of runs; relative to the current folder. "
         f"Default: <output_dir>/{DEFAULT_FILE}",
     )
+    flush_every_s: float = Field(
+        10.0, ge=0,
+        description="Epoch rows are written at most this often, and at every fold's end (a fold's history "
+        "fills in what a killed run held back). 0: every epoch as it ends",
+    )
     lock_timeout_s: float = Field(
         60.0, gt=0,
         description="How long a write waits for another process (another fvc run, `fvc results`, a duckdb "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from pathlib import Path
 
 from fvc_core.tracking import FoldResult, RunInfo, RunSummary, Tracker
@@ -16,6 +18,8 @@ class DuckdbTracker(Tracker):
         self.config = config
         self.path: Path | None = None
         self.run: RunInfo | None = None
+        self._pending: list[tuple[int, int, int, dict[str, float]]] = []  # epochs not written yet
+        self._written_at = -math.inf
 
     def results_path(self, output_dir: Path | None) -> Path | None:
         """The configured file, else <output_dir>/results.duckdb (None while the output folder is unknown)."""
@@ -64,11 +68,20 @@ class DuckdbTracker(Tracker):
             )
 
     def log_epoch(self, fold: int, epoch: int, metrics: dict[str, float], step: int) -> None:
-        with self._transaction() as con:
+        self._pending.append((fold, epoch, step, dict(metrics)))
+        if time.monotonic() - self._written_at >= self.config.flush_every_s:
+            with self._transaction() as con:
+                self._write_pending(con)
+
+    def _write_pending(self, con) -> None:
+        for fold, epoch, step, metrics in self._pending:
             store.write_epoch(con, self.run.run_id, fold, epoch, step, metrics)
+        self._pending.clear()
+        self._written_at = time.monotonic()
 
     def end_fold(self, result: FoldResult) -> None:
         with self._transaction() as con:
+            self._write_pending(con)
             self._record_fold(con, result)
 
     def _record_fold(self, con, result: FoldResult) -> None:
@@ -84,6 +97,7 @@ class DuckdbTracker(Tracker):
 
     def end_run(self, summary: RunSummary) -> None:
         with self._transaction() as con:
+            self._write_pending(con)
             # Folds finished by an earlier attempt are reported only here: record what is missing.
             for result in summary.folds:
                 if not store.has_fold(con, self.run.run_id, result.fold):
@@ -98,5 +112,6 @@ class DuckdbTracker(Tracker):
             return
         status = "interrupted" if error == "interrupted" else "failed"
         with self._transaction() as con:
+            self._write_pending(con)
             con.execute("UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE run_id = ?",
                         [status, error, store.utc_now(), run.run_id])

@@ -21,6 +21,11 @@ class MlflowConfig(TrackerConfig):
     )
     log_model_checkpoint: bool = Field(False, description="Upload each fold's model.pt as an artifact")
     log_plots: bool = Field(True, description="ROC curves, confusion matrices and training curves as PNG")
+    flush_every_s: float = Field(
+        10.0, ge=0,
+        description="Epoch metrics are sent at most this often, and at every fold's end: with epochs of seconds a "
+        "request per epoch costs more than it shows. 0: every epoch as it ends",
+    )
     probe_timeout_s: int = Field(
         5, ge=1, description="HTTP timeout (seconds, no retries) when probing a tracking server before use"
     )

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 def _save(fig: Figure, path: Path) -> Path:
     FigureCanvasAgg(fig)
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=80)
     return path
 
 
@@ -37,7 +37,7 @@ def roc_plot(curves: Mapping[str, tuple[Sequence[int], Sequence[float]]], path: 
     ax.set(xlabel="false positive rate (real called fake)", ylabel="true positive rate (fake caught)",
            xlim=(0, 1), ylim=(0, 1.01), title=title)
     ax.legend(loc="lower right", fontsize="small")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.14, right=0.96, bottom=0.11, top=0.93)
     return _save(fig, path)
 
 
@@ -55,7 +55,7 @@ def confusion_plot(matrix: Sequence[Sequence[int]], path: Path, title: str) -> P
     for (row, col), value in np.ndenumerate(counts):
         ax.text(col, row, str(value), ha="center", va="center",
                 color="white" if value > high / 2 else "black")
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.16, right=0.96, bottom=0.12, top=0.9)
     return _save(fig, path)
 
 
@@ -69,7 +69,7 @@ def history_plot(history: Sequence[Mapping[str, float]], path: Path, title: str)
         for key in keys:
             ys = [h.get(key) for h in history]
             if any(y is not None for y in ys):
-                ax.plot(epochs, [np.nan if y is None else y for y in ys], marker="o", markersize=3, label=key)
+                ax.plot(epochs, [np.nan if y is None else y for y in ys], marker=".", label=key)
         if ax.lines:
             ax.legend(fontsize="small")
 
@@ -80,5 +80,6 @@ def history_plot(history: Sequence[Mapping[str, float]], path: Path, title: str)
     scores.set(title="validation", xlabel="epoch")
     lr.set(title="learning rate", xlabel="epoch")
     fig.suptitle(title)
-    fig.tight_layout()
+    # Fixed margins: tight_layout measures every label and costs more than drawing the figure.
+    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.08, top=0.88, hspace=0.45, wspace=0.2)
     return _save(fig, path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import subprocess
 import tempfile
@@ -26,6 +27,7 @@ from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID
 from fvc_core.tracking import FoldResult, RunInfo, RunSummary, Tracker
 from fvc_mlflow import plots
 from fvc_mlflow.config import MlflowConfig
+from fvc_mlflow.local_store import ensure_local_store
 from fvc_mlflow.params import as_test_metric, as_test_metrics, flatten, numeric
 
 STATE_FILE = Path("tracking") / "mlflow.json"
@@ -104,6 +106,8 @@ class MlflowTracker(Tracker):
         self.ended: set[int] = set()
         self._reopened: set[int] = set()
         self._common_tags: dict[str, str] = {}
+        self._pending: dict[int, list[Metric]] = {}  # fold -> epoch metrics not sent yet
+        self._sent_at = -math.inf
 
     # -- store ---------------------------------------------------------------------------------
 
@@ -131,7 +135,12 @@ class MlflowTracker(Tracker):
         """Probe the tracking store. Before a run is known, the default store's folder is not: skip it."""
         uri = self.tracking_uri(run.run_dir.parent if run else None)
         if uri is not None:
+            self._prepare(uri, run.run_dir.parent if run else None)
             self.open(uri)
+
+    def _prepare(self, uri: str, output_dir: Path | None) -> None:
+        if output_dir is not None and uri == default_tracking_uri(output_dir):
+            ensure_local_store(Path(output_dir) / "mlflow.db", Path(output_dir) / "mlartifacts")
 
     def _experiment(self, run: RunInfo) -> str:
         name = self.config.experiment_name or run.experiment
@@ -227,6 +236,7 @@ class MlflowTracker(Tracker):
     def start_run(self, run: RunInfo) -> None:
         self.run = run
         self.uri = self.tracking_uri(run.run_dir.parent)
+        self._prepare(self.uri, run.run_dir.parent)
         # The probe fails in seconds on a dead server, where MLflow's own retries would take minutes.
         self.client = self.open(self.uri)
         self.experiment_id = self._experiment(run)
@@ -274,7 +284,19 @@ class MlflowTracker(Tracker):
         return run_id
 
     def log_epoch(self, fold: int, epoch: int, metrics: dict[str, float], step: int) -> None:
-        self.client.log_batch(self._child(fold), metrics=_epoch_batch(epoch, metrics, step))
+        self._pending.setdefault(fold, []).extend(_epoch_batch(epoch, metrics, step))
+        if time.monotonic() - self._sent_at >= self.config.flush_every_s:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Send the epochs held back, one batch per fold run."""
+        for fold in sorted(self._pending):
+            batch = self._pending[fold]
+            run_id = self._child(fold)
+            for i in range(0, len(batch), METRICS_PER_BATCH):
+                self.client.log_batch(run_id, metrics=batch[i:i + METRICS_PER_BATCH])
+            del self._pending[fold]
+        self._sent_at = time.monotonic()
 
     def _backfill_epochs(self, run_id: str, result: FoldResult) -> None:
         """Epochs of the fold's history that never reached us, logged now.
@@ -301,6 +323,7 @@ class MlflowTracker(Tracker):
     def end_fold(self, result: FoldResult) -> None:
         if result.fold in self.ended:
             return  # logged already, by this attempt or by the one that finished the fold
+        self._flush()
         run_id = self._child(result.fold)
         self._backfill_epochs(run_id, result)
         stamp = _now_ms()
@@ -370,6 +393,7 @@ class MlflowTracker(Tracker):
         if self.client is None or self.parent_id is None:
             return
         status = "KILLED" if error == "interrupted" else "FAILED"
+        self._flush()
         self.client.set_tag(self.parent_id, "error", error[:5000])
         for fold, run_id in self.children.items():
             if fold not in self.ended:

@@ -1,0 +1,211 @@
+"""What tracking costs: the MLflow and DuckDB trackers against no tracker, in one run of this script.
+
+Two measurements, side by side:
+
+1. events: each tracker set receives a run's events in this process (start, an epoch
+   at a time, fold ends with real prediction files, run end) in the quickstart's shape
+   (5 folds x 8 epochs), plus the import of each plugin's tracker module in a fresh
+   interpreter. Milliseconds per event; no training, so nothing else moves the numbers.
+2. quickstart: ``fvc run examples/quickstart.yaml`` as subprocesses, ``trackers=[]`` and
+   ``trackers=[console,mlflow,duckdb]`` alternately (A B, then B A...), same data, wall time.
+
+    .venv/bin/python benchmarks/tracking_overhead.py --events-only
+    .venv/bin/python benchmarks/tracking_overhead.py --repeats 1
+
+Writes benchmarks/out/tracking_overhead.json (and a work folder benchmarks/out/tracking/).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out"
+QUICKSTART = ROOT / "examples" / "quickstart.yaml"
+TRACKED = "[console,mlflow,duckdb]"
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+# -- 1. events -----------------------------------------------------------------------------------
+
+def _fold_files(run, fold: int, epochs: int, videos: int = 10):
+    """fold_<k>/ written by the trainer's own output functions, as a tracker finds it."""
+    from fvc_core.training import outputs
+    from fvc_core.training.metrics import compute_metrics
+
+    fold_dir = run.run_dir / f"fold_{fold}"
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(fold)
+    labels = [i % 2 for i in range(videos)]
+    scores = [min(1.0, max(0.0, 0.3 * y + 0.35 + rng.uniform(-0.3, 0.3))) for y in labels]
+    paths = outputs.fold_paths(fold_dir)
+    outputs.write_predictions(paths["predictions.parquet"], [f"v{i}.mp4" for i in range(videos)], labels, scores,
+                              fold)
+    history = [_epoch(e) | {"epoch": e} for e in range(1, epochs + 1)]
+    outputs.write_json(paths["history.json"], history)
+    metrics = compute_metrics(labels, scores) | {"best_epoch": epochs}
+    outputs.write_json(paths["metrics.json"], metrics)
+    return outputs.fold_result(fold, fold_dir, metrics, history, epochs)
+
+
+def _epoch(epoch: int) -> dict[str, float]:
+    return {"train_loss": 0.7 / epoch, "val_loss": 0.72 / epoch, "val_acc": 0.5, "val_precision": 0.5,
+            "val_recall": 0.5, "val_f1": 0.5, "val_auc": 0.6, "val_ap": 0.6, "val_eer": 0.4, "lr": 5e-4,
+            "lr_backbone": 5e-6, "epoch_seconds": 10.0, "data_wait_seconds": 0.1}
+
+
+def _trackers(names: list[str]):
+    from rich.console import Console
+
+    from fvc_core.plugins import get_registry
+    from fvc_core.runner import TrackerSet
+
+    registry = get_registry()
+    built = [(n, registry.create("trackers", n, {}), False) for n in names]
+    return TrackerSet(built, Console(file=open(os.devnull, "w")))
+
+
+def events(names: list[str], folds: int, epochs: int, work: Path) -> dict:
+    """Time each event of a run through the core's TrackerSet (as the runner calls trackers)."""
+    from fvc_core.tracking import RunInfo
+    from fvc_core.training import outputs
+
+    output_dir = work / f"events_{'_'.join(names) or 'none'}"
+    shutil.rmtree(output_dir, ignore_errors=True)
+    run_dir = output_dir / "naive_cnn"
+    run_dir.mkdir(parents=True)
+    config = {"experiment": "bench", "seed": 42, "output_dir": str(output_dir),
+              "data": {"name": "synthetic", "num_frames": 8, "size": 64},
+              "model": {"name": "naive_cnn", "chunk_size": 8},
+              "trainer": {"name": "supervised", "folds": folds, "epochs": epochs}, "trackers": names}
+    (run_dir / "config.yaml").write_text(json.dumps(config))
+    run = RunInfo(experiment="bench", run_id=uuid.uuid4().hex, config=config, config_hash="0" * 16,
+                  model_name="naive_cnn", run_dir=run_dir, folds=folds,
+                  protocol={"num_frames": 8, "size": 64, "sampler": "uniform"}, versions={"fvc-core": "0.1.0"})
+    results = [_fold_files(run, k, epochs) for k in range(folds)]  # written before timing: the trainer's work
+    trackers = _trackers(names)
+
+    t = time.perf_counter()
+    trackers.start_run(run)
+    start = time.perf_counter() - t
+    epoch_times, fold_times = [], []
+    for k in range(folds):
+        for e in range(1, epochs + 1):
+            t = time.perf_counter()
+            trackers.log_epoch(k, e, _epoch(e), e * 8)
+            epoch_times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        trackers.end_fold(results[k])
+        fold_times.append(time.perf_counter() - t)
+    summary = outputs.write_summary(run, results, [])
+    t = time.perf_counter()
+    trackers.end_run(summary)
+    end = time.perf_counter() - t
+    assert not trackers.warnings, trackers.warnings
+    total = start + sum(epoch_times) + sum(fold_times) + end
+    return {"start_run_ms": _ms(start), "log_epoch_median_ms": _ms(statistics.median(epoch_times)),
+            "log_epoch_max_ms": _ms(max(epoch_times)), "end_fold_median_ms": _ms(statistics.median(fold_times)),
+            "end_run_ms": _ms(end), "all_events_ms": _ms(total)}
+
+
+def import_time(module: str) -> float:
+    """Seconds to import ``module`` in a fresh interpreter (median of 3)."""
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+            for _ in range(3)]
+    return statistics.median(runs)
+
+
+# -- 2. quickstart ---------------------------------------------------------------------------------
+
+def quickstart(variant: str, work: Path, index: int, env: dict[str, str]) -> float:
+    trackers = "[]" if variant == "none" else TRACKED
+    out = work / f"quickstart_{variant}_{index}"
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "fvc_core.cli", "run", str(QUICKSTART), f"trackers={trackers}", f"output_dir={out}"]
+    t = time.perf_counter()
+    done = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+    if variant != "none" and "warning" in done.stdout:
+        raise SystemExit(f"a tracker was switched off during the run:\n{done.stdout[-3000:]}")
+    return wall
+
+
+def prepare_data(work: Path) -> None:
+    """Make the quickstart's synthetic videos (cwd-relative data/synthetic) before any timed run."""
+    code = ("from fvc_core.config import load_config; from fvc_core.plugins import get_registry; "
+            f"c = load_config({str(QUICKSTART)!r}); "
+            "get_registry().get('datasets', c.data.name).factory(c.data.config).table()")
+    subprocess.run([sys.executable, "-c", code], cwd=work, check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events-only", action="store_true", help="skip the quickstart runs")
+    parser.add_argument("--repeats", type=int, default=1, help="pairs of quickstart runs (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of the quickstart runs (default 1)")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    OUT.mkdir(parents=True, exist_ok=True)
+    work = OUT / "tracking"
+    work.mkdir(exist_ok=True)
+    report: dict = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}",
+        "load_average_at_start": os.getloadavg(),
+    }
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        shape = {"folds": 5, "epochs": 8}
+        report["events"] = {"shape": shape}
+        for names in ([], ["mlflow"], ["duckdb"], ["mlflow", "duckdb"]):
+            report["events"]["+".join(names) or "none"] = events(names, shape["folds"], shape["epochs"], Path(tmp))
+    report["import_s"] = {m: round(import_time(m), 3) for m in
+                          ("fvc_core.runner", "fvc_mlflow.tracker", "fvc_duckdb.tracker")}
+    print(json.dumps({k: report[k] for k in ("events", "import_s")}, indent=2))
+
+    if not args.events_only:
+        env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
+        prepare_data(work)
+        walls: dict[str, list[float]] = {"none": [], "tracked": []}
+        for i in range(args.repeats):
+            order = ["none", "tracked"] if i % 2 == 0 else ["tracked", "none"]
+            for variant in order:
+                walls[variant].append(round(quickstart(variant, work, i, env), 2))
+                print(f"quickstart {variant} #{i}: {walls[variant][-1]} s", flush=True)
+        none, tracked = statistics.mean(walls["none"]), statistics.mean(walls["tracked"])
+        report["quickstart"] = {
+            "trackers": {"none": "[]", "tracked": TRACKED}, "wall_s": walls,
+            "overhead_s": round(tracked - none, 2), "overhead_pct": round(100 * (tracked - none) / none, 2),
+            "events_estimate_pct": round(100 * (report["events"]["mlflow+duckdb"]["all_events_ms"] / 1000
+                                                + report["import_s"]["fvc_mlflow.tracker"]
+                                                + report["import_s"]["fvc_duckdb.tracker"]) / none, 2),
+        }
+        print(json.dumps(report["quickstart"], indent=2))
+    report["load_average_at_end"] = os.getloadavg()
+    (OUT / "tracking_overhead.json").write_text(json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

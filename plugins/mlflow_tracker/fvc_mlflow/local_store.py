@@ -1,0 +1,95 @@
+"""The default local store, ``<output_dir>/mlflow.db``, made in milliseconds rather than seconds.
+
+MLflow makes a new SQLite store by replaying its whole schema history (well over
+a hundred alembic migrations, each committed and synced to disk): seconds on an
+idle machine, ten and more on a busy one, at the start of every run into a new
+output folder. Instead the migrated empty store is built once per MLflow version
+(without syncing each step: a half-built template is thrown away, never used)
+and kept in the user's cache; a new output folder gets a copy of it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "fvc"
+
+
+@contextlib.contextmanager
+def _unsynced(path: Path) -> Iterator[None]:
+    """SQLite connections to ``path`` skip fsync while the block runs (other databases are left alone)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    target = str(path.resolve())
+
+    def on_connect(dbapi_connection, _record) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            files = [row[2] for row in dbapi_connection.execute("PRAGMA database_list")]
+            if target in files:
+                dbapi_connection.execute("PRAGMA synchronous=OFF")
+                dbapi_connection.execute("PRAGMA journal_mode=MEMORY")
+
+    event.listen(Engine, "connect", on_connect)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "connect", on_connect)
+
+
+def _build(path: Path) -> None:
+    from mlflow import MlflowClient
+
+    with _unsynced(path):
+        MlflowClient(f"sqlite:///{path.resolve()}").search_experiments(max_results=1)
+
+
+def template() -> Path:
+    """A migrated, empty store for the installed MLflow; built on first use."""
+    import mlflow
+
+    name = f"mlflow-{mlflow.__version__}-empty.db"
+    cached = cache_dir() / name
+    if cached.is_file():
+        return cached
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        folder = cached.parent
+    except OSError:  # no writable cache: build it for this run only
+        folder = Path(tempfile.mkdtemp(prefix="fvc-mlflow-"))
+        cached = folder / name
+    tmp = folder / f".{name}.{os.getpid()}.tmp"
+    _build(tmp)
+    os.replace(tmp, cached)  # whole or not at all, even with two runs building it at once
+    return cached
+
+
+def ensure_local_store(db: Path, artifact_root: Path) -> None:
+    """Create ``db`` from the template unless it exists; never replaces a store another process made."""
+    if db.exists():
+        return
+    db.parent.mkdir(parents=True, exist_ok=True)
+    tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
+    shutil.copyfile(template(), tmp)
+    try:
+        # The template's built-in "Default" experiment points wherever it was built: point it here.
+        with contextlib.closing(sqlite3.connect(tmp)) as con, con:
+            con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
+                        [(artifact_root / "0").resolve().as_uri()])
+        os.link(tmp, db)  # create-if-absent, atomically
+    except FileExistsError:
+        pass
+    except OSError:  # a file system without hard links
+        if not db.exists():
+            os.replace(tmp, db)
+    finally:
+        tmp.unlink(missing_ok=True)
