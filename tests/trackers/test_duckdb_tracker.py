@@ -84,6 +84,23 @@ def test_a_run_fills_runs_epochs_folds_and_predictions(tmp_path):
     assert done == 2
 
 
+def documented_query(marker: str) -> str:
+    """The SQL block that follows ``<!-- marker`` in docs/tracking.md."""
+    text = (ROOT / "docs" / "tracking.md").read_text()
+    after = text[text.index(f"<!-- {marker}"):]
+    return after.split("```sql\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_documented_auc_query_recomputes_each_folds_auc_from_predictions(tmp_path):
+    run = make_run(tmp_path)
+    full_run(DuckdbTracker(DuckdbConfig()), run, checkpoint=False)
+    db = tmp_path / "results.duckdb"
+    from_ranks = query(db, documented_query("auc-query"))
+    stored = query(db, "SELECT run_id, fold, test_auc FROM folds ORDER BY run_id, fold")
+    assert [r[:2] for r in from_ranks] == [r[:2] for r in stored]
+    assert [r[2] for r in from_ranks] == pytest.approx([r[2] for r in stored])
+
+
 def test_nan_metrics_are_null_so_averages_skip_them(tmp_path):
     run = make_run(tmp_path)
     tracker = DuckdbTracker(DuckdbConfig(path=tmp_path / "r.duckdb"))
