@@ -49,7 +49,24 @@ def test_flip_crop_brightness_do_what_they_say(video):
     # Mild: which frame it is can still be read (the grey level moves by brightness only).
     p = draw_params(kept, 48, 48)
     assert 0.85 <= p.brightness <= 1.15 and 0.85 <= p.contrast <= 1.15
-    assert 0.85 * 48 - 1 <= p.crop_height <= 48 and p.top + p.crop_height <= 48
+    assert abs(p.shift_y) <= 0.08 * 48 and abs(p.shift_x) <= 0.08 * 48
+
+
+def test_pixels_are_moved_not_resampled():
+    """A shift keeps fine artefacts (seams, grain) sharp: no interpolation touches the pixels."""
+    gen = torch.Generator().manual_seed(1)
+    clip = torch.randint(40, 216, (2, 3, 50, 50), dtype=torch.uint8, generator=gen)  # no clamping at 0/255
+    seed = next(s for s in range(500) if (p := draw_params(s, 50, 50)).shift_y > 0 and p.shift_x > 0)
+    p = draw_params(seed, 50, 50)
+    out = augment_clip(clip, seed).float()
+    if p.flip:
+        out = out.flip(-1)
+    moved = clip[:, :, : 50 - p.shift_y, : 50 - p.shift_x].float()
+    region = out[:, :, p.shift_y :, p.shift_x :]
+    # Up to the brightness/contrast map (affine) and rounding, the region is the input, pixel for pixel.
+    design = torch.stack([moved.flatten(), torch.ones(moved.numel())], 1)
+    a, b = torch.linalg.lstsq(design, region.flatten()[:, None]).solution.flatten()
+    assert (region - (a * moved + b)).abs().max() <= 1.0
 
 
 def test_global_random_state_neither_used_nor_changed(video):
