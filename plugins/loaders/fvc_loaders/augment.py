@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 BRIGHTNESS = (0.85, 1.15)
 CONTRAST = (0.85, 1.15)
 # A shift, not a crop resized back: resampling blurs exactly the blending seams and grain a detector
-# must see (on the quickstart, crop-and-resize took the mean test AUC from 1.0 to about 0.7).
+# must see. (Augmentation is a trade-off all the same: the quickstart turns it off, docs/loader.md.)
 MAX_SHIFT = 0.08  # fraction of each side; the uncovered border is black, like letterbox padding
 FLIP_PROBABILITY = 0.5
 
