@@ -174,3 +174,27 @@ def test_activation_memory_does_not_grow_with_clip_length(make_model, clips, mod
     # ...the bounded step holds one chunk's activations whatever T (the clip itself is the caller's).
     assert bounded[1] <= bounded[0] * 1.05 + 4096
     assert bounded[0] < plain[0]
+
+
+@pytest.mark.parametrize("seed_scale", [None, 2.0**40])
+def test_float16_autocast_with_a_gradient_scale(make_model, clips, monkeypatch, seed_scale):
+    """fp16 (the trainer's CUDA default, with GradScaler) also runs on CPU: the bounded step's own
+    seed scale gives the plain step's gradients, and backs off when it overflows float16."""
+    from fvc_naive_cnn import chunked
+
+    if seed_scale is not None:
+        monkeypatch.setattr(chunked, "FP16_SEED_SCALE", seed_scale)
+    x, labels = clips(n=1, t=6), torch.tensor([1])
+    grads = {}
+    for memory in ("unbounded", "bounded"):
+        model = make_model(train_memory=memory, chunk_size=3).train()
+        torch.manual_seed(2)
+        with torch.autocast("cpu", dtype=torch.float16):
+            out = model(x)
+        (F.cross_entropy(out, labels) * 1024.0).backward()  # what GradScaler does to the loss
+        grads[memory] = {n: p.grad for n, p in model.named_parameters()}
+    for name, plain in grads["unbounded"].items():
+        if name.startswith("conv") and name.endswith("bias"):
+            continue  # zero up to rounding: BatchNorm follows
+        assert torch.isfinite(grads["bounded"][name]).all(), name
+        assert (grads["bounded"][name] - plain).norm() / plain.norm() < 0.01, name

@@ -186,6 +186,30 @@ class _StoredGradients(torch.autograd.Function):
         return (None, None, None, *grads)
 
 
+# float16 gradients underflow below ~6e-8. GradScaler guards the plain backward by scaling the
+# loss, but the backward run here, inside the forward pass, never sees the loss: it seeds each
+# chunk with a scale of its own (about what GradScaler's default gives a plain step at T=10..100)
+# and backs off when that overflows, so a step is never lost to an inf.
+FP16_SEED_SCALE = 256.0
+
+
+def _is_fp16(device_type: str, dtype: torch.dtype) -> bool:
+    enabled, cast = _autocast_state(device_type)
+    return dtype == torch.float16 or (enabled and cast == torch.float16)
+
+
+def _grads_of(output: torch.Tensor, inputs: list[torch.Tensor], retain_graph: bool, fp16: bool):
+    if not fp16:
+        return torch.autograd.grad(output, inputs, retain_graph=retain_graph, allow_unused=True)
+    scale = FP16_SEED_SCALE
+    while True:
+        got = torch.autograd.grad(output * scale, inputs, retain_graph=True, allow_unused=True)
+        present = [g.flatten().float() for g in got if g is not None]
+        if scale <= 2.0**-8 or not present or bool(torch.isfinite(torch.cat(present)).all()):
+            return [None if g is None else g / scale for g in got]
+        scale /= 16
+
+
 def video_logits_bounded(
     run_chunk: ChunkFn,
     frames: torch.Tensor,
@@ -202,6 +226,7 @@ def video_logits_bounded(
     trainable = [p for p in params if p.requires_grad]
     stored: list[torch.Tensor | None] | None = None
     frame_logits: torch.Tensor | None = None
+    fp16 = _is_fp16(frames.device.type, dtype)
     for n in range(n_videos):
         for s, e in chunk_bounds(t, chunk_size):
             with torch.enable_grad():
@@ -217,7 +242,7 @@ def video_logits_bounded(
             # Backward outside autocast, as PyTorch advises; each op keeps its forward dtype.
             with torch.enable_grad(), torch.autocast(frames.device.type, enabled=False):
                 for c in range(classes - 1):
-                    got = torch.autograd.grad(contrasts[c], trainable, retain_graph=c < classes - 2, allow_unused=True)
+                    got = _grads_of(contrasts[c], trainable, c < classes - 2, fp16)
                     got_iter = iter(got)
                     for i, p in enumerate(params):
                         if p.requires_grad:
