@@ -198,3 +198,11 @@ def test_float16_autocast_with_a_gradient_scale(make_model, clips, monkeypatch, 
             continue  # zero up to rounding: BatchNorm follows
         assert torch.isfinite(grads["bounded"][name]).all(), name
         assert (grads["bounded"][name] - plain).norm() / plain.norm() < 0.01, name
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_double_backward_is_refused_not_wrong(make_model, clips, mode):
+    model = make_model(train_memory=mode, chunk_size=2).train()
+    loss = F.cross_entropy(model(clips(n=1, t=4)), torch.tensor([1]))
+    with pytest.raises(RuntimeError, match="first-order gradients only"):
+        torch.autograd.grad(loss, list(model.parameters()), create_graph=True)

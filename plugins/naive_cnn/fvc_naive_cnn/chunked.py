@@ -59,10 +59,6 @@ def _replayed_rng(state: tuple[torch.Tensor, torch.Tensor | None], device: torch
         yield
 
 
-def _zeros_like_params(params: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    return [torch.zeros_like(p) for p in params]
-
-
 def frame_logits_no_graph(
     run_chunk: ChunkFn, frames: torch.Tensor, chunk_size: int, bn_mode: str, dtype: torch.dtype
 ) -> torch.Tensor:
@@ -94,6 +90,16 @@ def frame_logits_unbounded(
     return torch.stack(videos)
 
 
+def _first_order_only(mode: str) -> None:
+    # Grad mode is on inside backward only under create_graph=True: these gradients were (or are)
+    # computed without a graph of their own, so a second derivative would be silently wrong.
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            f"naive_cnn: train_memory={mode} gives first-order gradients only; "
+            "use train_memory=unbounded for create_graph=True"
+        )
+
+
 class _Recomputed(torch.autograd.Function):
     """Frame logits computed without a graph; each chunk is recomputed in backward."""
 
@@ -122,6 +128,7 @@ class _Recomputed(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out):
+        _first_order_only("recompute")
         (frames,) = ctx.saved_tensors
         params = ctx.params
         wanted = [i for i, p in enumerate(params) if ctx.needs_input_grad[5 + i]]
@@ -177,6 +184,7 @@ class _StoredGradients(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_video):
+        _first_order_only("bounded")
         # Centred logits pass on only the zero-sum part of any upstream gradient.
         g = grad_video - grad_video.mean(1, keepdim=True)
         weights = g[:, 1:] / ctx.frames_per_video  # (N, C-1)
