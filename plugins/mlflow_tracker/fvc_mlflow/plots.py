@@ -60,10 +60,10 @@ def confusion_plot(matrix: Sequence[Sequence[int]], path: Path, title: str) -> P
 
 
 def history_plot(history: Sequence[Mapping[str, float]], path: Path, title: str) -> Path:
-    """Losses on the left, validation scores on the right, learning rate below, against the epoch."""
+    """Losses on the left, validation scores on the right, against the epoch (lr is a metric of its own)."""
     epochs = [h.get("epoch", i) for i, h in enumerate(history)]
-    fig = Figure(figsize=(10, 6))
-    losses, scores, lr = fig.add_subplot(2, 2, 1), fig.add_subplot(2, 2, 2), fig.add_subplot(2, 1, 2)
+    fig = Figure(figsize=(9, 4))
+    losses, scores = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
 
     def series(ax, keys: Sequence[str]) -> None:
         for key in keys:
@@ -71,15 +71,13 @@ def history_plot(history: Sequence[Mapping[str, float]], path: Path, title: str)
             if any(y is not None for y in ys):
                 ax.plot(epochs, [np.nan if y is None else y for y in ys], marker=".", label=key)
         if ax.lines:
-            ax.legend(fontsize="small")
+            ax.legend(fontsize="small", loc="upper right")
 
     series(losses, ["train_loss", "val_loss"])
     series(scores, ["val_acc", "val_auc", "val_f1", "val_ap"])
-    series(lr, ["lr"])
     losses.set(title="loss", xlabel="epoch")
     scores.set(title="validation", xlabel="epoch")
-    lr.set(title="learning rate", xlabel="epoch")
     fig.suptitle(title)
     # Fixed margins: tight_layout measures every label and costs more than drawing the figure.
-    fig.subplots_adjust(left=0.08, right=0.97, bottom=0.08, top=0.88, hspace=0.45, wspace=0.2)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.83, wspace=0.2)
     return _save(fig, path)

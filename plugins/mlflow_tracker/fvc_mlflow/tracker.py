@@ -25,7 +25,6 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID
 
 from fvc_core.tracking import FoldResult, RunInfo, RunSummary, Tracker
-from fvc_mlflow import plots
 from fvc_mlflow.config import MlflowConfig
 from fvc_mlflow.local_store import ensure_local_store
 from fvc_mlflow.params import as_test_metric, as_test_metrics, flatten, numeric
@@ -148,7 +147,7 @@ class MlflowTracker(Tracker):
         if experiment is not None:
             return experiment.experiment_id
         location = self.config.artifact_location
-        if location is None and not (self.config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")):
+        if location is None and self.uri == default_tracking_uri(run.run_dir.parent):
             # Beside mlflow.db, not MLflow's default ./mlruns in whatever folder fvc was started from.
             location = (run.run_dir.parent / "mlartifacts").resolve().as_uri()
         try:
@@ -345,6 +344,8 @@ class MlflowTracker(Tracker):
         self._save_state()
 
     def _fold_plots(self, run_id: str, result: FoldResult) -> None:
+        from fvc_mlflow import plots  # matplotlib: a good part of a second, only when plots are on
+
         with tempfile.TemporaryDirectory(prefix="fvc-mlflow-") as tmp:
             out = Path(tmp)
             title = f"{self.run.model_name} fold {result.fold}"
@@ -377,6 +378,8 @@ class MlflowTracker(Tracker):
             if path is not None and Path(path).is_file():
                 self.client.log_artifact(self.parent_id, str(path))
         if self.config.log_plots:
+            from fvc_mlflow import plots
+
             curves = {}
             for fold in summary.folds:
                 preds = _read_predictions(fold.predictions_path)
