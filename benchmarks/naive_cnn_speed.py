@@ -172,7 +172,8 @@ def main() -> None:
     label = torch.tensor([1])
     print(
         f"machine: {platform.machine()}, torch {torch.__version__}, threads {args.threads}, "
-        f"T={args.frames}, {args.size}x{args.size}, chunk_size 10, batch 1, uint8 input, repeats {args.repeats}"
+        f"T={args.frames}, {args.size}x{args.size}, chunk_size 10, batch 1, uint8 input, "
+        f"repeats {args.repeats} (inference {args.inference_repeats})"
     )
 
     if not args.skip_training:
