@@ -51,11 +51,11 @@ class TrackerSet(Tracker):
         self.console = console
         self.warnings: list[str] = []
 
-    def check(self) -> None:
+    def check(self, run: RunInfo) -> None:
         for name, tracker, fail_fast in self._trackers:
             if fail_fast:
                 try:
-                    tracker.check()
+                    tracker.check(run)
                 except Exception as exc:
                     raise UserError(f"tracker {name!r} (fail_fast): {_reason(exc)}") from None
 
@@ -169,7 +169,6 @@ def run_experiment(config: ResolvedConfig, *, fresh: bool = False, console: Cons
     model_reg = registry.get("models", config.model.name)
     trainer = registry.get("trainers", config.trainer.name).factory(config.trainer.config)
     trackers = build_trackers(config, registry, console)
-    trackers.check()
 
     run_dir, run_id, resumed = prepare_run_dir(config, fresh=fresh)
     (run_dir / "config.yaml").write_text(config.to_yaml())
@@ -210,6 +209,12 @@ def run_experiment(config: ResolvedConfig, *, fresh: bool = False, console: Cons
         console=console,
         interactive=is_interactive(),
     )
+    try:
+        trackers.check(run)
+    except UserError:
+        _write_json(state_path, {**state, "status": "failed", "error": "a fail_fast tracker failed its check",
+                                 "ended": _now()})
+        raise
     trackers.start_run(run)
     try:
         summary = trainer.run(job)

@@ -74,8 +74,11 @@ class Tracker:
 
     name: str = "tracker"
 
-    def check(self) -> None:
-        """Fail early (raise) when the tracker cannot work: server down, read-only path."""
+    def check(self, run: RunInfo) -> None:
+        """Fail early (raise) when the tracker cannot work: server down, read-only path.
+
+        Called only with ``fail_fast: true``, before training and before ``start_run``; the run
+        folder exists by then, so default locations inside it can be probed too."""
 
     def start_run(self, run: RunInfo) -> None:
         """A run starts, or resumes (``run.resumed``)."""

@@ -36,7 +36,8 @@ class TrainerCfg(BaseModel):
 
 class Recorder(Tracker):
     def __init__(self, cfg): self.cfg = cfg
-    def check(self):
+    def check(self, run):
+        EVENTS.append(("check", run.run_dir.is_dir()))
         if self.cfg.broken: raise ConnectionError("server unreachable")
     def start_run(self, run):
         if self.cfg.broken: raise ConnectionError("server unreachable")
@@ -120,7 +121,7 @@ def test_failing_tracker_warns_once_and_the_run_goes_on(events, config, capsys):
 def test_fail_fast_tracker_stops_before_training(events, config, capsys):
     assert main(["run", str(config), "recorder.broken=true", "recorder.fail_fast=true"]) == 2
     assert "tracker 'recorder' (fail_fast): ConnectionError: server unreachable" in capsys.readouterr().err
-    assert events == []
+    assert events == [("check", True)]  # checked with the run folder in place; no training started
 
 
 def test_trainer_failure_is_reported_to_trackers(events, config, tmp_path, capsys):
