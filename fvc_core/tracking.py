@@ -11,6 +11,23 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+# Test metrics under the names the seed's notebook and queries use (test_f1, test_auc...), so
+# every tracker reports them alike: ``SELECT fold, AVG(test_f1) ... FROM results``.
+TEST_METRIC_NAMES = {
+    "accuracy": "test_accuracy",
+    "precision": "test_precision",
+    "recall": "test_recall",
+    "f1_score": "test_f1",
+    "roc_auc": "test_auc",
+    "average_precision": "test_ap",
+    "eer": "test_eer",
+}
+
+
+def test_metric_name(key: str) -> str:
+    """The tracked name of a test metric from metrics.json: ``f1_score`` -> ``test_f1``."""
+    return TEST_METRIC_NAMES.get(key, key if key.startswith("test_") else f"test_{key}")
+
 
 class TrackerConfig(BaseModel):
     """Base for a tracker's own section of experiment.yaml."""

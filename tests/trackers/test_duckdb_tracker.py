@@ -269,4 +269,4 @@ def test_an_unwritable_results_path_is_named(tmp_path, kind):
     assert len(lenient.warnings) == 1 and lenient.warnings[0].startswith("tracker 'duckdb' failed in start_run")
     strict = TrackerSet([("duckdb", DuckdbTracker(DuckdbConfig(path=path, fail_fast=True)), True)], console)
     with pytest.raises(UserError, match=r"tracker 'duckdb' \(fail_fast\): ResultsUnavailable: .*results.duckdb"):
-        strict.check()
+        strict.check(run)

@@ -215,7 +215,7 @@ def test_an_unreachable_server_fails_fast_with_a_reason(tmp_path):
 
     strict = TrackerSet([("mlflow", MlflowTracker(MlflowConfig(tracking_uri=uri, fail_fast=True)), True)], console)
     with pytest.raises(UserError, match="tracker 'mlflow' \\(fail_fast\\): MlflowUnavailable: cannot reach"):
-        strict.check()
+        strict.check(run)
 
 
 def test_the_environment_picks_the_store_and_config_wins(tmp_path, monkeypatch):

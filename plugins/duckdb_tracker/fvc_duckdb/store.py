@@ -23,6 +23,8 @@ from typing import Any
 
 import duckdb
 
+from fvc_core.tracking import TEST_METRIC_NAMES
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY,
@@ -96,16 +98,6 @@ CREATE OR REPLACE VIEW run_results AS
 KEYS = {"epochs": ("run_id", "fold", "epoch"), "folds": ("run_id", "fold")}
 NOT_METRICS = {"run_id", "fold", "epoch", "step", "logged_at", "finished_at", "fold_dir", "best_epoch"}
 
-# Test metrics under the names the seed's query uses (test_f1, test_auc...).
-TEST_NAMES = {
-    "accuracy": "test_accuracy",
-    "precision": "test_precision",
-    "recall": "test_recall",
-    "f1_score": "test_f1",
-    "roc_auc": "test_auc",
-    "average_precision": "test_ap",
-    "eer": "test_eer",
-}
 
 
 class ResultsUnavailable(RuntimeError):
@@ -123,7 +115,7 @@ def column_name(key: str) -> str:
 
 
 def fold_column(key: str) -> str:
-    return TEST_NAMES.get(key) or column_name(key if key.startswith("test_") else f"test_{key}")
+    return TEST_METRIC_NAMES.get(key) or column_name(key if key.startswith("test_") else f"test_{key}")
 
 
 def number(value: Any) -> float | None:

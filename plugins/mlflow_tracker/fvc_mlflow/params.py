@@ -7,24 +7,12 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from fvc_core.tracking import test_metric_name
+
 # MLflow's limits (mlflow.utils.validation); longer values are cut rather than refused.
 MAX_PARAM_VALUE = 6000
 MAX_KEY = 250
 
-# Test metrics under the names the seed's notebook and queries use (test_f1, test_auc...).
-TEST_NAMES = {
-    "accuracy": "test_accuracy",
-    "precision": "test_precision",
-    "recall": "test_recall",
-    "f1_score": "test_f1",
-    "roc_auc": "test_auc",
-    "average_precision": "test_ap",
-    "eer": "test_eer",
-}
-
-
-def as_test_metric(key: str) -> str:
-    return TEST_NAMES.get(key, key if key.startswith("test_") else f"test_{key}")
 
 
 def numeric(value: Any) -> float | None:
@@ -40,7 +28,7 @@ def as_test_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     for key, value in metrics.items():
         number = numeric(value)
         if number is not None:
-            out[as_test_metric(key)] = number
+            out[test_metric_name(key)] = number
     return out
 
 

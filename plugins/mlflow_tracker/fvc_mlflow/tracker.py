@@ -24,10 +24,10 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID
 
-from fvc_core.tracking import FoldResult, RunInfo, RunSummary, Tracker
+from fvc_core.tracking import FoldResult, RunInfo, RunSummary, Tracker, test_metric_name
 from fvc_mlflow.config import MlflowConfig
 from fvc_mlflow.local_store import ensure_local_store
-from fvc_mlflow.params import as_test_metric, as_test_metrics, flatten, numeric
+from fvc_mlflow.params import as_test_metrics, flatten, numeric
 
 STATE_FILE = Path("tracking") / "mlflow.json"
 # log_batch limits: 100 params or tags, 1000 metrics per call.
@@ -370,7 +370,7 @@ class MlflowTracker(Tracker):
             for key, value in values.items():
                 number = numeric(value)
                 if number is not None:
-                    metrics.append(Metric(f"{as_test_metric(key)}_{suffix}", number, stamp, 0))
+                    metrics.append(Metric(f"{test_metric_name(key)}_{suffix}", number, stamp, 0))
         metrics.append(Metric("folds_done", float(len(summary.folds)), stamp, 0))
         self.client.log_batch(self.parent_id, metrics=metrics,
                               tags=[RunTag("skipped_videos", str(len(summary.skipped_videos)))])
