@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 from rich.console import Console
 from torch import nn
 
+from fvc_core.config import ResolvedConfig, Section
 from fvc_core.errors import BadVideoError
 from fvc_core.tracking import FoldResult, RunInfo, Tracker
 from fvc_core.training.config import SupervisedConfig
@@ -79,29 +80,6 @@ class Plain(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
-@dataclass
-class Section:
-    name: str
-    config: BaseModel
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"name": self.name, **self.config.model_dump(mode="json")}
-
-
-@dataclass
-class Config:
-    experiment: str
-    seed: int
-    output_dir: Path
-    data: Section
-    model: Section
-    trainer: Section
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"experiment": self.experiment, "seed": self.seed, "output_dir": str(self.output_dir),
-                "data": self.data.as_dict(), "model": self.model.as_dict(), "trainer": self.trainer.as_dict()}
-
-
 class RecordingTracker(Tracker):
     def __init__(self) -> None:
         self.epochs: list[tuple[int, int, dict[str, float], int]] = []
@@ -116,7 +94,7 @@ class RecordingTracker(Tracker):
 
 @dataclass
 class Job:
-    config: Config
+    config: ResolvedConfig
     run: RunInfo
     dataset: Any
     build_model: Any
@@ -136,8 +114,8 @@ def small_config(**overrides: Any) -> SupervisedConfig:
 def make_job(output_dir: Path, trainer: SupervisedConfig, dataset: Any = None, seed: int = 7,
              model: Any = TinyModel) -> Job:
     dataset = dataset or TinyDataset()
-    config = Config("test", seed, Path(output_dir), Section("tiny", Plain()), Section("tiny_model", Plain()),
-                    Section("supervised", trainer))
+    config = ResolvedConfig("test", seed, Path(output_dir), Section("tiny", Plain()), Section("tiny_model", Plain()),
+                            Section("supervised", trainer), trackers=[])
     run_dir = Path(output_dir) / "tiny_model"
     run = RunInfo(experiment="test", run_id="r1", config=config.as_dict(), config_hash="h", model_name="tiny_model",
                   run_dir=run_dir, folds=trainer.folds)
