@@ -164,7 +164,6 @@ def resolve(
         core = CoreConfig.model_validate(core_data)
     except ValidationError as exc:
         problems += validation_problems(exc, "", CoreConfig)
-        problems = [p.lstrip(".") for p in problems]
         raise ConfigError(problems, source) from None
 
     sections: dict[str, Section] = {}

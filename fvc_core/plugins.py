@@ -154,7 +154,7 @@ def validation_problems(exc: ValidationError, prefix: str, model: type[BaseModel
     problems = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
-        path = f"{prefix}.{loc}" if loc else prefix
+        path = ".".join(part for part in (prefix, loc) if part)
         if err["type"] == "extra_forbidden":
             valid = _fields_at(model, err["loc"][:-1])
             hint = closest(str(err["loc"][-1]), valid) if valid else ""
