@@ -22,7 +22,8 @@ from fvc_core.config import ResolvedConfig
 from fvc_core.console import get_console, is_interactive
 from fvc_core.errors import UserError
 from fvc_core.plugins import Registry, get_registry
-from fvc_core.tracking import FoldResult, RunInfo, RunSummary, Tracker
+from fvc_core.trackers import TrackerSet, build_trackers, reason
+from fvc_core.tracking import INTERRUPTED, RunInfo, RunSummary
 
 
 @dataclass
@@ -34,65 +35,10 @@ class Job:
     dataset: Any
     build_model: Callable[[], Any]
     """A fresh model from the config, on every call."""
-    trackers: Tracker
+    trackers: TrackerSet
     """Report log_epoch / end_fold here; a failing tracker is handled inside."""
     console: Console
     interactive: bool
-
-
-class TrackerSet(Tracker):
-    """Calls every tracker; one that raises is named in one warning and switched off."""
-
-    name = "trackers"
-
-    def __init__(self, trackers: list[tuple[str, Tracker, bool]], console: Console):
-        self._trackers = trackers  # (name, tracker, fail_fast)
-        self._off: set[str] = set()
-        self.console = console
-        self.warnings: list[str] = []
-
-    def check(self, run: RunInfo) -> None:
-        for name, tracker, fail_fast in self._trackers:
-            if fail_fast:
-                try:
-                    tracker.check(run)
-                except Exception as exc:
-                    raise UserError(f"tracker {name!r} (fail_fast): {_reason(exc)}") from None
-
-    def _call(self, method: str, *args: Any) -> None:
-        for name, tracker, fail_fast in self._trackers:
-            if name in self._off:
-                continue
-            try:
-                getattr(tracker, method)(*args)
-            except Exception as exc:
-                if fail_fast:
-                    raise UserError(f"tracker {name!r} failed in {method}: {_reason(exc)}") from None
-                self._off.add(name)
-                message = (f"tracker {name!r} failed in {method}: {_reason(exc)}; "
-                           "it is off for the rest of this run, training and local outputs go on")
-                self.warnings.append(message)
-                self.console.print(f"[yellow]warning:[/] {message}", soft_wrap=True)
-
-    def start_run(self, run: RunInfo) -> None:
-        self._call("start_run", run)
-
-    def log_epoch(self, fold: int, epoch: int, metrics: dict[str, float], step: int) -> None:
-        self._call("log_epoch", fold, epoch, metrics, step)
-
-    def end_fold(self, result: FoldResult) -> None:
-        self._call("end_fold", result)
-
-    def end_run(self, summary: RunSummary) -> None:
-        self._call("end_run", summary)
-
-    def fail_run(self, run: RunInfo, error: str) -> None:
-        self._call("fail_run", run, error)
-
-
-def _reason(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -103,26 +49,6 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def build_trackers(config: ResolvedConfig, registry: Registry, console: Console) -> TrackerSet:
-    built: list[tuple[str, Tracker, bool]] = []
-    warnings = []
-    for section in config.trackers:
-        fail_fast = bool(getattr(section.config, "fail_fast", False))
-        try:
-            tracker = registry.get("trackers", section.name).factory(section.config)
-        except Exception as exc:
-            if fail_fast:
-                raise UserError(f"tracker {section.name!r}: {_reason(exc)}") from None
-            warnings.append(f"tracker {section.name!r} could not start: {_reason(exc)}; running without it")
-            continue
-        built.append((section.name, tracker, fail_fast))
-    trackers = TrackerSet(built, console)
-    for w in warnings:
-        trackers.warnings.append(w)
-        console.print(f"[yellow]warning:[/] {w}", soft_wrap=True)
-    return trackers
 
 
 def prepare_run_dir(config: ResolvedConfig, *, fresh: bool) -> tuple[Path, str, bool]:
@@ -209,6 +135,15 @@ def run_experiment(config: ResolvedConfig, *, fresh: bool = False, console: Cons
         console=console,
         interactive=is_interactive(),
     )
+    trackers.open(run_dir)
+    try:
+        return _run(trainer, job, trackers, state_path, state)
+    finally:
+        trackers.close()
+
+
+def _run(trainer: Any, job: Job, trackers: TrackerSet, state_path: Path, state: dict[str, Any]) -> RunSummary:
+    run = job.run
     try:
         trackers.check(run)
     except UserError:
@@ -219,13 +154,14 @@ def run_experiment(config: ResolvedConfig, *, fresh: bool = False, console: Cons
     try:
         summary = trainer.run(job)
     except KeyboardInterrupt:
-        trackers.fail_run(run, "interrupted")
         _write_json(state_path, {**state, "status": "interrupted", "ended": _now()})
+        trackers.fail_run(run, INTERRUPTED)
         raise
     except BaseException as exc:
-        trackers.fail_run(run, _reason(exc))
-        _write_json(state_path, {**state, "status": "failed", "error": _reason(exc), "ended": _now()})
+        _write_json(state_path, {**state, "status": "failed", "error": reason(exc), "ended": _now()})
+        trackers.fail_run(run, reason(exc))
         raise
-    trackers.end_run(summary)
+    # Written first: trackers that keep run.json (MLflow's artifact) get the final state.
     _write_json(state_path, {**state, "status": "finished", "ended": _now()})
+    trackers.end_run(summary)
     return summary

@@ -24,6 +24,13 @@ TEST_METRIC_NAMES = {
 }
 
 
+# The ``error`` of ``fail_run`` when the run did not fail of itself.
+INTERRUPTED = "interrupted"
+"""Ctrl-C (SIGINT): the run stopped at the user's request; ``fvc run`` again resumes it."""
+KILLED = "killed"
+"""The training process ended without a word (SIGKILL, out of memory); background trackers report this."""
+
+
 def test_metric_name(key: str) -> str:
     """The tracked name of a test metric from metrics.json: ``f1_score`` -> ``test_f1``."""
     return TEST_METRIC_NAMES.get(key, key if key.startswith("test_") else f"test_{key}")
@@ -37,6 +44,11 @@ class TrackerConfig(BaseModel):
     fail_fast: bool = False
     """Check the tracker before training and stop with an error if it fails;
     by default a failing tracker is reported once and the run goes on."""
+
+    background: bool = False
+    """Build and call the tracker in a child process, so its imports, network and disk writes
+    overlap training; the run waits for it only at its end. A fail_fast tracker stays in the
+    training process. Needs a factory and config that pickle (module-level, not a lambda)."""
 
 
 @dataclass
@@ -110,4 +122,4 @@ class Tracker:
         """All folds finished: the cross-fold summary."""
 
     def fail_run(self, run: RunInfo, error: str) -> None:
-        """The run stopped with an error (or was interrupted)."""
+        """The run stopped: ``error`` is INTERRUPTED, KILLED, or ``Type: message`` of what failed."""

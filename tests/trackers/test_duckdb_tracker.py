@@ -256,7 +256,7 @@ def read_only_path(tmp_path: Path, kind: str) -> Path:
 def test_an_unwritable_results_path_is_named(tmp_path, kind):
     from rich.console import Console
 
-    from fvc_core.runner import TrackerSet
+    from fvc_core.trackers import TrackerSet
 
     path = read_only_path(tmp_path, kind)
     with pytest.raises(ResultsUnavailable, match=f"results database {path}"):

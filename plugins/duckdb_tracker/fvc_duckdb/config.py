@@ -12,6 +12,11 @@ DEFAULT_FILE = "results.duckdb"
 
 
 class DuckdbConfig(TrackerConfig):
+    background: bool = Field(
+        True,
+        description="Write from a child process, so duckdb's import and writes overlap training instead of "
+        "pausing it. false: from the training process (as with fail_fast)",
+    )
     path: Path | None = Field(
         None,
         description="Results database file, shared by any number of runs; relative to the current folder. "

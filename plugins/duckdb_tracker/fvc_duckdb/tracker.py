@@ -6,7 +6,7 @@ import math
 import time
 from pathlib import Path
 
-from fvc_core.tracking import FoldResult, RunInfo, RunSummary, Tracker
+from fvc_core.tracking import INTERRUPTED, KILLED, FoldResult, RunInfo, RunSummary, Tracker
 from fvc_duckdb import store
 from fvc_duckdb.config import DEFAULT_FILE, DuckdbConfig
 
@@ -110,7 +110,7 @@ class DuckdbTracker(Tracker):
     def fail_run(self, run: RunInfo, error: str) -> None:
         if self.path is None:
             return
-        status = "interrupted" if error == "interrupted" else "failed"
+        status = error if error in (INTERRUPTED, KILLED) else "failed"
         with self._transaction() as con:
             self._write_pending(con)
             con.execute("UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE run_id = ?",

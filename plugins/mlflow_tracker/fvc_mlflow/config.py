@@ -8,6 +8,11 @@ from fvc_core.tracking import TrackerConfig
 
 
 class MlflowConfig(TrackerConfig):
+    background: bool = Field(
+        True,
+        description="Log from a child process, so mlflow's import, store access, plots and uploads overlap "
+        "training instead of pausing it. false: from the training process (as with fail_fast)",
+    )
     tracking_uri: str | None = Field(
         None,
         description="Where runs go (http://127.0.0.1:5000, sqlite:///abs/path.db...). Default: "

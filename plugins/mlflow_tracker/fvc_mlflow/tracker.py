@@ -24,7 +24,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID
 
-from fvc_core.tracking import FoldResult, RunInfo, RunSummary, Tracker, test_metric_name
+from fvc_core.tracking import INTERRUPTED, KILLED, FoldResult, RunInfo, RunSummary, Tracker, test_metric_name
 from fvc_mlflow.config import MlflowConfig
 from fvc_mlflow.local_store import ensure_local_store
 from fvc_mlflow.params import as_test_metrics, flatten, numeric
@@ -395,7 +395,7 @@ class MlflowTracker(Tracker):
     def fail_run(self, run: RunInfo, error: str) -> None:
         if self.client is None or self.parent_id is None:
             return
-        status = "KILLED" if error == "interrupted" else "FAILED"
+        status = "KILLED" if error in (INTERRUPTED, KILLED) else "FAILED"
         self._flush()
         self.client.set_tag(self.parent_id, "error", error[:5000])
         for fold, run_id in self.children.items():

@@ -1,0 +1,203 @@
+"""Background trackers: one child process per run builds and calls them, fed the run's events in order.
+
+Their imports (mlflow alone takes over a second), store access, plots and uploads then overlap
+training, and the training process never imports their libraries. The run waits for them only
+at its end, to finish what they were sent. The child is started with ``spawn``: a forked child
+would inherit torch's and the DataLoader's state, and a thread in the training process would
+compete for its interpreter lock and be copied half-way by the DataLoader's forks.
+
+If the training process dies without a word (SIGKILL, out of memory), the child still finishes
+what it received, then reports the run as failed with the error ``killed``. It holds a lock in the
+run folder from before the first event until it exits, so a resumed run's trackers start only
+after those of the attempt it resumes are done: no two of them write one run at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import pickle
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+# Standard library only at import: the child takes the run folder's lock before anything slow loads.
+if TYPE_CHECKING:
+    from fvc_core.tracking import FoldResult, RunInfo, RunSummary, Tracker
+
+LOCK_FILE = Path("tracking") / "background.lock"
+# Say why the run has not returned yet when the trackers take this long to finish (a slow server).
+WAIT_NOTICE_S = 3.0
+# How often the child checks that the training process is still there when no event comes.
+PARENT_CHECK_S = 1.0
+
+
+def background_spec(factory: Callable[[Any], Tracker], config: Any) -> bytes | None:
+    """The factory and config as the child receives them; None if they cannot cross (a lambda)."""
+    try:
+        return pickle.dumps((factory, config))
+    except Exception:
+        return None
+
+
+class TrackerHost:
+    """The training process's side: sends events to the child, shows its warnings, waits at the end.
+
+    It answers the Tracker methods, and never raises: a child that dies is one warning.
+    """
+
+    def __init__(self, specs: list[tuple[str, bytes]], warn: Callable[[str], None],
+                 note: Callable[[str], None] = print):
+        self.names = [name for name, _ in specs]
+        self._specs = specs
+        self._warn = warn
+        self._note = note
+        self._process: Any = None
+        self._conn: Any = None
+        self._ready = False
+
+    def start(self, run_dir: Path) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._conn, child_end = context.Pipe()
+        self._process = context.Process(target=serve, args=(child_end, self._specs, str(run_dir / LOCK_FILE)),
+                                        name="fvc-trackers", daemon=True)
+        self._process.start()
+        child_end.close()
+
+    def _lost(self) -> None:
+        if self._conn is None:
+            return
+        self._conn = None
+        code = self._process.exitcode if self._process is not None else None
+        self._warn(f"trackers {', '.join(map(repr, self.names))} stopped: their process ended "
+                   f"(exit code {code}); training and local outputs go on")
+
+    def _receive(self, until: str | None = None, notice: str = "") -> None:
+        """Show what the child said; with ``until``, wait for that answer."""
+        started = time.monotonic()
+        noticed = False
+        while self._conn is not None:
+            try:
+                if not self._conn.poll(0.0 if until is None else 0.2):
+                    if until is None:
+                        return
+                    if not self._process.is_alive() and not self._conn.poll(0.0):
+                        self._lost()
+                        return
+                    if not noticed and time.monotonic() - started > WAIT_NOTICE_S:
+                        self._note(notice)
+                        noticed = True
+                    continue
+                kind, *payload = self._conn.recv()
+            except (EOFError, OSError):
+                self._lost()
+                return
+            if kind == "warning":
+                self._warn(payload[0])
+            elif kind == until:
+                return
+
+    def _send(self, *message: Any) -> None:
+        if self._conn is None:
+            return
+        if not self._ready:
+            # Before the first event, the child holds the run folder's lock.
+            self._receive("ready", "waiting for the trackers of an earlier attempt of this run to finish")
+            self._ready = True
+        self._receive()
+        if self._conn is None:
+            return
+        try:
+            self._conn.send(message)
+        except (OSError, ValueError):
+            self._lost()
+
+    def start_run(self, run: RunInfo) -> None:
+        self._send("start_run", run)
+
+    def log_epoch(self, fold: int, epoch: int, metrics: dict[str, float], step: int) -> None:
+        self._send("log_epoch", fold, epoch, metrics, step)
+
+    def end_fold(self, result: FoldResult) -> None:
+        self._send("end_fold", result)
+
+    def end_run(self, summary: RunSummary) -> None:
+        self._send("end_run", summary)
+
+    def fail_run(self, run: RunInfo, error: str) -> None:
+        self._send("fail_run", run, error)
+
+    def close(self) -> None:
+        if self._process is None:
+            return
+        self._send("close")
+        self._receive("closed", f"waiting for trackers {', '.join(map(repr, self.names))} to finish")
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._process.join(timeout=10)
+        self._process = None
+
+
+def serve(conn: Any, specs: list[tuple[str, bytes]], lock_path: str) -> None:
+    """The child: take the run folder's lock, build the trackers, call them with each event until told to stop."""
+    # Ctrl-C reaches the whole process group; the training process decides what it means and says so.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+    lock = _lock(Path(lock_path))
+
+    def say(*message: Any) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            conn.send(message)
+
+    say("ready")
+    from fvc_core.trackers import TrackerSet, reason
+    from fvc_core.tracking import KILLED
+    built = []
+    for name, spec in specs:
+        try:
+            factory, config = pickle.loads(spec)
+            built.append((name, factory(config), False))
+        except Exception as exc:
+            say("warning", f"tracker {name!r} could not start: {reason(exc)}; running without it")
+    trackers = TrackerSet(built, warn=lambda message: say("warning", message))
+    run: RunInfo | None = None
+    try:
+        while True:
+            if not conn.poll(PARENT_CHECK_S):
+                # DataLoader workers forked from the parent hold our pipe open: a dead parent shows as a new ppid.
+                if os.getppid() != parent:
+                    break
+                continue
+            try:
+                method, *args = conn.recv()
+            except (EOFError, OSError):
+                break
+            if method == "close":
+                say("closed")
+                return
+            if method == "start_run":
+                run = args[0]
+            elif method in ("end_run", "fail_run"):
+                run = None
+            getattr(trackers, method)(*args)
+        # The training process ended without ending the run: record it as killed rather than running.
+        if run is not None:
+            trackers.fail_run(run, KILLED)
+    finally:
+        lock.close()
+
+
+def _lock(path: Path):
+    """An exclusive lock on ``path``, held until the returned file is closed (or the process ends)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(path, "a")  # noqa: SIM115 - held for the child's life
+    try:
+        import fcntl
+    except ImportError:  # Windows: no flock; resumed runs there rely on timing
+        return handle
+    fcntl.flock(handle, fcntl.LOCK_EX)
+    return handle

@@ -1,0 +1,156 @@
+"""Background trackers: built and called in a child process, every event in order, failures contained.
+
+The tracker here journals each event with the pid of the process that saw it, so the tests see
+where it ran and in what order, across kills and resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from fvc_core.cli import main
+
+from .conftest import write_distribution
+
+PLUGIN = '''
+import json, os, time
+from pydantic import BaseModel, ConfigDict
+from fvc_core.hookspecs import hookimpl
+from fvc_core.tracking import FoldResult, RunSummary, Tracker, TrackerConfig
+
+class Data:
+    def __init__(self, cfg): pass
+
+class TrainerCfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    folds: int = 2
+
+class Trainer:
+    def __init__(self, cfg): self.cfg = cfg
+    def run(self, job):
+        results = []
+        for k in range(self.cfg.folds):
+            job.trackers.log_epoch(k, 1, {"train_loss": 0.5}, 1)
+            result = FoldResult(k, {"roc_auc": 0.9}, job.run.run_dir, job.run.run_dir / "p.parquet")
+            job.trackers.end_fold(result)
+            results.append(result)
+            if os.environ.get("FVCTEST_HANG"):
+                print("hanging", flush=True)
+                time.sleep(600)
+        return RunSummary(job.run, results, {"roc_auc": 0.9}, {"roc_auc": 0.0})
+
+class JournalCfg(TrackerConfig):
+    background: bool = True
+    journal: str = "journal.jsonl"
+    broken: bool = False
+    exit_in: str | None = None
+    slow_fail_s: float = 0.0
+
+class Journal(Tracker):
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self._write("built")
+    def _write(self, *event):
+        if event[0] == self.cfg.exit_in:
+            os._exit(3)
+        with open(self.cfg.journal, "a") as f:
+            f.write(json.dumps([os.getpid(), *event]) + "\\n")
+    def start_run(self, run):
+        if self.cfg.broken:
+            raise ConnectionError("server unreachable")
+        self._write("start", run.resumed)
+    def log_epoch(self, fold, epoch, metrics, step): self._write("epoch", fold)
+    def end_fold(self, result): self._write("fold", result.fold)
+    def end_run(self, summary): self._write("end", len(summary.folds))
+    def fail_run(self, run, error):
+        time.sleep(self.cfg.slow_fail_s)
+        self._write("fail", error)
+
+@hookimpl
+def register_datasets(register): register("d", Data)
+@hookimpl
+def register_models(register): register("m", lambda cfg: "a model")
+@hookimpl
+def register_trainers(register): register("t", Trainer, config=TrainerCfg)
+@hookimpl
+def register_trackers(register): register("journal", Journal, config=JournalCfg)
+'''
+
+CONFIG = """
+experiment: e
+output_dir: {out}
+data: {{name: d}}
+model: {{name: m}}
+trainer: {{name: t}}
+trackers: [journal]
+journal: {{journal: {journal}}}
+"""
+
+WHOLE_RUN = [["built"], ["start", False], ["epoch", 0], ["fold", 0], ["epoch", 1], ["fold", 1], ["end", 2]]
+
+
+@pytest.fixture
+def config(site, tmp_path) -> Path:
+    write_distribution(site, "fvctest-bg", {"fvctest_bg": PLUGIN}, {"bg": "fvctest_bg"})
+    path = tmp_path / "exp.yaml"
+    path.write_text(CONFIG.format(out=tmp_path / "out", journal=tmp_path / "journal.jsonl"))
+    return path
+
+
+def journal(config: Path) -> list[list]:
+    path = config.parent / "journal.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_background_tracker_runs_in_a_child_and_gets_every_event_in_order(config, capsys):
+    assert main(["run", str(config)]) == 0
+    lines = journal(config)
+    assert [line[1:] for line in lines] == WHOLE_RUN  # all of it, by the time `fvc run` returns
+    assert len({pid for pid, *_ in lines}) == 1 and lines[0][0] != os.getpid()
+    assert "warning" not in capsys.readouterr().out
+
+
+def test_background_false_keeps_it_in_the_training_process(config):
+    assert main(["run", str(config), "journal.background=false"]) == 0
+    lines = journal(config)
+    assert [line[1:] for line in lines] == WHOLE_RUN and {pid for pid, *_ in lines} == {os.getpid()}
+
+
+def test_a_failing_background_tracker_warns_once_and_the_run_goes_on(config, capsys):
+    assert main(["run", str(config), "journal.broken=true"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("tracker 'journal' failed in start_run: ConnectionError: server unreachable") == 1
+    assert [line[1:] for line in journal(config)] == [["built"]]  # off after its failure
+    assert json.loads((config.parent / "out" / "m" / "run.json").read_text())["status"] == "finished"
+
+
+def test_a_background_process_that_dies_is_one_warning(config, capsys):
+    assert main(["run", str(config), "journal.exit_in=fold"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert out.count("trackers 'journal' stopped: their process ended (exit code 3)") == 1
+    assert [line[1:] for line in journal(config)] == [["built"], ["start", False], ["epoch", 0]]
+
+
+def test_a_killed_run_is_recorded_killed_and_its_resume_waits_for_those_records(config, site):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
+    cmd = [sys.executable, "-m", "fvc_core.cli", "run", str(config), "journal.slow_fail_s=2"]
+    first = subprocess.Popen(cmd, env={**env, "FVCTEST_HANG": "1"}, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while first.stdout.readline().strip() != "hanging":
+        assert first.poll() is None and time.monotonic() < deadline, "the first attempt never reached its hang"
+    first.send_signal(signal.SIGKILL)  # no fail_run from the training process: as a lost machine
+    first.wait()
+    # Resumed at once: its tracker must not start while the killed attempt's is still writing (2 s).
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    events = [line[1:] for line in journal(config)]
+    assert events[:5] == [["built"], ["start", False], ["epoch", 0], ["fold", 0], ["fail", "killed"]]
+    assert events[5:] == [["built"], ["start", True], ["epoch", 0], ["fold", 0], ["epoch", 1], ["fold", 1], ["end", 2]]
