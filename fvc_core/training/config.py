@@ -65,7 +65,6 @@ class SupervisedConfig(BaseModel):
     device: str = Field("auto", description="auto (cuda when available, else cpu), cpu, cuda, cuda:N")
     num_workers: int = Field(2, ge=0, description="DataLoader processes decoding videos ahead of the step.")
     prefetch_factor: int = Field(2, ge=1, description="Batches each worker prepares ahead.")
-    augment: bool = Field(True, description="Ask the dataset for augmented training clips.")
     threshold: float = Field(0.5, gt=0, lt=1, description="Fake-score threshold for accuracy, precision, "
                              "recall, F1 and the confusion matrix.")
 

@@ -254,7 +254,8 @@ class FoldTraining:
     def train_epoch(self, epoch: int) -> dict[str, float]:
         cfg, env = self.cfg, self.env
         rows = epoch_order([row for row, _ in self.parts["train"]], env.seed, self.fold, epoch)
-        keys = [Key(r, cfg.augment, clip_seed(env.seed, self.fold, epoch, r), self._known_bad(r)) for r in rows]
+        # Training clips are asked for augmented; whether and how is the dataset's setting (data.augment).
+        keys = [Key(r, True, clip_seed(env.seed, self.fold, epoch, r), self._known_bad(r)) for r in rows]
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         n_batches = self.batches_per_epoch
