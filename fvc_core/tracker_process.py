@@ -155,6 +155,10 @@ def serve(conn: Any, specs: list[tuple[str, bytes]], lock_path: str) -> None:
             conn.send(message)
 
     say("ready")
+    # Tracking yields to training: the child takes the CPU time training leaves idle, and at the run's
+    # end, when training is done, all of it.
+    with contextlib.suppress(OSError, AttributeError):
+        os.nice(10)
     from fvc_core.trackers import TrackerSet, reason
     from fvc_core.tracking import KILLED
     built = []

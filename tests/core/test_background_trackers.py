@@ -154,3 +154,17 @@ def test_a_killed_run_is_recorded_killed_and_its_resume_waits_for_those_records(
     events = [line[1:] for line in journal(config)]
     assert events[:5] == [["built"], ["start", False], ["epoch", 0], ["fold", 0], ["fail", "killed"]]
     assert events[5:] == [["built"], ["start", True], ["epoch", 0], ["fold", 0], ["epoch", 1], ["fold", 1], ["end", 2]]
+
+
+def test_ctrl_c_reaches_the_training_process_which_reports_it_interrupted(config, site):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path]), "FVCTEST_HANG": "1"}
+    run = subprocess.Popen([sys.executable, "-m", "fvc_core.cli", "run", str(config)], env=env,
+                           stdout=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while run.stdout.readline().strip() != "hanging":
+        assert run.poll() is None and time.monotonic() < deadline, "the run never reached its hang"
+    os.killpg(run.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group, tracker process too
+    assert run.wait(timeout=60) == 130
+    lines = journal(config)
+    # The tracker process ignored the signal and recorded what the training process told it.
+    assert [line[1:] for line in lines][-1] == ["fail", "interrupted"] and len({pid for pid, *_ in lines}) == 1
