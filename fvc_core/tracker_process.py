@@ -2,9 +2,9 @@
 
 Their imports (mlflow alone takes over a second), store access, plots and uploads then overlap
 training, and the training process never imports their libraries. The run waits for them only
-at its end, to finish what they were sent. The child is started with ``spawn``: a forked child
-would inherit torch's and the DataLoader's state, and a thread in the training process would
-compete for its interpreter lock and be copied half-way by the DataLoader's forks.
+at its end, to finish what they were sent. The child is a fresh interpreter: a forked one would
+inherit torch's and the DataLoader's state, and a thread in the training process would compete
+for its interpreter lock and be copied half-way by the DataLoader's forks.
 
 If the training process dies without a word (SIGKILL, out of memory), the child still finishes
 what it received, then reports the run as failed with the error ``killed``. It holds a lock in the
@@ -15,13 +15,15 @@ after those of the attempt it resumes are done: no two of them write one run at 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
 import os
 import pickle
 import signal
+import socket
+import subprocess
 import sys
 import time
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,18 +63,31 @@ class TrackerHost:
         self._ready = False
 
     def start(self, run_dir: Path) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._conn, child_end = context.Pipe()
-        self._process = context.Process(target=serve, args=(child_end, self._specs, str(run_dir / LOCK_FILE)),
-                                        name="fvc-trackers", daemon=True)
-        self._process.start()
-        child_end.close()
+        ours, theirs = socket.socketpair()
+        # A fresh interpreter with this one's import path (the plugins it can import, the child can:
+        # test folders, PYTHONPATH...). Not multiprocessing's spawn: that re-imports the caller's
+        # __main__, which would rerun the experiment of a script without a `__main__` guard.
+        boot = f"import sys; sys.path[:] = {sys.path!r}; from fvc_core.tracker_process import main; main()"
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-c", boot, str(theirs.fileno()), str(run_dir / LOCK_FILE)],
+                pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            ours.close()
+            self._warn(f"trackers {', '.join(map(repr, self.names))} could not start: {exc}; running without them")
+            return
+        finally:
+            theirs.close()
+        self._conn = Connection(ours.detach())
+        self._send("setup", self._specs)
 
     def _lost(self) -> None:
         if self._conn is None:
             return
         self._conn = None
-        code = self._process.exitcode if self._process is not None else None
+        code = None
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            code = self._process.wait(timeout=2)  # its end of the socket closes as it exits
         self._warn(f"trackers {', '.join(map(repr, self.names))} stopped: their process ended "
                    f"(exit code {code}); training and local outputs go on")
 
@@ -85,7 +100,7 @@ class TrackerHost:
                 if not self._conn.poll(0.0 if until is None else 0.2):
                     if until is None:
                         return
-                    if not self._process.is_alive() and not self._conn.poll(0.0):
+                    if self._process.poll() is not None and not self._conn.poll(0.0):
                         self._lost()
                         return
                     if not noticed and time.monotonic() - started > WAIT_NOTICE_S:
@@ -104,7 +119,7 @@ class TrackerHost:
     def _send(self, *message: Any) -> None:
         if self._conn is None:
             return
-        if not self._ready:
+        if not self._ready and message[0] != "setup":
             # Before the first event, the child holds the run folder's lock.
             self._receive("ready", "waiting for the trackers of an earlier attempt of this run to finish")
             self._ready = True
@@ -139,14 +154,24 @@ class TrackerHost:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
-        self._process.join(timeout=10)
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            pass  # done with us, still tearing down: it ends on its own
         self._process = None
 
 
-def serve(conn: Any, specs: list[tuple[str, bytes]], lock_path: str) -> None:
-    """The child: take the run folder's lock, build the trackers, call them with each event until told to stop."""
+def main() -> None:
+    """The child: ``sys.argv[1:]`` are the socket's file descriptor and the lock file."""
     # Ctrl-C reaches the whole process group; the training process decides what it means and says so.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    conn = Connection(int(sys.argv[1]))
+    _, specs = conn.recv()
+    serve(conn, specs, sys.argv[2])
+
+
+def serve(conn: Connection, specs: list[tuple[str, bytes]], lock_path: str) -> None:
+    """Take the run folder's lock, build the trackers, call them with each event until told to stop."""
     parent = os.getppid()
     lock = _lock(Path(lock_path))
 
