@@ -168,3 +168,13 @@ def test_ctrl_c_reaches_the_training_process_which_reports_it_interrupted(config
     lines = journal(config)
     # The tracker process ignored the signal and recorded what the training process told it.
     assert [line[1:] for line in lines][-1] == ["fail", "interrupted"] and len({pid for pid, *_ in lines}) == 1
+
+
+def test_a_script_without_a_main_guard_runs_its_experiment_once(config, site, tmp_path):
+    script = tmp_path / "train.py"
+    script.write_text(f"from fvc_core.cli import main\nprint('exit', main(['run', {str(config)!r}]))\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "exit 0" in done.stdout, done.stdout + done.stderr
+    assert "warning" not in done.stdout + done.stderr
+    assert [line[1:] for line in journal(config)] == WHOLE_RUN
