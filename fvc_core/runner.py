@@ -51,10 +51,13 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def prepare_run_dir(config: ResolvedConfig, *, fresh: bool) -> tuple[Path, str, bool]:
+def prepare_run_dir(config: ResolvedConfig, *, fresh: bool,
+                    note: Callable[[str], None] | None = None) -> tuple[Path, str, bool]:
     """The run folder, the run id, and whether this resumes an earlier run of the same config.
 
-    A folder holding another config is refused: resuming it would mix two experiments.
+    A folder holding another config is refused: resuming it would mix two experiments. One
+    whose run failed before any fold wrote anything (a wrong path in the config, say) holds
+    nothing to mix, and is replaced: fixing the mistake must not need ``--fresh``.
     """
     run_dir = Path(config.output_dir) / config.model.name
     state_path = run_dir / "run.json"
@@ -64,7 +67,11 @@ def prepare_run_dir(config: ResolvedConfig, *, fresh: bool) -> tuple[Path, str, 
             state = json.loads(state_path.read_text())
         except (OSError, json.JSONDecodeError):
             raise UserError(f"{state_path}: unreadable run state; use --fresh to start over") from None
-        if state.get("config_hash") != config_hash:
+        if state.get("config_hash") != config_hash and _trained_nothing(run_dir, state):
+            if note is not None:
+                note(f"{run_dir}: replacing a run of another config that stopped before training anything")
+            fresh = True
+        elif state.get("config_hash") != config_hash:
             raise UserError(
                 f"{run_dir} holds a run of another config (hash {state.get('config_hash')}, this one "
                 f"{config_hash}); choose another output_dir, or pass --fresh to discard it and start over"
@@ -74,6 +81,11 @@ def prepare_run_dir(config: ResolvedConfig, *, fresh: bool) -> tuple[Path, str, 
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir, uuid.uuid4().hex, False
+
+
+def _trained_nothing(run_dir: Path, state: dict[str, Any]) -> bool:
+    """A run that ended (not one still going in another process) without a file in any fold folder."""
+    return state.get("status") in ("failed", "interrupted") and not any(run_dir.glob("fold_*/*"))
 
 
 def versions(registry: Registry) -> dict[str, str]:
@@ -96,7 +108,8 @@ def run_experiment(config: ResolvedConfig, *, fresh: bool = False, console: Cons
     trainer = registry.get("trainers", config.trainer.name).factory(config.trainer.config)
     trackers = build_trackers(config, registry, console)
 
-    run_dir, run_id, resumed = prepare_run_dir(config, fresh=fresh)
+    run_dir, run_id, resumed = prepare_run_dir(config, fresh=fresh,
+                                               note=lambda text: console.print(f"[dim]{text}[/]", soft_wrap=True))
     (run_dir / "config.yaml").write_text(config.to_yaml())
     state_path = run_dir / "run.json"
     state = {

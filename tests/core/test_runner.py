@@ -111,6 +111,22 @@ def test_another_config_in_the_same_folder_is_refused_unless_fresh(events, confi
     assert events[-1][0] == "end"
 
 
+def test_a_run_that_stopped_before_training_anything_gives_way_to_another_config(events, config, tmp_path, capsys):
+    run_dir = tmp_path / "out" / "m"
+    assert main(["run", str(config), "trainer.crash=true"]) == 1  # as a wrong path would: no fold wrote a file
+    assert main(["run", str(config)]) == 0  # the fixed config needs no --fresh
+    assert "replacing a run of another config that stopped before training anything" in capsys.readouterr().out
+    assert events[-1][0] == "end" and json.loads((run_dir / "run.json").read_text())["status"] == "finished"
+    # A failed run whose folds wrote something is kept: another config is refused.
+    assert main(["run", str(config), "seed=7", "trainer.crash=true"]) == 2  # refused: the run above finished
+    (run_dir / "fold_0").mkdir()
+    (run_dir / "fold_0" / "last.pt").write_bytes(b"weights")
+    state = json.loads((run_dir / "run.json").read_text())
+    (run_dir / "run.json").write_text(json.dumps({**state, "status": "failed"}))
+    assert main(["run", str(config), "seed=7"]) == 2
+    assert "holds a run of another config" in capsys.readouterr().err
+
+
 def test_failing_tracker_warns_once_and_the_run_goes_on(events, config, capsys):
     assert main(["run", str(config), "recorder.broken=true"]) == 0
     out = capsys.readouterr().out
