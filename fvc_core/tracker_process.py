@@ -150,7 +150,17 @@ class TrackerHost:
         if self._process is None:
             return
         self._send("close")
-        self._receive("closed", f"waiting for trackers {', '.join(map(repr, self.names))} to finish")
+        names = ", ".join(map(repr, self.names))
+        try:
+            self._receive("closed", f"waiting for trackers {names} to finish (Ctrl-C stops them)")
+        except KeyboardInterrupt:
+            # Ctrl-C while waiting: stop them now. What they missed, they catch up on from the run's
+            # files the next time the same `fvc run` ends with them on.
+            self._process.terminate()
+            self._note(f"trackers {names} stopped before they finished; run the same command again "
+                       "to let them catch up")
+            self._conn = self._process = None
+            raise
         if self._conn is not None:
             self._conn.close()
             self._conn = None

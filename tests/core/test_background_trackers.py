@@ -53,6 +53,7 @@ class JournalCfg(TrackerConfig):
     broken: bool = False
     exit_in: str | None = None
     slow_fail_s: float = 0.0
+    slow_end_s: float = 0.0
 
 class Journal(Tracker):
     def __init__(self, cfg):
@@ -69,7 +70,9 @@ class Journal(Tracker):
         self._write("start", run.resumed)
     def log_epoch(self, fold, epoch, metrics, step): self._write("epoch", fold)
     def end_fold(self, result): self._write("fold", result.fold)
-    def end_run(self, summary): self._write("end", len(summary.folds))
+    def end_run(self, summary):
+        time.sleep(self.cfg.slow_end_s)
+        self._write("end", len(summary.folds))
     def fail_run(self, run, error):
         time.sleep(self.cfg.slow_fail_s)
         self._write("fail", error)
@@ -179,3 +182,17 @@ def test_a_script_without_a_main_guard_runs_its_experiment_once(config, site, tm
     assert done.returncode == 0 and done.stdout.split() == ["exit", "0"], done.stdout + done.stderr
     assert "warning" not in done.stderr
     assert [line[1:] for line in journal(config)] == WHOLE_RUN
+
+
+def test_ctrl_c_while_waiting_for_slow_trackers_stops_them(config, site):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path])}
+    run = subprocess.Popen([sys.executable, "-m", "fvc_core.cli", "run", str(config), "journal.slow_end_s=120"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           start_new_session=True)
+    deadline = time.monotonic() + 60
+    while "waiting for trackers 'journal' to finish" not in run.stdout.readline():
+        assert run.poll() is None and time.monotonic() < deadline, "fvc run never said it was waiting"
+    os.killpg(run.pid, signal.SIGINT)
+    assert run.wait(timeout=30) == 130  # not the two minutes the tracker would have taken
+    assert "run the same command again to let them catch up" in run.stdout.read()
+    assert [line[1:] for line in journal(config)][-1] == ["fold", 1]  # its end_run never completed
