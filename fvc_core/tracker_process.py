@@ -19,6 +19,7 @@ import os
 import pickle
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -60,6 +61,8 @@ class TrackerHost:
         self._note = note
         self._process: Any = None
         self._conn: Any = None
+        self._sock: socket.socket | None = None
+        self._outbox = bytearray()  # framed events the child has not taken yet
         self._ready = False
 
     def start(self, run_dir: Path) -> None:
@@ -78,6 +81,9 @@ class TrackerHost:
             return
         finally:
             theirs.close()
+        # Events go out through a duplicate of the socket, written without blocking: a tracker that
+        # falls behind leaves them queued here, in memory, never the training loop waiting on it.
+        self._sock = socket.socket(fileno=os.dup(ours.fileno()))
         self._conn = Connection(ours.detach())
         self._send("setup", self._specs)
 
@@ -124,12 +130,20 @@ class TrackerHost:
             self._receive("ready", "waiting for the trackers of an earlier attempt of this run to finish")
             self._ready = True
         self._receive()
-        if self._conn is None:
-            return
-        try:
-            self._conn.send(message)
-        except (OSError, ValueError):
-            self._lost()
+        self._outbox += _frame(message)
+        self._push(wait=False)
+
+    def _push(self, *, wait: bool) -> None:
+        """Hand the child what it can take now; with ``wait``, all of it."""
+        while self._outbox and self._conn is not None:
+            try:
+                sent = self._sock.send(self._outbox, 0 if wait else _DONT_WAIT)
+            except BlockingIOError:
+                return
+            except OSError:
+                self._lost()
+                return
+            del self._outbox[:sent]
 
     def start_run(self, run: RunInfo) -> None:
         self._send("start_run", run)
@@ -152,6 +166,7 @@ class TrackerHost:
         self._send("close")
         names = ", ".join(map(repr, self.names))
         try:
+            self._push(wait=True)
             self._receive("closed", f"waiting for trackers {names} to finish (Ctrl-C stops them)")
         except KeyboardInterrupt:
             # Ctrl-C while waiting: stop them now. What they missed, they catch up on from the run's
@@ -164,11 +179,24 @@ class TrackerHost:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._sock is not None:
+            self._sock.close()
         try:
             self._process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass  # done with us, still tearing down: it ends on its own
         self._process = None
+
+
+# Without blocking where the platform can (Linux, macOS); elsewhere a send may wait for the child.
+_DONT_WAIT = getattr(socket, "MSG_DONTWAIT", 0)
+
+
+def _frame(message: tuple[Any, ...]) -> bytes:
+    """A message as multiprocessing's Connection.recv reads it: a length, then the pickle."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    size = struct.pack("!i", len(data)) if len(data) <= 0x7FFFFFFF else struct.pack("!iQ", -1, len(data))
+    return size + data
 
 
 def main() -> None:

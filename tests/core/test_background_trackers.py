@@ -32,11 +32,15 @@ class Data:
 class TrainerCfg(BaseModel):
     model_config = ConfigDict(extra="forbid")
     folds: int = 2
+    burst: int = 0
 
 class Trainer:
     def __init__(self, cfg): self.cfg = cfg
     def run(self, job):
         results = []
+        for epoch in range(self.cfg.burst):  # far more than a socket buffer holds
+            job.trackers.log_epoch(0, epoch, {f"metric_{i}": float(i) for i in range(100)}, epoch)
+        (job.run.run_dir / "sent.flag").touch()
         for k in range(self.cfg.folds):
             job.trackers.log_epoch(k, 1, {"train_loss": 0.5}, 1)
             result = FoldResult(k, {"roc_auc": 0.9}, job.run.run_dir, job.run.run_dir / "p.parquet")
@@ -54,6 +58,7 @@ class JournalCfg(TrackerConfig):
     exit_in: str | None = None
     slow_fail_s: float = 0.0
     slow_end_s: float = 0.0
+    wait_for_sent: bool = False
 
 class Journal(Tracker):
     def __init__(self, cfg):
@@ -67,6 +72,11 @@ class Journal(Tracker):
     def start_run(self, run):
         if self.cfg.broken:
             raise ConnectionError("server unreachable")
+        if self.cfg.wait_for_sent:
+            deadline = time.monotonic() + 60
+            while not (run.run_dir / "sent.flag").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self._write("sent", (run.run_dir / "sent.flag").exists())
         self._write("start", run.resumed)
     def log_epoch(self, fold, epoch, metrics, step): self._write("epoch", fold)
     def end_fold(self, result): self._write("fold", result.fold)
@@ -196,3 +206,12 @@ def test_ctrl_c_while_waiting_for_slow_trackers_stops_them(config, site):
     assert run.wait(timeout=30) == 130  # not the two minutes the tracker would have taken
     assert "run the same command again to let them catch up" in run.stdout.read()
     assert [line[1:] for line in journal(config)][-1] == ["fold", 1]  # its end_run never completed
+
+
+def test_a_tracker_that_falls_behind_never_holds_up_training(config):
+    # The tracker starts only once the trainer has sent 3000 epochs (about 5 MB): had sending
+    # waited for the tracker, neither would ever have gone on.
+    assert main(["run", str(config), "trainer.burst=3000", "journal.wait_for_sent=true"]) == 0
+    events = [line[1:] for line in journal(config)]
+    assert events[:2] == [["built"], ["sent", True]]
+    assert events[3:3003] == [["epoch", 0]] * 3000 and events[-1] == ["end", 2]
