@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
+
 from fvc_core.hookspecs import hookimpl
 from fvc_core.tracking import FoldResult, RunInfo, Tracker, TrackerConfig
 
@@ -9,7 +13,8 @@ _SHOWN = ("accuracy", "f1_score", "roc_auc", "average_precision", "eer")
 
 
 class ConsoleConfig(TrackerConfig):
-    pass
+    background: Literal[False] = Field(
+        False, description="Always false: its lines belong beside the training progress, in that process")
 
 
 class ConsoleTracker(Tracker):
