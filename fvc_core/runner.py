@@ -5,12 +5,14 @@ Data flows one way: config -> plugin registry -> runner -> trainer -> trackers.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import socket
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -107,7 +109,38 @@ def run_experiment(config: ResolvedConfig, *, fresh: bool = False, console: Cons
     model_reg = registry.get("models", config.model.name)
     trainer = registry.get("trainers", config.trainer.name).factory(config.trainer.config)
     trackers = build_trackers(config, registry, console)
+    with run_folder_lock(Path(config.output_dir), config.model.name):
+        return _start(config, fresh, console, registry, dataset, model_reg, trainer, trackers)
 
+
+@contextlib.contextmanager
+def run_folder_lock(output_dir: Path, model_name: str) -> Iterator[None]:
+    """Held while a run uses ``<output_dir>/<model_name>``: a second `fvc run` of it (a double launch,
+    a scheduler's retry of a job still running) stops with a one-line error instead of training
+    the same folds into the same files. Beside the folder, so ``--fresh`` can remove the folder."""
+    output_dir.mkdir(parents=True, exist_ok=True)
+    path = output_dir / f".{model_name}.lock"
+    with open(path, "a+") as handle:
+        try:
+            import fcntl
+
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            raise UserError(f"{output_dir / model_name} is in use by another fvc run ({holder}); wait for it to "
+                            "end, or choose another output_dir") from None
+        except (ImportError, OSError):
+            pass  # no flock here (Windows, some network filesystems): unguarded, as before
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since {_now()}\n")
+        handle.flush()
+        yield
+
+
+def _start(config: ResolvedConfig, fresh: bool, console: Console, registry: Registry, dataset: Any, model_reg: Any,
+           trainer: Any, trackers: TrackerSet) -> RunSummary:
     run_dir, run_id, resumed = prepare_run_dir(config, fresh=fresh,
                                                note=lambda text: console.print(f"[dim]{text}[/]", soft_wrap=True))
     (run_dir / "config.yaml").write_text(config.to_yaml())

@@ -1,6 +1,11 @@
 """The runner with throw-away plugins: output folder guard, tracker failure policy, run state."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -9,6 +14,7 @@ from fvc_core.cli import main
 from .conftest import write_distribution
 
 PLUGIN = '''
+import os, time
 from pydantic import BaseModel, ConfigDict
 from fvc_core.hookspecs import hookimpl
 from fvc_core.tracking import RunSummary, Tracker, TrackerConfig, FoldResult
@@ -25,6 +31,9 @@ class Trainer:
         EVENTS.append(("model", job.build_model()))
         if self.cfg.crash:
             raise RuntimeError("trainer crashed")
+        if os.environ.get("FVCTEST_HANG"):
+            print("hanging", flush=True)
+            time.sleep(600)
         job.trackers.log_epoch(0, 1, {"train_loss": 0.5}, 1)
         fold = FoldResult(0, {"roc_auc": 0.9}, job.run.run_dir, job.run.run_dir / "p.parquet")
         job.trackers.end_fold(fold)
@@ -145,3 +154,25 @@ def test_trainer_failure_is_reported_to_trackers(events, config, tmp_path, capsy
     assert events[-1] == ("fail", "RuntimeError: trainer crashed")
     state = json.loads((tmp_path / "out" / "m" / "run.json").read_text())
     assert state["status"] == "failed"
+
+
+def test_a_second_run_of_a_folder_in_use_stops_with_one_line(events, config, site, tmp_path, capsys):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), *sys.path]), "FVCTEST_HANG": "1"}
+    first = subprocess.Popen([sys.executable, "-m", "fvc_core.cli", "run", str(config)], env=env,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while first.stdout.readline().strip() != "hanging":
+            assert first.poll() is None and time.monotonic() < deadline, "the first run never started training"
+        # A double launch, or a scheduler retrying a job that is still running.
+        assert main(["run", str(config)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: {tmp_path / 'out' / 'm'} is in use by another fvc run (pid {first.pid} on ")
+        assert len(err.splitlines()) == 1
+        assert main(["run", str(config), "--fresh"]) == 2  # nor may --fresh delete it under the running one
+        assert (tmp_path / "out" / "m" / "run.json").exists()
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    assert main(["run", str(config)]) == 0  # the lock died with its process: the same run resumes
+    assert events[-1][0] == "end"
