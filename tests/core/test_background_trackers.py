@@ -1,7 +1,7 @@
 """Background trackers: built and called in a child process, every event in order, failures contained.
 
-The tracker here journals each event with the pid of the process that saw it, so the tests see
-where it ran and in what order, across kills and resumes.
+The ``journal`` tracker of fake_plugin.py writes each event with the pid of the process that saw
+it, so the tests see where it ran and in what order, across kills and resumes.
 """
 
 from __future__ import annotations
@@ -18,91 +18,14 @@ import pytest
 
 from fvc_core.cli import main
 
-from .conftest import write_distribution
-
-PLUGIN = '''
-import json, os, time
-from pydantic import BaseModel, ConfigDict
-from fvc_core.hookspecs import hookimpl
-from fvc_core.tracking import FoldResult, RunSummary, Tracker, TrackerConfig
-
-class Data:
-    def __init__(self, cfg): pass
-
-class TrainerCfg(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    folds: int = 2
-    burst: int = 0
-
-class Trainer:
-    def __init__(self, cfg): self.cfg = cfg
-    def run(self, job):
-        results = []
-        for epoch in range(self.cfg.burst):  # far more than a socket buffer holds
-            job.trackers.log_epoch(0, epoch, {f"metric_{i}": float(i) for i in range(100)}, epoch)
-        (job.run.run_dir / "sent.flag").touch()
-        for k in range(self.cfg.folds):
-            job.trackers.log_epoch(k, 1, {"train_loss": 0.5}, 1)
-            result = FoldResult(k, {"roc_auc": 0.9}, job.run.run_dir, job.run.run_dir / "p.parquet")
-            job.trackers.end_fold(result)
-            results.append(result)
-            if os.environ.get("FVCTEST_HANG"):
-                print("hanging", flush=True)
-                time.sleep(600)
-        return RunSummary(job.run, results, {"roc_auc": 0.9}, {"roc_auc": 0.0})
-
-class JournalCfg(TrackerConfig):
-    background: bool = True
-    journal: str = "journal.jsonl"
-    broken: bool = False
-    exit_in: str | None = None
-    slow_fail_s: float = 0.0
-    slow_end_s: float = 0.0
-    wait_for_sent: bool = False
-
-class Journal(Tracker):
-    def __init__(self, cfg):
-        self.cfg = cfg
-        self._write("built")
-    def _write(self, *event):
-        if event[0] == self.cfg.exit_in:
-            os._exit(3)
-        with open(self.cfg.journal, "a") as f:
-            f.write(json.dumps([os.getpid(), *event]) + "\\n")
-    def start_run(self, run):
-        if self.cfg.broken:
-            raise ConnectionError("server unreachable")
-        if self.cfg.wait_for_sent:
-            deadline = time.monotonic() + 60
-            while not (run.run_dir / "sent.flag").exists() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            self._write("sent", (run.run_dir / "sent.flag").exists())
-        self._write("start", run.resumed)
-    def log_epoch(self, fold, epoch, metrics, step): self._write("epoch", fold)
-    def end_fold(self, result): self._write("fold", result.fold)
-    def end_run(self, summary):
-        time.sleep(self.cfg.slow_end_s)
-        self._write("end", len(summary.folds))
-    def fail_run(self, run, error):
-        time.sleep(self.cfg.slow_fail_s)
-        self._write("fail", error)
-
-@hookimpl
-def register_datasets(register): register("d", Data)
-@hookimpl
-def register_models(register): register("m", lambda cfg: "a model")
-@hookimpl
-def register_trainers(register): register("t", Trainer, config=TrainerCfg)
-@hookimpl
-def register_trackers(register): register("journal", Journal, config=JournalCfg)
-'''
+from .fake_plugin import install
 
 CONFIG = """
 experiment: e
 output_dir: {out}
 data: {{name: d}}
 model: {{name: m}}
-trainer: {{name: t}}
+trainer: {{name: t, folds: 2}}
 trackers: [journal]
 journal: {{journal: {journal}}}
 """
@@ -112,7 +35,7 @@ WHOLE_RUN = [["built"], ["start", False], ["epoch", 0], ["fold", 0], ["epoch", 1
 
 @pytest.fixture
 def config(site, tmp_path) -> Path:
-    write_distribution(site, "fvctest-bg", {"fvctest_bg": PLUGIN}, {"bg": "fvctest_bg"})
+    install(site)
     path = tmp_path / "exp.yaml"
     path.write_text(CONFIG.format(out=tmp_path / "out", journal=tmp_path / "journal.jsonl"))
     return path

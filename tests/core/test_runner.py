@@ -11,63 +11,7 @@ import pytest
 
 from fvc_core.cli import main
 
-from .conftest import write_distribution
-
-PLUGIN = '''
-import os, time
-from pydantic import BaseModel, ConfigDict
-from fvc_core.hookspecs import hookimpl
-from fvc_core.tracking import RunSummary, Tracker, TrackerConfig, FoldResult
-
-EVENTS = []
-
-class Data:
-    def __init__(self, cfg): pass
-    def protocol(self): return {"num_frames": 4}
-
-class Trainer:
-    def __init__(self, cfg): self.cfg = cfg
-    def run(self, job):
-        EVENTS.append(("model", job.build_model()))
-        if self.cfg.crash:
-            raise RuntimeError("trainer crashed")
-        if os.environ.get("FVCTEST_HANG"):
-            print("hanging", flush=True)
-            time.sleep(600)
-        job.trackers.log_epoch(0, 1, {"train_loss": 0.5}, 1)
-        fold = FoldResult(0, {"roc_auc": 0.9}, job.run.run_dir, job.run.run_dir / "p.parquet")
-        job.trackers.end_fold(fold)
-        return RunSummary(job.run, [fold], {"roc_auc": 0.9}, {"roc_auc": 0.0})
-
-class TrainerCfg(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    crash: bool = False
-
-class Recorder(Tracker):
-    def __init__(self, cfg): self.cfg = cfg
-    def check(self, run):
-        EVENTS.append(("check", run.run_dir.is_dir()))
-        if self.cfg.broken: raise ConnectionError("server unreachable")
-    def start_run(self, run):
-        if self.cfg.broken: raise ConnectionError("server unreachable")
-        EVENTS.append(("start", run.resumed))
-    def log_epoch(self, fold, epoch, metrics, step): EVENTS.append(("epoch", fold, epoch, metrics))
-    def end_fold(self, result): EVENTS.append(("fold", result.metrics))
-    def end_run(self, summary): EVENTS.append(("end", summary.mean))
-    def fail_run(self, run, error): EVENTS.append(("fail", error))
-
-class RecorderCfg(TrackerConfig):
-    broken: bool = False
-
-@hookimpl
-def register_datasets(register): register("d", Data)
-@hookimpl
-def register_models(register): register("m", lambda cfg: "a model")
-@hookimpl
-def register_trainers(register): register("t", Trainer, config=TrainerCfg)
-@hookimpl
-def register_trackers(register): register("recorder", Recorder, config=RecorderCfg)
-'''
+from .fake_plugin import install
 
 CONFIG = """
 experiment: e
@@ -81,11 +25,7 @@ trackers: [recorder]
 
 @pytest.fixture
 def events(site):
-    write_distribution(site, "fvctest-all", {"fvctest_all": PLUGIN}, {"all": "fvctest_all"})
-    import fvctest_all
-
-    fvctest_all.EVENTS.clear()
-    return fvctest_all.EVENTS
+    return install(site).EVENTS
 
 
 @pytest.fixture
