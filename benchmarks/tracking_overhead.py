@@ -91,12 +91,12 @@ def _trackers(names: list[str], background: bool):
 
     registry = get_registry()
     configs = {n: registry.validate("trackers", n, {"background": background}) for n in names}
-    trackers = TrackerSet([], Console(file=open(os.devnull, "w")))
-    if background:
-        specs = [(n, background_spec(registry.get("trackers", n).factory, c)) for n, c in configs.items()]
-        trackers.host = TrackerHost(specs, trackers.warn, trackers.note) if specs else None
-    else:
-        trackers._trackers = [(n, registry.get("trackers", n).factory(c), False) for n, c in configs.items()]
+    factories = {n: registry.get("trackers", n).factory for n in names}
+    inline = [] if background else [(n, factories[n](c), False) for n, c in configs.items()]
+    trackers = TrackerSet(inline, Console(file=open(os.devnull, "w")))
+    if background and names:
+        specs = [(n, background_spec(factories[n], c)) for n, c in configs.items()]
+        trackers.host = TrackerHost(specs, trackers.warn, trackers.note)
     return trackers
 
 

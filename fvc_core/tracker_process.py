@@ -55,7 +55,7 @@ class TrackerHost:
 
     def __init__(self, specs: list[tuple[str, bytes]], warn: Callable[[str], None],
                  note: Callable[[str], None] = print):
-        self.names = [name for name, _ in specs]
+        self.names = ", ".join(repr(name) for name, _ in specs)  # as the messages show them
         self._specs = specs
         self._warn = warn
         self._note = note
@@ -77,7 +77,7 @@ class TrackerHost:
                 pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL)
         except OSError as exc:
             ours.close()
-            self._warn(f"trackers {', '.join(map(repr, self.names))} could not start: {exc}; running without them")
+            self._warn(f"trackers {self.names} could not start: {exc}; running without them")
             return
         finally:
             theirs.close()
@@ -94,7 +94,7 @@ class TrackerHost:
         code = None
         with contextlib.suppress(subprocess.TimeoutExpired):
             code = self._process.wait(timeout=2)  # its end of the socket closes as it exits
-        self._warn(f"trackers {', '.join(map(repr, self.names))} stopped: their process ended "
+        self._warn(f"trackers {self.names} stopped: their process ended "
                    f"(exit code {code}); training and local outputs go on")
 
     def _receive(self, until: str | None = None, notice: str = "") -> None:
@@ -164,15 +164,14 @@ class TrackerHost:
         if self._process is None:
             return
         self._send("close")
-        names = ", ".join(map(repr, self.names))
         try:
             self._push(wait=True)
-            self._receive("closed", f"waiting for trackers {names} to finish (Ctrl-C stops them)")
+            self._receive("closed", f"waiting for trackers {self.names} to finish (Ctrl-C stops them)")
         except KeyboardInterrupt:
             # Ctrl-C while waiting: stop them now. What they missed, they catch up on from the run's
             # files the next time the same `fvc run` ends with them on.
             self._process.terminate()
-            self._note(f"trackers {names} stopped before they finished; run the same command again "
+            self._note(f"trackers {self.names} stopped before they finished; run the same command again "
                        "to let them catch up")
             self._conn = self._process = None
             raise
@@ -222,7 +221,7 @@ def serve(conn: Connection, specs: list[tuple[str, bytes]], lock_path: str) -> N
     # end, when training is done, all of it.
     with contextlib.suppress(OSError, AttributeError):
         os.nice(10)
-    from fvc_core.trackers import TrackerSet, reason
+    from fvc_core.trackers import TrackerSet, could_not_start
     from fvc_core.tracking import KILLED
     built = []
     for name, spec in specs:
@@ -230,7 +229,7 @@ def serve(conn: Connection, specs: list[tuple[str, bytes]], lock_path: str) -> N
             factory, config = pickle.loads(spec)
             built.append((name, factory(config), False))
         except Exception as exc:
-            say("warning", f"tracker {name!r} could not start: {reason(exc)}; running without it")
+            say("warning", could_not_start(name, exc))
     trackers = TrackerSet(built, warn=lambda message: say("warning", message))
     run: RunInfo | None = None
     try:

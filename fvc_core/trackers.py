@@ -25,24 +25,25 @@ def reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
 
 
+def could_not_start(name: str, exc: BaseException) -> str:
+    """The warning for a tracker whose factory raised: the run goes on without it."""
+    return f"tracker {name!r} could not start: {reason(exc)}; running without it"
+
+
 class TrackerSet(Tracker):
     """Calls every tracker in order; one that raises is named in one warning and switched off."""
 
     name = "trackers"
 
     def __init__(self, trackers: list[tuple[str, Tracker, bool]], console: Console | None = None,
-                 *, warn: Callable[[str], None] | None = None, host: Any = None):
+                 *, warn: Callable[[str], None] | None = None):
         self._trackers = trackers  # (name, tracker, fail_fast)
         self._off: set[str] = set()
         self.console = console
         self._warn = warn
-        self.host = host
+        self.host: Any = None
         """A TrackerHost: the background trackers, told every event after the ones here."""
         self.warnings: list[str] = []
-
-    @property
-    def names(self) -> list[str]:
-        return [name for name, _, _ in self._trackers] + (self.host.names if self.host else [])
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
@@ -126,7 +127,7 @@ def build_trackers(config: ResolvedConfig, registry: Registry, console: Console)
         except Exception as exc:
             if fail_fast:
                 raise UserError(f"tracker {section.name!r}: {reason(exc)}") from None
-            warnings.append(f"tracker {section.name!r} could not start: {reason(exc)}; running without it")
+            warnings.append(could_not_start(section.name, exc))
             continue
         built.append((section.name, tracker, fail_fast))
     trackers = TrackerSet(built, console)
