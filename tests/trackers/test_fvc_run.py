@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -59,6 +60,26 @@ def test_killed_then_resumed_run_is_tracked_once(experiment):
     first.send_signal(signal.SIGKILL)  # no fail_run, no cleanup: as a lost machine
     first.wait()
     assert not (run_dir / "fold_1" / "metrics.json").exists()
+
+    # The tracker process outlives the training process. Once it lets go of its lock, both stores
+    # say the run was killed, not that it is still running.
+    with open(run_dir / "tracking" / "background.lock") as lock:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                assert time.monotonic() < deadline, "the tracker process never finished"
+                time.sleep(0.05)
+    client = MlflowClient(f"sqlite:///{root / 'out' / 'mlflow.db'}")
+    killed = client.search_runs([client.get_experiment_by_name("tracked").experiment_id])
+    assert [r.info.status for r in killed if r.data.tags["fvc.role"] == "parent"] == ["KILLED"]
+    con = duckdb.connect(str(root / "out" / "results.duckdb"), read_only=True)
+    try:
+        assert con.execute("SELECT status, error FROM runs").fetchall() == [("killed", "killed")]
+    finally:
+        con.close()
 
     second = subprocess.run([*FVC, "run", str(experiment)], env=ENV, capture_output=True, text=True, timeout=300)
     assert second.returncode == 0, second.stdout + second.stderr
