@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
 
 from fvc_core import __version__
-from fvc_core.errors import UserError
+from fvc_core.errors import DiskFullError, Terminated, UserError, is_disk_full
 from fvc_core.plugins import DISABLE_ENV, KINDS, get_registry
 
 
@@ -133,8 +135,16 @@ def _disabled_from_argv(argv: Sequence[str]) -> list[str]:
     return disabled
 
 
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Schedulers (Slurm, Kubernetes, systemd) send SIGTERM first: unwind as Ctrl-C does, so state is
+    # saved and the run's status recorded. Only from the main thread (signal.signal raises elsewhere).
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         disabled = _disabled_from_argv(argv)
         if disabled:
@@ -152,10 +162,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in str(exc).splitlines() or [type(exc).__name__]:
             print(f"error: {line}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print("terminated (SIGTERM): progress so far is saved; run the same command again to resume",
+              file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted: progress so far is saved; run the same command again to resume", file=sys.stderr)
         return 130
-    except Exception:
+    except Exception as exc:
+        if is_disk_full(exc):
+            path = getattr(exc, "filename", None) or "the output folder"
+            print(f"error: {DiskFullError(path)}", file=sys.stderr)
+            return DiskFullError.exit_code
         traceback.print_exc()
         print("error: fvc failed internally (the traceback above is a bug report)", file=sys.stderr)
         return 1

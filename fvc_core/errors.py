@@ -34,3 +34,28 @@ class BadVideoError(UserError):
 
 class PluginError(UserError):
     """A plugin that is missing, ambiguous or broken; names the plugin."""
+
+
+class DiskFullError(UserError):
+    """No space left where fvc was writing; names the path. Nothing finished is lost: free space
+    and run the same command again to resume."""
+
+    def __init__(self, path: object):
+        self.path = str(path)
+        super().__init__(f"{self.path}: no space left on the device; free some space and run the same "
+                         "command again to resume")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what schedulers send before a kill), handled like Ctrl-C: state saved, status recorded."""
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """ENOSPC/EDQUOT, also when a library hides it (torch.save raises RuntimeError 'basic_ios::clear',
+    or 'file write failed')."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return "No space left on device" in text or "basic_ios::clear" in text or "file write failed" in text
