@@ -91,42 +91,371 @@ class ResolvedConfig:
         return yaml.safe_dump(self.as_dict(), sort_keys=False)
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
+# A config is a page of YAML: these bounds are far above any real one and far below what would
+# stall `fvc check` (a "billion laughs" alias bomb is a few hundred bytes that safe_load returns as
+# shared references, and OmegaConf would expand every one of them).
+MAX_CONFIG_BYTES = 1 << 20
+MAX_VALUES = 100_000
+MAX_INTERPOLATED_CHARS = 1 << 20
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+# Interpolation is kept to what a config needs: copy one value (${data.num_frames}) or read an
+# environment variable (${oc.env:SCRATCH}); other resolvers (oc.decode, oc.create, ...) parse YAML
+# or build containers at resolve time, beyond the checks below, so they are refused.
+_REF = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+)*$")
+_ENV = re.compile(r"^\s*oc\.env\s*:\s*([A-Za-z_]\w*)\s*(?:,(.*))?$", re.S)
+
+
+class _Loader(yaml.SafeLoader):
+    """yaml.SafeLoader (no python/* tags) that also refuses a key given twice, which plain YAML
+    resolves silently in favour of the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[tuple[str, str], int] = {}
+        for key_node, _ in node.value:
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key_node.value!r} (first given on line {seen[key]})",
+                    key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    """A problem is printed as one line: the user's own keys and values may hold newlines."""
+    text = text.replace("\r", "\\r").replace("\n", "\\n").replace("\t", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _parse_yaml(text: str) -> Any:
+    """yaml.load with _Loader; raises yaml.YAMLError. Never constructs python objects."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a yaml.SafeLoader
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, str]:
+    """(where, what) of a YAML error, as ``:line:col`` and one line of text."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        char = exc.character if isinstance(exc.character, int) else ord(exc.character or "\0")
+        return "", f"character #x{char:04x} at offset {exc.position}: {exc.reason}"
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f":{mark.line + 1}:{mark.column + 1}" if mark else ""
+        what = exc.problem or exc.context or "invalid"
+        tag = re.search(r"constructor for the tag '([^']*)'", what)
+        if tag:
+            shown = tag.group(1).replace("tag:yaml.org,2002:", "!!")
+            what = f"the tag {shown} is not allowed (fvc reads plain YAML: mappings, lists, text, numbers)"
+        return where, what
+    return "", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _read_config_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        st = path.stat()
     except FileNotFoundError:
         raise UserError(f"{path}: config file not found") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise UserError(f"{path}: cannot read config ({exc.__class__.__name__})") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read config ({exc.strerror or type(exc).__name__})") from None
+    import stat
+
+    if stat.S_ISDIR(st.st_mode):
+        raise UserError(f"{path}: is a folder; give the experiment YAML file")
+    if not stat.S_ISREG(st.st_mode):
+        # a FIFO or /dev/zero would block or never end
+        raise UserError(f"{path}: not a regular file; give the experiment YAML file")
+    if st.st_size > MAX_CONFIG_BYTES:
+        raise UserError(f"{path}: {st.st_size} bytes, more than the {MAX_CONFIG_BYTES} a config may have")
     try:
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
-        raise UserError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
+        raw = path.read_bytes()
+    except PermissionError:
+        raise UserError(f"{path}: cannot read config (permission denied)") from None
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read config ({exc.strerror or type(exc).__name__})") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                        "a config is a YAML text file") from None
+
+
+def _check_values(data: Any, where: str, problems: list[str], root: str = "") -> int:
+    """Walk parsed YAML once per distinct node; report what no config key can hold (keys that are
+    not text, dates, sets, NaN/inf, integers beyond 64 bits, a list or mapping that holds itself)
+    and return how many values the data expands to once YAML aliases are copied out."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def walk(node: Any, path: str) -> int:
+        if isinstance(node, (dict, list)):
+            if id(node) in active:
+                problems.append(f"{path or '(top)'}: a YAML alias that contains itself")
+                return 1
+            if id(node) in sizes:
+                return sizes[id(node)]
+            active.add(id(node))
+            total = 1
+            if isinstance(node, dict):
+                for key, value in node.items():
+                    if not isinstance(key, str):
+                        problems.append(f"{path + '.' if path else ''}{key!r}: a key must be text, got "
+                                        f"{type(key).__name__} (quote it)")
+                        key = str(key)
+                    total += walk(value, f"{path}.{key}" if path else key)
+            else:
+                for i, value in enumerate(node):
+                    total += walk(value, f"{path}[{i}]")
+            active.discard(id(node))
+            sizes[id(node)] = total
+            return total
+        name = path or "(top)"
+        if isinstance(node, bool) or node is None or isinstance(node, str):
+            pass
+        elif isinstance(node, int):
+            if not _INT64[0] <= node <= _INT64[1]:
+                digits = str(node)
+                shown = digits if len(digits) <= 24 else f"{digits[:20]}... ({len(digits)} digits)"
+                problems.append(f"{name}: the integer {shown} does not fit in 64 bits")
+        elif isinstance(node, float):
+            if node != node or node in (float("inf"), float("-inf")):
+                problems.append(f"{name}: {node} is not a usable value (give a finite number)")
+        else:
+            problems.append(f"{name}: a YAML {type(node).__name__} ({str(node)[:40]}) is not a supported "
+                            "value (quote it to use it as text)")
+        return 1
+
+    total = walk(data, root)
+    if total > MAX_VALUES:
+        problems.append(f"YAML aliases expand to {total:,} values, more than the {MAX_VALUES:,} a config may "
+                        f"hold (an alias bomb?){' in ' + where if where else ''}")
+    return total
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    text = _read_config_text(path)
+    try:
+        data = _parse_yaml(text)
     except yaml.YAMLError as exc:
-        raise UserError(f"{path}: invalid YAML: {exc}") from None
+        at, what = _yaml_problem(exc)
+        raise UserError(_one_line(f"{path}{at}: invalid YAML: {what}")) from None
     if data is None:
-        data = {}
+        raise UserError(f"{path}: the config is empty (it needs at least data: and model: sections)")
     if not isinstance(data, dict):
         raise UserError(f"{path}: the config must be a mapping of sections, got {type(data).__name__}")
+    problems: list[str] = []
+    _check_values(data, "", problems)
+    if problems:
+        raise ConfigError([_one_line(p) for p in problems], str(path))
     return data
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``dotted.key=value`` overrides (values parsed as YAML) and ``${...}`` interpolation."""
+def _parse_override(override: str, problems: list[str]) -> tuple[list[str], Any] | None:
+    if not _OVERRIDE.match(override):
+        problems.append(f"override {override!r}: expected dotted.key=value, e.g. trainer.epochs=3")
+        return None
+    key, text = override.split("=", 1)
+    if not text.strip():
+        problems.append(f"override {override!r}: no value after '='; write {key}=null to set it to null")
+        return None
+    try:
+        value = _parse_yaml(text)
+    except yaml.YAMLError as exc:
+        problems.append(f"override {override!r}: invalid YAML value: {_yaml_problem(exc)[1]}")
+        return None
+    before = len(problems)
+    _check_values(value, f"override {override!r}", problems, root=key)
+    for i in range(before, len(problems)):
+        if not problems[i].startswith("YAML aliases"):
+            problems[i] = f"override {override!r}: {problems[i]}"
+    return (key.split("."), value) if len(problems) == before else None
+
+
+def _set(data: dict[str, Any], parts: list[str], value: Any, override: str, problems: list[str]) -> None:
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            kind = "a list; give the whole list" if isinstance(child, list) else f"a {type(child).__name__}"
+            problems.append(f"override {override!r}: {'.'.join(parts[: i + 1])} is {kind}, not a section")
+            return
+        node = child
+    last = parts[-1]
+    if isinstance(value, dict) and isinstance(node.get(last), dict):
+        _merge(node[last], value)
+    else:
+        node[last] = value
+
+
+def _merge(into: dict[str, Any], other: dict[str, Any]) -> None:
+    # OmegaConf.merge semantics: mappings merge key by key, anything else replaces.
+    for key, value in other.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _interpolations(text: str) -> list[str] | str:
+    """The bodies of the ``${...}`` in a string, or a one-line reason it is refused."""
+    bodies = []
+    i = 0
+    while (i := text.find("${", i)) != -1:
+        slashes = len(text[:i]) - len(text[:i].rstrip("\\"))
+        if slashes % 2:  # \${ is a literal ${
+            i += 2
+            continue
+        end = text.find("}", i + 2)
+        if end == -1:
+            return "an unclosed ${"
+        body = text[i + 2: end]
+        if "${" in body or "{" in body:
+            return "nested interpolation is not supported"
+        bodies.append(body)
+        i = end + 1
+    return bodies
+
+
+def _check_interpolations(data: dict[str, Any], problems: list[str]) -> None:
+    """Refuse interpolations beyond ${key.path} and ${oc.env:VAR[,default]}, missing keys, cycles and
+    copies of whole sections, and bound what resolving would produce, before OmegaConf runs."""
+    import os
+
+    leaves: dict[str, str] = {}
+
+    def collect(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                collect(v, f"{path}.{k}" if path else str(k))
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                collect(v, f"{path}.{i}")
+        elif isinstance(node, str) and "${" in node:
+            leaves[path] = node
+
+    def lookup(ref: str) -> tuple[bool, Any]:
+        node: Any = data
+        for part in ref.split("."):
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+            else:
+                return False, None
+        return True, node
+
+    collect(data, "")
+    shown = {p: re.sub(r"\.(\d+)(?=\.|$)", r"[\1]", p) for p in leaves}
+    length: dict[str, int] = {}
+    bad: set[str] = set()
+
+    def expand(path: str, stack: list[str]) -> int:
+        if path in length:
+            return length[path]
+        if path in stack:
+            cycle = " -> ".join(shown[p] for p in stack[stack.index(path):] + [path])
+            problems.append(f"{shown[path]}: interpolation cycle {cycle}")
+            bad.update(stack[stack.index(path):])
+            return 0
+        bodies = _interpolations(leaves[path])
+        if isinstance(bodies, str):
+            problems.append(f"{shown[path]}: {bodies} in {leaves[path]!r}")
+            bad.add(path)
+            return 0
+        total = len(leaves[path])
+        for body in bodies:
+            env = _ENV.match(body)
+            if env:
+                if env.group(1) not in os.environ and env.group(2) is None:
+                    problems.append(f"{shown[path]}: ${{{body}}}: the environment variable {env.group(1)} is "
+                                    "not set (give a default: ${oc.env:NAME,default})")
+                    bad.add(path)
+                total += len(os.environ.get(env.group(1), env.group(2) or ""))
+                continue
+            ref = body.strip()
+            if not _REF.match(ref):
+                problems.append(f"{shown[path]}: ${{{body}}} is not supported; use ${{key.path}} or "
+                                "${oc.env:VARIABLE}")
+                bad.add(path)
+                continue
+            found, target = lookup(ref)
+            if not found:
+                problems.append(f"{shown[path]}: ${{{ref}}} names no key of the config")
+                bad.add(path)
+            elif isinstance(target, (dict, list)):
+                problems.append(f"{shown[path]}: ${{{ref}}} is a whole section or list; an interpolation "
+                                "copies a single value")
+                bad.add(path)
+            elif ref in leaves:
+                if ref not in bad:
+                    total += expand(ref, [*stack, path])
+            else:
+                total += len(str(target))
+            if total > MAX_INTERPOLATED_CHARS:
+                break
+        length[path] = total
+        return total
+
+    for path in leaves:
+        if path not in bad:
+            expand(path, [])
+    grown = sum(length.values())
+    if grown > MAX_INTERPOLATED_CHARS:
+        problems.append(f"interpolations expand to more than {MAX_INTERPOLATED_CHARS:,} characters "
+                        "(an interpolation bomb?)")
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str | None = None) -> dict[str, Any]:
+    """Apply ``dotted.key=value`` overrides (values parsed as YAML, as safely as the file) and
+    ``${...}`` interpolation; ConfigError lists every problem, one line each."""
+    problems: list[str] = []
+    parsed = [(o, _parse_override(o, problems)) for o in overrides]
+    if problems:
+        raise ConfigError([_one_line(p) for p in problems])
+    # Copied out alias by alias (bounded: load_yaml checked the expanded size), so an override of
+    # one section never changes another that shares its YAML anchor.
+    data = _expand(data)
+    for override, item in parsed:
+        if item is not None:
+            _set(data, item[0], item[1], override, problems)
+    if problems:
+        raise ConfigError([_one_line(p) for p in problems])
+    _check_values(data, "", problems)
+    if not problems:
+        _check_interpolations(data, problems)
+    if problems:
+        raise ConfigError([_one_line(p) for p in problems], source)
+    if not any(isinstance(v, str) and "${" in v for v in _strings(data)):
+        return data
+
     from omegaconf import OmegaConf
     from omegaconf.errors import OmegaConfBaseException
 
-    bad = [o for o in overrides if not _OVERRIDE.match(o)]
-    if bad:
-        raise ConfigError([f"override {o!r}: expected dotted.key=value, e.g. trainer.epochs=3" for o in bad])
     try:
-        merged = OmegaConf.merge(OmegaConf.create(data), OmegaConf.from_dotlist(list(overrides)))
-        return OmegaConf.to_container(merged, resolve=True)  # type: ignore[return-value]
+        return OmegaConf.to_container(OmegaConf.create(data), resolve=True)  # type: ignore[return-value]
     except OmegaConfBaseException as exc:
-        raise ConfigError([str(exc).splitlines()[0]]) from None
+        key = getattr(exc, "full_key", "") or ""
+        msg = getattr(exc, "msg", None) or str(exc)
+        raise ConfigError([_one_line(f"{key + ': ' if key else ''}{msg.splitlines()[0]}")], source) from None
+
+
+def _expand(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _expand(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand(v) for v in node]
+    return node
+
+
+def _strings(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        return [s for v in node.values() for s in _strings(v)]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return [node] if isinstance(node, str) else []
 
 
 def load_config(
@@ -137,7 +466,7 @@ def load_config(
     registry: Registry | None = None,
 ) -> ResolvedConfig:
     """Read, override and validate an experiment config; ConfigError lists every problem."""
-    data = apply_overrides(load_yaml(path), list(overrides))
+    data = apply_overrides(load_yaml(path), list(overrides), source=str(path))
     return resolve(data, registry=registry, disabled=disabled, source=str(path))
 
 
@@ -150,7 +479,8 @@ def resolve(
 ) -> ResolvedConfig:
     plugin_section = data.get("plugins") or {}
     from_config = plugin_section.get("disable", []) if isinstance(plugin_section, dict) else []
-    disabled_all = sorted(set(disabled) | set(from_config if isinstance(from_config, list) else []))
+    from_config = [n for n in from_config if isinstance(n, str)] if isinstance(from_config, list) else []
+    disabled_all = sorted(set(disabled) | set(from_config))
     registry = registry or get_registry(disabled_all)
     problems: list[str] = []
 
@@ -160,15 +490,20 @@ def resolve(
     for key in data:
         if key not in core_keys and key not in tracker_names:
             problems.append(f"{key}: unknown key{closest(str(key), core_keys | tracker_names)}")
+    core: CoreConfig | None = None
+    failed: set[str] = set()
     try:
         core = CoreConfig.model_validate(core_data)
     except ValidationError as exc:
         problems += validation_problems(exc, "", CoreConfig)
-        raise ConfigError(problems, source) from None
+        # Every problem at once: the plugin sections are validated even when a core key is wrong.
+        failed = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
 
     sections: dict[str, Section] = {}
     for key, kind in PLUGIN_SECTIONS.items():
-        section = getattr(core, key)
+        if key in failed:
+            continue
+        section = getattr(core, key) if core else data.get(key, {"name": "supervised"} if key == "trainer" else {})
         name = section.get("name")
         if not isinstance(name, str):
             problems.append(f"{key}.name: required, the {KIND_NOUN[kind]} plugin to use"
@@ -181,8 +516,9 @@ def resolve(
         except ConfigError as exc:
             problems += exc.problems
 
+    tracker_list = core.trackers if core else ([] if "trackers" in failed else data.get("trackers", ["console"]))
     trackers = []
-    for i, name in enumerate(core.trackers):
+    for i, name in enumerate(tracker_list):
         try:
             tconf = registry.validate("trackers", name, data.get(name) or {}, where=name)
             trackers.append(Section(name, tconf))
@@ -190,10 +526,10 @@ def resolve(
             problems.append(str(exc).replace(f"{name}: ", f"trackers[{i}]: ", 1))
         except ConfigError as exc:
             problems += exc.problems
-    if len(set(core.trackers)) != len(core.trackers):
+    if len(set(tracker_list)) != len(tracker_list):
         problems.append("trackers: a tracker is listed twice")
-    if problems:
-        raise ConfigError(problems, source)
+    if problems or core is None:
+        raise ConfigError([_one_line(p) for p in problems], source)
     return ResolvedConfig(
         experiment=core.experiment,
         seed=core.seed,
