@@ -1,10 +1,16 @@
-"""Checkpoints: written atomically, read with ``weights_only=True`` so a file never runs code.
+"""Checkpoints: written atomically with a checksum record beside them, read with ``weights_only=True``
+so a file never runs code, and refused when their bytes are not the ones written.
 
 Everything saved is tensors, dicts, lists, tuples, str, numbers, bools or None.
+
+``<name>.sha256`` (sha256sum format, so ``sha256sum -c`` works) lists the checksum of the
+checkpoint's bytes. A checkpoint whose bytes were damaged can still be a valid zip that torch
+loads without complaint (zeroed tensor data loads as zeros), so loading never trusts the file alone.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import random
@@ -14,27 +20,103 @@ from typing import Any
 import numpy as np
 import torch
 
-from fvc_core.errors import UserError
+from fvc_core.errors import DiskFullError, UserError, is_disk_full
 
 
 class CheckpointError(UserError):
     """A checkpoint that cannot be read safely; names the file."""
 
 
+def checksum_path(path: Path) -> Path:
+    path = Path(path)
+    return path.with_name(f"{path.name}.sha256")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def recorded_checksums(path: Path) -> list[str]:
+    """The checksums the record beside ``path`` accepts ([] when there is no readable record)."""
+    try:
+        text = checksum_path(path).read_text()
+    except (OSError, UnicodeDecodeError):
+        return []
+    return [line.split()[0] for line in text.splitlines() if line.strip()]
+
+
+def _write_record(path: Path, digests: list[str]) -> None:
+    record = checksum_path(path)
+    tmp = record.with_name(f".{record.name}.tmp")
+    try:
+        tmp.write_text("".join(f"{d}  {Path(path).name}\n" for d in dict.fromkeys(digests)))
+        os.replace(tmp, record)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def record_checksum(path: Path) -> None:
+    """Record the current bytes of ``path`` as its valid content (for files written by other means)."""
+    _write_record(path, [file_sha256(path)])
+
+
 def save_atomic(obj: Any, path: Path) -> None:
-    """torch.save to a temporary file, then os.replace: a crash leaves the old file or the new one."""
+    """torch.save to a temporary file, then os.replace: a crash leaves the old file or the new one,
+    and the checksum record accepts whichever is there.
+
+    A full disk is a ``DiskFullError`` naming the path (torch reports it as 'basic_ios::clear');
+    on any failure the temporary file is removed.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        digest = file_sha256(tmp)
+        # Between the two record writes the old and the new bytes are both accepted, so a crash
+        # at any point leaves a record that matches the file on disk.
+        _write_record(path, [digest, *recorded_checksums(path)])
+        os.replace(tmp, path)
+        _write_record(path, [digest])
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, Exception) and is_disk_full(exc):
+            raise DiskFullError(path) from None
+        raise
 
 
-def load_safe(path: Path, map_location: str | torch.device = "cpu") -> Any:
-    """torch.load(weights_only=True); anything else inside (code, arbitrary objects) is refused."""
+def remove(path: Path) -> None:
+    """A checkpoint and its checksum record."""
+    Path(path).unlink(missing_ok=True)
+    checksum_path(path).unlink(missing_ok=True)
+
+
+def verify(path: Path) -> None:
+    """Raise CheckpointError unless ``path``'s bytes are the ones its checksum record lists."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: checkpoint not found")
+    accepted = recorded_checksums(path)
+    if not accepted:
+        raise CheckpointError(f"{path}: no checksum record ({checksum_path(path).name}) beside it, so its "
+                              "bytes cannot be checked; it was not written by fvc's trainer")
+    if file_sha256(path) not in accepted:
+        raise CheckpointError(f"{path}: corrupt (checksum mismatch: its bytes changed after fvc wrote it)")
+
+
+def load_safe(path: Path, map_location: str | torch.device = "cpu", *, check: bool = True) -> Any:
+    """torch.load(weights_only=True) of a file whose checksum matches its record (``check``);
+    anything else inside (code, arbitrary objects) is refused."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    if check:
+        verify(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:

@@ -69,6 +69,8 @@ class Environment:
     skipped: SkippedVideos
     seed: int
     progress: Any
+    table_fingerprint: str = ""
+    """splits.table_fingerprint of the run's table, written into each fold's metrics.json."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -187,8 +189,25 @@ class FoldTraining:
         self.step = 0
         self.start_epoch = 1
 
+    def _load(self, path: Path) -> Any:
+        """A checkpoint of this fold, or one line naming it and the way out."""
+        try:
+            state = checkpoint.load_safe(path, map_location=self.env.device)
+        except checkpoint.CheckpointError as exc:
+            raise checkpoint.CheckpointError(f"{exc}; {self._way_out()}") from None
+        written_by = state.get("config_hash") if isinstance(state, dict) else None
+        if written_by != self.job.run.config_hash:
+            raise checkpoint.CheckpointError(
+                f"{path}: written by a run of another config (hash {written_by}, this run "
+                f"{self.job.run.config_hash}); {self._way_out()}")
+        return state
+
+    def _way_out(self) -> str:
+        return (f"delete {self.fold_dir} to train fold {self.fold} again from scratch, or run with --fresh to "
+                "start the whole run over")
+
     def _resume(self) -> None:
-        state = checkpoint.load_safe(self.last_path, map_location=self.env.device)
+        state = self._load(self.last_path)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -199,9 +218,14 @@ class FoldTraining:
         self.step = state["step"]
         self.start_epoch = state["epoch"] + 1
         checkpoint.set_rng_state(state["rng"])
+        if self.stopping.best_epoch is not None:
+            # Checked now rather than after the remaining epochs: a damaged best model would only
+            # show when the fold ends.
+            self._load(self.best_path)
 
     def _save_last(self, epoch: int) -> None:
         checkpoint.save_atomic({
+            "config_hash": self.job.run.config_hash,
             "epoch": epoch,
             "step": self.step,
             "model": self.model.state_dict(),
@@ -220,6 +244,7 @@ class FoldTraining:
             "model_state_dict": self.model.state_dict(),
             "model_name": self.job.config.model.name,
             "config": plain(self.job.config.as_dict()),
+            "config_hash": self.job.run.config_hash,
             "epoch": epoch,
             "fold": self.fold,
             "metric": self.stopping.metric,
@@ -353,7 +378,7 @@ class FoldTraining:
             self.env.progress.end_epoch(self.fold, epoch, stats["epoch_seconds"], stats["data_wait_seconds"],
                                         self.steps_per_epoch)
 
-        best = checkpoint.load_safe(self.best_path, map_location=self.env.device)
+        best = self._load(self.best_path)
         self.model.load_state_dict(best["model_state_dict"])
         rows, scores, _ = self.evaluate("test")
         labels = [self.labels[r] for r in rows]
@@ -363,7 +388,7 @@ class FoldTraining:
         outputs.write_json(paths["history.json"], self.history)
         test = compute_metrics(labels, scores, cfg.threshold)
         test.update(fold=self.fold, best_epoch=self.stopping.best_epoch, best_metric=self.stopping.metric,
-                    best_metric_value=self.stopping.best)
+                    best_metric_value=self.stopping.best, table_fingerprint=self.env.table_fingerprint)
         outputs.write_json(paths["metrics.json"], test)  # last: its presence marks the fold finished
-        self.last_path.unlink(missing_ok=True)
+        checkpoint.remove(self.last_path)
         return outputs.fold_result(self.fold, self.fold_dir, test, self.history, self.stopping.best_epoch)

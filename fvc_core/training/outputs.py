@@ -8,12 +8,13 @@ import json
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from fvc_core.errors import DiskFullError, UserError, is_disk_full
 from fvc_core.tracking import FoldResult, RunInfo, RunSummary
 from fvc_core.training.config import SCORE_METRICS
 from fvc_core.training.metrics import summarize
@@ -35,15 +36,38 @@ def plain(value: Any) -> Any:
     return value
 
 
-def write_json(path: Path, data: Any) -> None:
+def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """``write`` a temporary file, then os.replace it to ``path``. On failure the temporary file is
+    removed, and a full disk is a DiskFullError naming ``path``."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(plain(data), indent=2) + "\n")
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, Exception) and is_disk_full(exc):
+            raise DiskFullError(path) from None
+        raise
 
 
-def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
+def write_json(path: Path, data: Any) -> None:
+    text = json.dumps(plain(data), indent=2) + "\n"
+    _write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+class RecordError(UserError):
+    """A record fvc wrote (metrics.json, history.json, ...) that no longer reads back; names the file."""
+
+
+def read_json(path: Path, way_out: str = "") -> Any:
+    """The JSON in ``path``; a file cut short or otherwise not JSON is one line naming it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        reason = f"cut short or damaged: {exc}" if isinstance(exc, json.JSONDecodeError) else "not text"
+        raise RecordError(f"{path}: not valid JSON ({reason}){'; ' + way_out if way_out else ''}") from None
 
 
 def _float(value: Any) -> float:
@@ -61,9 +85,7 @@ def write_predictions(path: Path, video_paths: list[str], labels: list[int], sco
         {"video_path": video_paths, "label": labels, "score": scores, "fold": [fold] * len(video_paths)},
         schema={"video_path": pl.String, "label": pl.Int64, "score": pl.Float64, "fold": pl.Int64},
     )
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.write_parquet(tmp)
-    os.replace(tmp, path)
+    _write_atomic(path, frame.write_parquet)
 
 
 def fold_result(fold: int, fold_dir: Path, metrics: dict[str, Any], history: list[dict[str, Any]],
@@ -80,14 +102,28 @@ def fold_result(fold: int, fold_dir: Path, metrics: dict[str, Any], history: lis
     )
 
 
-def read_finished_fold(fold: int, fold_dir: Path) -> FoldResult | None:
-    """A fold whose metrics.json is on disk is finished (it is written last); None otherwise."""
+def read_finished_fold(fold: int, fold_dir: Path, table_fingerprint: str | None = None) -> FoldResult | None:
+    """A fold whose metrics.json is on disk is finished (it is written last); None otherwise.
+
+    Its records must read back, and (given ``table_fingerprint``) must come from the same data
+    table as this run's: anything else is one line naming the file and the way out.
+    """
     paths = fold_paths(fold_dir)
     if not paths["metrics.json"].exists():
         return None
-    metrics = read_json(paths["metrics.json"])
-    history = read_json(paths["history.json"]) if paths["history.json"].exists() else []
-    history = [{k: _float(v) for k, v in row.items()} for row in history]
+    way_out = f"delete {fold_dir} to train fold {fold} again, or run with --fresh to start the whole run over"
+    metrics = read_json(paths["metrics.json"], way_out)
+    history = read_json(paths["history.json"], way_out) if paths["history.json"].exists() else []
+    if not isinstance(metrics, dict) or not isinstance(history, list) or \
+            not all(isinstance(row, dict) for row in history):
+        raise RecordError(f"{fold_dir}: metrics.json or history.json does not hold what fvc writes there; {way_out}")
+    if table_fingerprint is not None and metrics.get("table_fingerprint") != table_fingerprint:
+        raise RecordError(f"{paths['metrics.json']}: fold {fold} was trained on another data table than the one "
+                          "the dataset gives now; use --fresh or another output_dir")
+    try:
+        history = [{k: _float(v) for k, v in row.items()} for row in history]
+    except (TypeError, ValueError):
+        raise RecordError(f"{paths['history.json']}: holds a value that is not a number; {way_out}") from None
     return fold_result(fold, fold_dir, metrics, history, metrics.get("best_epoch"))
 
 

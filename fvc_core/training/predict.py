@@ -41,25 +41,53 @@ def _section(config: dict[str, Any], key: str, where: Path) -> tuple[str, dict[s
 
 
 def fold_dirs(run_dir: Path) -> list[Path]:
-    """The run's finished fold folders (model.pt and metrics.json), in fold order.
+    """The run's finished fold folders, in fold order.
 
-    A fold still training has a model.pt (its best epoch so far) but no metrics.json: left out.
+    A fold is finished when its metrics.json exists (the trainer writes it last); its model.pt must
+    then be there too: scoring without it would silently change the mean over folds. A fold still
+    training has a model.pt (its best epoch so far) but no metrics.json: left out.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run folder")
-    found = [d for d in run_dir.glob("fold_*")
-             if d.name[5:].isdigit() and (d / "model.pt").exists() and (d / "metrics.json").exists()]
+    found = [d for d in run_dir.glob("fold_*") if d.name[5:].isdigit() and (d / "metrics.json").exists()]
     if not found:
         raise UserError(f"{run_dir}: no finished fold (fold_<k>/model.pt with metrics.json) here yet")
+    for d in found:
+        if not (d / "model.pt").exists():
+            raise UserError(f"{d / 'model.pt'}: missing, though fold {d.name[5:]} finished (metrics.json is "
+                            "there); restore it, or delete the fold folder and run `fvc run` again to retrain it")
     return sorted(found, key=lambda d: int(d.name[5:]))
+
+
+# What a model's behaviour depends on (as in ResolvedConfig.hash): trackers and output_dir are not.
+IDENTITY_KEYS = ("seed", "data", "model", "trainer")
+
+
+def _config_differences(stored: dict[str, Any], run: dict[str, Any]) -> list[str]:
+    """Dotted keys of the identity sections whose values differ between two configs."""
+    from fvc_core.training.outputs import plain
+
+    def flat(value: Any, prefix: str) -> dict[str, Any]:
+        if isinstance(value, dict):
+            out: dict[str, Any] = {}
+            for k, v in value.items():
+                out.update(flat(v, f"{prefix}.{k}" if prefix else str(k)))
+            return out
+        return {prefix: plain(value)}
+
+    a = flat({k: stored.get(k) for k in IDENTITY_KEYS}, "")
+    b = flat({k: run.get(k) for k in IDENTITY_KEYS}, "")
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
 
 
 def load_fold_model(fold_dir: str | Path, *, device: str = "cpu"):
     """The fold's best model (weights of model.pt), built by its model plugin, in eval() mode.
 
     The model's name and config come from the run's config.yaml (beside the fold folders),
-    or from the checkpoint itself when config.yaml is absent.
+    or from the checkpoint itself when config.yaml is absent. A model.pt trained under another
+    config than config.yaml (other normalisation, other size) is refused: its scores would be
+    made from clips it never saw the like of.
     """
     import torch
 
@@ -72,9 +100,18 @@ def load_fold_model(fold_dir: str | Path, *, device: str = "cpu"):
     if not isinstance(state, dict) or "model_state_dict" not in state:
         raise CheckpointError(f"{path}: not an fvc checkpoint (no model_state_dict)")
     config_path = fold_dir.parent / "config.yaml"
-    config = read_run_config(fold_dir.parent) if config_path.exists() else state.get("config")
+    stored = state.get("config")
+    config = read_run_config(fold_dir.parent) if config_path.exists() else stored
     if not isinstance(config, dict) or not isinstance(config.get("model"), dict):
         raise CheckpointError(f"{path}: no config.yaml beside the fold and no config in the checkpoint")
+    if config is not stored:
+        if not isinstance(stored, dict):
+            raise CheckpointError(f"{path}: holds no config to check against {config_path}; not this run's model")
+        differ = _config_differences(stored, config)
+        if differ:
+            shown = ", ".join(differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
+            raise CheckpointError(f"{path}: trained under another config than {config_path} (differs in "
+                                  f"{shown}); not this run's model")
     name, model_config = _section(config, "model", config_path)
     model = create_model(name, model_config)
     try:

@@ -7,6 +7,8 @@ exactly the videos it started with.
 
 from __future__ import annotations
 
+import hashlib
+import math
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from fvc_core.errors import UserError
+from fvc_core.errors import DiskFullError, UserError, is_disk_full
 
 PARTS = ("train", "val", "test")
 CLASS_NAMES = {0: "real", 1: "fake"}
@@ -34,18 +36,37 @@ def _grouped(table: pl.DataFrame) -> bool:
     return bool((table["group"] != table["video_path"]).any())
 
 
-def _check_counts(table: pl.DataFrame, folds: int, grouped: bool) -> None:
+def _needed(folds: int) -> int:
+    """Fewest videos (groups) of a class that fit every part of every fold: each fold's test part
+    takes up to ceil(n / folds) of them and its training part must keep 2 (one goes to validation)."""
+    n = max(folds, 3)
+    while n - math.ceil(n / folds) < 2:
+        n += 1
+    return n
+
+
+def _check_counts(table: pl.DataFrame, folds: int, val_fraction: float, grouped: bool) -> None:
     unit = "groups" if grouped else "videos"
+    need = _needed(folds)
     for label, name in CLASS_NAMES.items():
         rows = table.filter(pl.col("label") == label)
         n = rows["group"].n_unique() if grouped else rows.height
-        # Each fold's test part needs one, and its training part two (one stays for validation).
-        need = max(folds, 3)
         if n < need:
             raise UserError(
                 f"data: {n} {name} {unit} (label {label}) are too few for trainer.folds={folds}: "
                 f"each fold needs {name} {unit} in its test, validation and training parts "
-                f"(at least {need}); add videos or lower trainer.folds"
+                f"(at least {need}); add videos or change trainer.folds"
+            )
+    if not grouped:
+        # The validation part is max(2, round(val_fraction * n)) videos and the training side keeps 2.
+        # Stratified folds cut each class separately, so a test part holds up to ceil(n_c / folds) of each.
+        counts = table["label"].value_counts()["count"].to_list()
+        smallest_train = table.height - sum(math.ceil(n / folds) for n in counts)
+        n_val = max(2, int(round(val_fraction * smallest_train)))
+        if smallest_train - n_val < 2:
+            raise UserError(
+                f"data: trainer.val_fraction={val_fraction} takes {n_val} of the {smallest_train} videos of a "
+                f"fold's training part, leaving fewer than 2 to train on; lower trainer.val_fraction or add videos"
             )
 
 
@@ -59,7 +80,7 @@ def make_splits(table: pl.DataFrame, folds: int, val_fraction: float, seed: int)
     # Row order must not matter: a reordered but identical table gives the same folds.
     table = table.select("video_path", "label", "group").sort("video_path")
     grouped = _grouped(table)
-    _check_counts(table, folds, grouped)
+    _check_counts(table, folds, val_fraction, grouped)
 
     y = table["label"].to_numpy()
     groups = table["group"].to_numpy()
@@ -98,7 +119,12 @@ def _validation_part(y: np.ndarray, groups: np.ndarray, train_idx: np.ndarray, v
     # first whose validation and training sides both hold each class: with few groups, stratification
     # alone can leave a class out.
     n_groups = len(np.unique(groups[train_idx]))
-    n_splits = int(min(max(2, round(1 / val_fraction)), n_groups))
+    # sklearn refuses more splits than the larger class has videos; fewer than 2 splits is no split at all.
+    largest_class = int(np.bincount(y_train, minlength=2).max())
+    n_splits = int(min(max(2, round(1 / val_fraction)), n_groups, largest_class))
+    if n_splits < 2:
+        raise UserError(f"data: a fold's training part holds {n_groups} group(s), too few to carve a validation "
+                        "part from: add videos (groups) or lower trainer.folds")
     inner = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     candidates = [val for _, val in inner.split(y_train, y_train, groups[train_idx])]
     for val_pos in candidates:
@@ -132,24 +158,70 @@ def split_path(run_dir: Path, fold: int) -> Path:
 def save_split(split: FoldSplit, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".parquet.tmp")
-    split.table.write_parquet(tmp)
-    tmp.replace(path)
+    try:
+        split.table.write_parquet(tmp)
+        tmp.replace(path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, Exception) and is_disk_full(exc):
+            raise DiskFullError(path) from None
+        raise
+
+
+def table_fingerprint(table: pl.DataFrame) -> str:
+    """sha256 of the table's (video_path, label, group) rows in video_path order: a table with other
+    videos, labels or groups has another fingerprint; the row order does not matter."""
+    rows = table.select("video_path", "label", "group").sort("video_path")
+    return hashlib.sha256(rows.write_csv().encode()).hexdigest()
+
+
+def _read_split(path: Path, fold: int) -> FoldSplit:
+    try:
+        saved = pl.read_parquet(path)
+    except Exception as exc:  # polars raises several types for a damaged file
+        raise UserError(f"{path}: unreadable saved split ({str(exc).splitlines()[0][:120]}); delete "
+                        f"{path.parent} to train fold {fold} again, or use --fresh") from None
+    if saved.columns != ["video_path", "label", "group", "part"]:
+        raise UserError(f"{path}: not a saved split (columns {saved.columns}); use --fresh or another output_dir")
+    return FoldSplit(fold, saved)
+
+
+def _difference(saved: pl.DataFrame, fresh: pl.DataFrame) -> str:
+    """What changed between a saved split and the one the table gives now, in words."""
+    old, new = set(saved["video_path"].to_list()), set(fresh["video_path"].to_list())
+    if old != new:
+        added, removed = sorted(new - old), sorted(old - new)
+        parts = [f"{len(added)} video(s) added (e.g. {added[0]})"] if added else []
+        parts += [f"{len(removed)} removed (e.g. {removed[0]})"] if removed else []
+        return "the data table lists other videos than when this run started: " + ", ".join(parts)
+    joined = saved.sort("video_path").join(fresh.sort("video_path"), on="video_path", suffix="_now")
+    for column, what in (("label", "labels"), ("group", "groups")):
+        changed = joined.filter(pl.col(column) != pl.col(f"{column}_now"))
+        if changed.height:
+            first = changed.row(0, named=True)
+            return (f"the {what} of {changed.height} video(s) changed since this run started (e.g. "
+                    f"{first['video_path']}: {first[column]} -> {first[f'{column}_now']})")
+    return ("the same table now splits differently (trainer.folds, trainer.val_fraction, seed or the "
+            "scikit-learn version changed since this run started)")
 
 
 def load_or_make_splits(table: pl.DataFrame, run_dir: Path, folds: int, val_fraction: float,
                         seed: int) -> list[FoldSplit]:
-    """The run's saved splits, or new ones (saved now, before any training)."""
+    """The run's saved splits, or new ones (saved now, before any training).
+
+    A saved split must equal, row for row (video_path, label, group, part), the split the table
+    gives now: a run whose table changed is refused, finished folds included, rather than mixing
+    folds trained on two different tables.
+    """
     fresh = make_splits(table, folds, val_fraction, seed)
     result = []
     for split in fresh:
         path = split_path(run_dir, split.fold)
         if path.exists():
-            saved = FoldSplit(split.fold, pl.read_parquet(path))
-            if set(saved.table["video_path"].to_list()) != set(split.table["video_path"].to_list()):
-                raise UserError(
-                    f"{path}: saved split lists other videos than the data table now does; "
-                    "the data changed since this run started: use --fresh or another output_dir"
-                )
+            saved = _read_split(path, split.fold)
+            if not saved.table.sort("video_path").equals(split.table):
+                raise UserError(f"{path}: {_difference(saved.table, split.table)}; a run's folds must all use "
+                                "one table: use --fresh or another output_dir")
             result.append(saved)
         else:
             save_split(split, path)

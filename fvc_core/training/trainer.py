@@ -27,7 +27,7 @@ class SupervisedTrainer:
             resolve_device,
         )
         from fvc_core.training.progress import RunProgress
-        from fvc_core.training.splits import load_or_make_splits
+        from fvc_core.training.splits import load_or_make_splits, table_fingerprint
 
         cfg = self.config
         run_dir = Path(job.run.run_dir)
@@ -37,7 +37,9 @@ class SupervisedTrainer:
         amp_dtype = resolve_amp(cfg.amp, device)
 
         # Every split is made (and checked) before any training starts.
-        splits = load_or_make_splits(job.dataset.table(), run_dir, cfg.folds, cfg.val_fraction, seed)
+        table = job.dataset.table()
+        splits = load_or_make_splits(table, run_dir, cfg.folds, cfg.val_fraction, seed)
+        fingerprint = table_fingerprint(table)
         catalog = splits[0].table.sort("video_path")
         paths = catalog["video_path"].to_list()
         row_of = {p: i for i, p in enumerate(paths)}
@@ -49,10 +51,11 @@ class SupervisedTrainer:
 
         results: list[FoldResult] = []
         with RunProgress(job.console, job.interactive, cfg.folds, cfg.epochs) as progress:
-            env = Environment(device, amp_dtype, loader, sampler, paths, row_of, skipped, seed, progress)
+            env = Environment(device, amp_dtype, loader, sampler, paths, row_of, skipped, seed, progress,
+                              fingerprint)
             for split in splits:
                 fold_dir = run_dir / f"fold_{split.fold}"
-                done = outputs.read_finished_fold(split.fold, fold_dir)
+                done = outputs.read_finished_fold(split.fold, fold_dir, fingerprint)
                 if done is not None:
                     results.append(done)
                     progress.fold_done(split.fold, "finished earlier, kept")

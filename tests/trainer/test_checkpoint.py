@@ -11,7 +11,7 @@ import torch
 from rich.console import Console
 from rich.text import Text
 
-from fvc_core.training.checkpoint import CheckpointError, load_safe, save_atomic
+from fvc_core.training.checkpoint import CheckpointError, load_safe, record_checksum, save_atomic
 from fvc_core.training.predict import load_fold_model
 from fvc_core.training.trainer import SupervisedTrainer
 from tests.trainer.helpers import make_job, small_config
@@ -30,6 +30,8 @@ def test_a_malicious_checkpoint_is_refused_without_running_it(tmp_path):
     fold_dir = tmp_path / "run/fold_0"
     fold_dir.mkdir(parents=True)
     torch.save({"model_state_dict": {}, "evil": Payload(marker)}, fold_dir / "model.pt")
+    # Whoever crafts the file can record its checksum too: weights_only is what keeps the code from running.
+    record_checksum(fold_dir / "model.pt")
     with pytest.raises(CheckpointError, match=r"model.pt: refused to load: .* could run code"):
         load_fold_model(fold_dir)
     assert not marker.exists()
@@ -42,6 +44,7 @@ def test_a_malicious_checkpoint_is_refused_without_running_it(tmp_path):
 
 def test_garbage_and_missing_checkpoints_are_one_line_errors(tmp_path):
     (tmp_path / "model.pt").write_bytes(b"not a checkpoint")
+    record_checksum(tmp_path / "model.pt")
     with pytest.raises(CheckpointError, match="model.pt: not a readable checkpoint"):
         load_safe(tmp_path / "model.pt")
     with pytest.raises(CheckpointError, match="other.pt: checkpoint not found"):
@@ -50,7 +53,7 @@ def test_garbage_and_missing_checkpoints_are_one_line_errors(tmp_path):
 
 def test_atomic_save_leaves_no_temporary_file(tmp_path):
     save_atomic({"w": torch.ones(2)}, tmp_path / "x.pt")
-    assert [p.name for p in tmp_path.iterdir()] == ["x.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.pt", "x.pt.sha256"]
     assert torch.equal(load_safe(tmp_path / "x.pt")["w"], torch.ones(2))
 
 
