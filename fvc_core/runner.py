@@ -8,9 +8,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import socket
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,6 +20,7 @@ from typing import Any
 
 from rich.console import Console
 
+from fvc_core import ownership
 from fvc_core.config import ResolvedConfig
 from fvc_core.console import get_console, is_interactive
 from fvc_core.errors import UserError
@@ -53,15 +54,30 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+RUN_WAY_OUT = "choose another output_dir, or move that folder away"
+
+
+def _made_before_markers(run_dir: Path) -> bool:
+    """A run folder of fvc before ``.fvc-owned`` existed: its run.json has a run id and a config hash."""
+    try:
+        state = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict) and "run_id" in state and "config_hash" in state
+
+
 def prepare_run_dir(config: ResolvedConfig, *, fresh: bool,
                     note: Callable[[str], None] | None = None) -> tuple[Path, str, bool]:
     """The run folder, the run id, and whether this resumes an earlier run of the same config.
 
-    A folder holding another config is refused: resuming it would mix two experiments. One
-    whose run failed before any fold wrote anything (a wrong path in the config, say) holds
-    nothing to mix, and is replaced: fixing the mistake must not need ``--fresh``.
+    Only a folder fvc made (fvc_core.ownership) is resumed, replaced or removed: one with
+    anyone else's files is refused, with ``--fresh`` too. A folder holding another config is
+    refused: resuming it would mix two experiments. One whose run failed before any fold wrote
+    anything (a wrong path in the config, say) holds nothing to mix, and is replaced: fixing the
+    mistake must not need ``--fresh``.
     """
     run_dir = Path(config.output_dir) / config.model.name
+    ownership.check_claimable(run_dir, ownership.RUN, way_out=RUN_WAY_OUT, legacy=_made_before_markers)
     state_path = run_dir / "run.json"
     config_hash = config.hash()
     if state_path.exists() and not fresh:
@@ -78,10 +94,13 @@ def prepare_run_dir(config: ResolvedConfig, *, fresh: bool,
                 f"{run_dir} holds a run of another config (hash {state.get('config_hash')}, this one "
                 f"{config_hash}); choose another output_dir, or pass --fresh to discard it and start over"
             )
-        return run_dir, state["run_id"], True
-    if fresh and run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+        else:
+            # A folder of the version before markers gets one now.
+            ownership.claim(run_dir, ownership.RUN, way_out=RUN_WAY_OUT, legacy=_made_before_markers)
+            return run_dir, state["run_id"], True
+    if fresh:
+        ownership.remove(run_dir, ownership.RUN, way_out=RUN_WAY_OUT, legacy=_made_before_markers)
+    ownership.claim(run_dir, ownership.RUN, way_out=RUN_WAY_OUT, legacy=_made_before_markers)
     return run_dir, uuid.uuid4().hex, False
 
 
@@ -104,6 +123,8 @@ def versions(registry: Registry) -> dict[str, str]:
 def run_experiment(config: ResolvedConfig, *, fresh: bool = False, console: Console | None = None) -> RunSummary:
     """Run an experiment to the end (or resume it); the trainer writes the outputs, trackers are told."""
     console = console or get_console()
+    # Before any plugin or tracker writes there (the lock, mlflow.db, results.duckdb).
+    ownership.check_output_dir(Path(config.output_dir), "output_dir")
     registry = get_registry(config.disabled_plugins)
     dataset = registry.get("datasets", config.data.name).factory(config.data.config)
     model_reg = registry.get("models", config.model.name)
@@ -117,26 +138,61 @@ def run_experiment(config: ResolvedConfig, *, fresh: bool = False, console: Cons
 def run_folder_lock(output_dir: Path, model_name: str) -> Iterator[None]:
     """Held while a run uses ``<output_dir>/<model_name>``: a second `fvc run` of it (a double launch,
     a scheduler's retry of a job still running) stops with a one-line error instead of training
-    the same folds into the same files. Beside the folder, so ``--fresh`` can remove the folder."""
+    the same folds into the same files. Beside the folder, so ``--fresh`` can remove the folder.
+
+    A POSIX record lock (``lockf``), not ``flock``: a forked child (a DataLoader worker) shares
+    the parent's open file, so it kept a ``flock`` after the parent was killed and a retry was
+    refused; record locks belong to the process that took them and die with it alone.
+    """
     output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / f".{model_name}.lock"
-    with open(path, "a+") as handle:
+    with ownership.os_errors(path):
+        handle = open(path, "a+")  # noqa: SIM115 (closed below; only opening it is the user's path's fault)
+    with handle:
         try:
             import fcntl
 
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            raise UserError(f"{output_dir / model_name} is in use by another fvc run ({holder}); wait for it to "
-                            "end, or choose another output_dir") from None
+            fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (BlockingIOError, PermissionError):
+            raise UserError(f"{output_dir / model_name} is in use by another fvc run ({_holder(path)}); wait for "
+                            "it to end, or choose another output_dir") from None
         except (ImportError, OSError):
-            pass  # no flock here (Windows, some network filesystems): unguarded, as before
+            pass  # no record locks here (Windows, some network filesystems): unguarded, as before
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} on {socket.gethostname()}, since {_now()}\n")
         handle.flush()
         yield
+
+
+def _holder(path: Path) -> str:
+    """Who holds the lock, as its holder wrote it; never a process that is gone.
+
+    The holder writes its line just after taking the lock, so for a moment the file may still
+    name the previous holder, dead since: then it is read again, and not named if that persists.
+    """
+    for _ in range(20):
+        try:
+            text = path.read_text().strip()
+        except OSError:
+            text = ""
+        words = text.split()
+        if len(words) >= 4 and words[0] == "pid" and words[1].isdigit() and words[2] == "on":
+            host = words[3].rstrip(",")
+            if host != socket.gethostname() or _alive(int(words[1])):
+                return text
+        time.sleep(0.05)
+    return "another process"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _start(config: ResolvedConfig, fresh: bool, console: Console, registry: Registry, dataset: Any, model_reg: Any,
