@@ -168,9 +168,10 @@ class TrackerHost:
             self._push(wait=True)
             self._receive("closed", f"waiting for trackers {self.names} to finish (Ctrl-C stops them)")
         except KeyboardInterrupt:
-            # Ctrl-C while waiting: stop them now. What they missed, they catch up on from the run's
-            # files the next time the same `fvc run` ends with them on.
-            self._process.terminate()
+            # Ctrl-C while waiting: stop them now (SIGKILL: the child ignores SIGTERM, see main).
+            # What they missed, they catch up on from the run's files the next time the same
+            # `fvc run` ends with them on.
+            self._process.kill()
             self._note(f"trackers {self.names} stopped before they finished; run the same command again "
                        "to let them catch up")
             self._conn = self._process = None
@@ -200,8 +201,11 @@ def _frame(message: tuple[Any, ...]) -> bytes:
 
 def main() -> None:
     """The child: ``sys.argv[1:]`` are the socket's file descriptor and the lock file."""
-    # Ctrl-C reaches the whole process group; the training process decides what it means and says so.
+    # Ctrl-C, and a scheduler's SIGTERM to the whole process group, reach this process too; the
+    # training process decides what they mean, says so, and sends what is left to record. Should it
+    # die instead, this process notices (its parent changes) and records the run as killed.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     conn = Connection(int(sys.argv[1]))
     _, specs = conn.recv()
     serve(conn, specs, sys.argv[2])

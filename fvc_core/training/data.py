@@ -10,7 +10,10 @@ cannot read comes back as a marker, not an exception, so the main process applie
 
 from __future__ import annotations
 
+import functools
+import os
 import random
+import signal
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -18,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from fvc_core.children import die_with_parent
 from fvc_core.errors import BadVideoError
 
 
@@ -105,7 +109,16 @@ def collate(items: list[Item]) -> Batch:
     return Batch([it.row for it in good], labels, videos, bad)
 
 
-def _seed_worker(worker_id: int) -> None:
+def _start_worker(worker_id: int, *, parent: int) -> None:
+    # A worker only serves the training process: if that one is killed outright (SIGKILL, out of
+    # memory) the worker goes at once instead of decoding on and holding the files it inherited.
+    die_with_parent(parent)
+    # SIGTERM to the whole process group (Slurm, `kill -- -PGID`) reaches the workers too. torch's
+    # own handler exits quietly only when the training process sends it, and otherwise dies by the
+    # signal, which the training process then reports as a crashed worker (a traceback, exit 1).
+    # Treated as Ctrl-C instead: torch's worker loop ends quietly on KeyboardInterrupt, and the
+    # training process, which got the signal too, saves what it has and says so.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     # Plugins that use numpy's or python's global RNG get a worker seed derived from the run's seed.
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
@@ -121,7 +134,8 @@ def make_loader(source: ClipSource, *, batch_size: int, num_workers: int, prefet
     generator = torch.Generator().manual_seed(seed)
     extra: dict[str, Any] = {}
     if num_workers > 0:
-        extra = {"prefetch_factor": prefetch_factor, "persistent_workers": True, "worker_init_fn": _seed_worker}
+        extra = {"prefetch_factor": prefetch_factor, "persistent_workers": True,
+                 "worker_init_fn": functools.partial(_start_worker, parent=os.getpid())}
     loader = DataLoader(source, batch_size=batch_size, sampler=sampler, collate_fn=collate,
                         num_workers=num_workers, generator=generator, pin_memory=pin_memory, **extra)
     return loader, sampler
