@@ -35,7 +35,7 @@ class CoreConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     experiment: str = "experiment"
-    seed: int = 42
+    seed: int = Field(42, ge=0)
     output_dir: Path = Path("runs")
     data: dict[str, Any]
     model: dict[str, Any]
