@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fvc_core.errors import DiskFullError, UserError, is_disk_full
+from fvc_core.errors import DiskFullError, UserError
 
 
 class CheckpointError(UserError):
@@ -76,7 +76,9 @@ def save_atomic(obj: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        torch.save(obj, tmp)
+        # Our own file object, closed on failure: a deleted file still open keeps its space on the disk.
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
         digest = file_sha256(tmp)
         # Between the two record writes the old and the new bytes are both accepted, so a crash
         # at any point leaves a record that matches the file on disk.
@@ -85,7 +87,9 @@ def save_atomic(obj: Any, path: Path) -> None:
         _write_record(path, [digest])
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, Exception) and is_disk_full(exc):
+        from fvc_core.training.outputs import disk_full
+
+        if disk_full(exc):
             raise DiskFullError(path) from None
         raise
 

@@ -36,6 +36,19 @@ def plain(value: Any) -> Any:
     return value
 
 
+def disk_full(exc: BaseException) -> bool:
+    """A full disk anywhere in the exception's chain: torch.save reports one as 'basic_ios::clear', then
+    raises another error ('unexpected pos') while closing its archive, which hides the first."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, Exception) and is_disk_full(current):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """``write`` a temporary file, then os.replace it to ``path``. On failure the temporary file is
     removed, and a full disk is a DiskFullError naming ``path``."""
@@ -46,7 +59,7 @@ def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
         os.replace(tmp, path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, Exception) and is_disk_full(exc):
+        if disk_full(exc):
             raise DiskFullError(path) from None
         raise
 

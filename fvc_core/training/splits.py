@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from fvc_core.errors import DiskFullError, UserError, is_disk_full
+from fvc_core.errors import DiskFullError, UserError
 
 PARTS = ("train", "val", "test")
 CLASS_NAMES = {0: "real", 1: "fake"}
@@ -163,7 +163,9 @@ def save_split(split: FoldSplit, path: Path) -> None:
         tmp.replace(path)
     except BaseException as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, Exception) and is_disk_full(exc):
+        from fvc_core.training.outputs import disk_full
+
+        if disk_full(exc):
             raise DiskFullError(path) from None
         raise
 
