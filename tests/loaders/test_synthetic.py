@@ -12,6 +12,8 @@ from fvc_loaders import synthetic
 from fvc_loaders.reader import iter_letterboxed_frames, probe, read_clip
 from fvc_loaders.synthetic import make_synthetic_dataset
 
+from fvc_core import ownership
+from fvc_core.errors import UserError
 from fvc_core.plugins import get_registry
 
 SMALL = {"videos": 3, "frames": 8, "frame_size": 64}
@@ -118,3 +120,42 @@ def test_odd_frame_size_is_refused(tmp_path):
 
     with pytest.raises(ConfigError, match="frame_size: .*even"):
         get_registry().create("datasets", "synthetic", {"root": str(tmp_path), "frame_size": 65})
+
+
+def users_video_folder(root: Path) -> dict[Path, bytes]:
+    """A user's own dataset: real/ and fake/ clips and their 12-row metadata.parquet."""
+    from tests.loaders.videos import make_video
+
+    rows = []
+    for label in ("real", "fake"):
+        (root / label).mkdir(parents=True)
+        for i in range(6):
+            rel = f"{label}/clip_{i}.mp4"
+            make_video(root / rel, frames=4, width=32, height=32)
+            rows.append((rel, label))
+    pl.DataFrame(rows, schema=["video_path", "label"], orient="row").write_parquet(root / "metadata.parquet")
+    return {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+def test_a_users_video_folder_as_root_is_refused_and_left_as_it_was(tmp_path):
+    root = tmp_path / "my_videos"
+    before = users_video_folder(root)
+    ds = get_registry().create("datasets", "synthetic", {"root": str(root), "seed": 0, **SMALL})
+    with pytest.raises(UserError) as refused:
+        ds.table()
+    message = str(refused.value)
+    assert len(message.splitlines()) == 1
+    assert message.startswith(f"{root}: holds files fvc did not make") and "data.name: metadata" in message
+    assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before  # nothing added or changed
+    assert pl.read_parquet(root / "metadata.parquet").height == 12
+
+
+def test_a_folder_generated_before_markers_is_reused_and_regenerated(tmp_path):
+    table_path = make_synthetic_dataset(tmp_path / "syn", seed=0, **SMALL)
+    (tmp_path / "syn" / ownership.MARKER).unlink()  # as the version before markers left it
+    stamp = table_path.stat().st_mtime_ns
+    assert make_synthetic_dataset(tmp_path / "syn", seed=0, **SMALL) == table_path
+    assert table_path.stat().st_mtime_ns == stamp
+    make_synthetic_dataset(tmp_path / "syn", seed=0, **{**SMALL, "videos": 4})  # other settings: its own to redo
+    assert pl.read_parquet(table_path).height == 8
+    assert (tmp_path / "syn" / ownership.MARKER).is_file()

@@ -22,6 +22,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from fvc_core import ownership
 from fvc_loaders.config import MetadataConfig, SyntheticConfig
 from fvc_loaders.dataset import MetadataDataset
 
@@ -205,6 +206,15 @@ def is_complete(root: str | Path, videos: int, frames: int, frame_size: int, see
     return (root / TABLE_NAME).is_file() and stored == _params(videos, frames, frame_size, seed)
 
 
+def _generated_before_markers(root: Path) -> bool:
+    """A folder generated before ``.fvc-owned`` existed: it holds this module's synthetic.json."""
+    try:
+        stored = json.loads((root / PARAMS_NAME).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(stored, dict) and "generator" in stored
+
+
 def make_synthetic_dataset(
     root: str | Path, videos: int = 24, frames: int = 16, frame_size: int = 96, seed: int = 0
 ) -> Path:
@@ -213,6 +223,8 @@ def make_synthetic_dataset(
     Deterministic: the same arguments give the same table and the same decoded
     frames. The table is written last (and the videos under temporary names
     until complete), so an interrupted generation is redone, never half-used.
+    ``root`` must be new, empty, or generated here before (fvc_core.ownership): a folder
+    holding anything else is refused, never written into.
     """
     import numpy as np
     import polars as pl
@@ -223,6 +235,10 @@ def make_synthetic_dataset(
     table_path = root / TABLE_NAME
     if is_complete(root, videos, frames, frame_size, seed):
         return table_path
+    # Only into a folder fvc made for generated data: never over a user's table or videos.
+    ownership.claim(root, ownership.SYNTHETIC, legacy=_generated_before_markers,
+                    way_out="data.root of the synthetic dataset must be a new or empty folder (or one it "
+                            "generated); to train on your own videos use data.name: metadata")
     # A table from other settings must not pass for this generation if we are interrupted.
     table_path.unlink(missing_ok=True)
     (root / "real").mkdir(parents=True, exist_ok=True)
