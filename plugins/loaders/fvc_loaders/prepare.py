@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from fvc_core import ownership
 from fvc_core.errors import BadVideoError, UserError
 
 SCALED_TABLE = "scaled_metadata.parquet"
@@ -109,11 +110,20 @@ def scale_video(encoding: Encoding, job: tuple[str, str]) -> tuple[str, int] | t
         tmp.unlink(missing_ok=True)
 
 
+def _prepared_before_markers(out: Path) -> bool:
+    """An output folder of ``fvc prepare`` before ``.fvc-owned`` existed: it holds prepare.json."""
+    return (out / SETTINGS).is_file()
+
+
 def _claim(out: Path, encoding: Encoding) -> None:
-    """Record the encoding in OUT; refuse to mix copies made with other settings."""
+    """Make OUT ours (new, empty, or prepared before) and record the encoding; refuse to mix copies
+    made with other settings. A folder of anyone else's is refused: a file of theirs at a copy's
+    name would pass for a finished copy, and the tables written here would replace theirs."""
     import json
     from dataclasses import asdict
 
+    ownership.claim(out, ownership.PREPARE, legacy=_prepared_before_markers,
+                    way_out="choose a new or empty output folder (-o)")
     settings = out / SETTINGS
     wanted = asdict(encoding)
     if settings.is_file():
@@ -125,7 +135,6 @@ def _claim(out: Path, encoding: Encoding) -> None:
             raise UserError(f"{out}: already holds copies made with {found}, not {wanted}; "
                             "choose another output folder or delete it")
         return
-    out.mkdir(parents=True, exist_ok=True)
     settings.write_text(json.dumps(wanted))
 
 
