@@ -108,7 +108,6 @@ def check_output_dir(path: Path, what: str) -> None:
             raise UserError(f"{what} {path}: the filesystem root; choose a folder of its own, e.g. runs/")
         if path.exists() and not path.is_dir():
             raise UserError(f"{what} {path}: exists and is not a folder; choose a folder")
-        path.mkdir(parents=True, exist_ok=True)
 
 
 _USER_ERRNOS = {errno.ENAMETOOLONG: "a name in the path is longer than the filesystem allows",

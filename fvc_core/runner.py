@@ -142,9 +142,11 @@ def run_folder_lock(output_dir: Path, model_name: str) -> Iterator[None]:
 
     A POSIX record lock (``lockf``), not ``flock``: a forked child (a DataLoader worker) shares
     the parent's open file, so it kept a ``flock`` after the parent was killed and a retry was
-    refused; record locks belong to the process that took them and die with it alone.
+    refused; record locks belong to the process that took them and die with it alone. (Their
+    catch: closing any descriptor of the file drops the lock, so nothing else in fvc opens it.)
     """
-    output_dir.mkdir(parents=True, exist_ok=True)
+    with ownership.os_errors(output_dir, "output_dir"):
+        output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / f".{model_name}.lock"
     with ownership.os_errors(path):
         handle = open(path, "a+")  # noqa: SIM115 (closed below; only opening it is the user's path's fault)
