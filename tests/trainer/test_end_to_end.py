@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -100,3 +101,59 @@ def test_fvc_predict_on_a_folder(finished_run, tmp_path, capsys):
     assert "src_0000.mp4" in done.stdout
     assert main(["predict", str(run_dir), str(tmp_path / "missing.mp4")]) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'missing.mp4'}: no such video file or folder"
+
+
+def copy_of(run_dir: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "naive_cnn"
+    shutil.copytree(run_dir, copy)
+    return copy
+
+
+def test_predict_refuses_a_finished_fold_without_its_model(finished_run, tmp_path, capsys):
+    root, run_dir, _ = finished_run
+    run = copy_of(run_dir, tmp_path)
+    (run / "fold_1/model.pt").unlink()
+    # Scoring with fold 0 alone would change the mean without a word.
+    assert main(["predict", str(run), str(root / "videos/real")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {run / 'fold_1/model.pt'}: missing, though fold 1 finished") and "\n" not in err
+
+
+def test_predict_uses_only_finished_folds(finished_run, tmp_path):
+    root, run_dir, _ = finished_run
+    run = copy_of(run_dir, tmp_path)
+    # Fold 1 as while it trains: a model.pt of its best epoch so far, no metrics.json yet.
+    (run / "fold_1/metrics.json").unlink()
+    videos = sorted(str(p) for p in (root / "videos/real").glob("*.mp4"))[:2]
+    scores = score_videos(run, videos)
+    assert [c for c in scores.columns if c.startswith("score_fold_")] == ["score_fold_0"]
+    np.testing.assert_allclose(scores["score"].to_numpy(), scores["score_fold_0"].to_numpy())
+
+
+def test_predict_refuses_a_model_of_another_config(finished_run, tmp_path, capsys):
+    import torch
+
+    from fvc_core.training.checkpoint import save_atomic
+
+    root, run_dir, _ = finished_run
+    run = copy_of(run_dir, tmp_path)
+    state = torch.load(run / "fold_0/model.pt", weights_only=True)
+    state["config"]["data"]["size"] = 64
+    state["config"]["model"]["norm_stats"] = "running"
+    save_atomic(state, run / "fold_0/model.pt")  # a well-formed checkpoint, checksum included
+    assert main(["predict", str(run), str(root / "videos/real")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"error: {run / 'fold_0/model.pt'}: trained under another config than {run / 'config.yaml'} "
+                   "(differs in data.size, model.norm_stats); not this run's model")
+
+
+def test_predict_refuses_a_damaged_model(finished_run, tmp_path, capsys):
+    root, run_dir, _ = finished_run
+    run = copy_of(run_dir, tmp_path)
+    data = bytearray((run / "fold_1/model.pt").read_bytes())
+    middle = len(data) // 2
+    data[middle - 20_000:middle + 20_000] = bytes(40_000)
+    (run / "fold_1/model.pt").write_bytes(bytes(data))
+    assert main(["predict", str(run), str(root / "videos/real")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {run / 'fold_1/model.pt'}: corrupt (checksum mismatch") and "\n" not in err
