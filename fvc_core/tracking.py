@@ -5,6 +5,8 @@ Light on purpose (no torch): trackers and the CLI import it at start-up.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -123,3 +125,43 @@ class Tracker:
 
     def fail_run(self, run: RunInfo, error: str) -> None:
         """The run stopped: ``error`` is INTERRUPTED, KILLED, or ``Type: message`` of what failed."""
+
+
+def history_steps(result: FoldResult, config: Mapping[str, Any]) -> dict[int, int]:
+    """Epoch -> the optimiser step at its end, for the epochs of a fold a tracker catches up from its files.
+
+    A history row's own ``step`` where it has one. Otherwise the supervised trainer's pace, the same
+    every epoch: ceil(ceil(training videos / batch_size) / grad_accum) steps, the training videos
+    being the ``train`` rows of the fold's split.parquet. An epoch whose step cannot be known is left
+    out (the tracker records no step rather than a guessed one).
+    """
+    steps: dict[int, int] = {}
+    for index, row in enumerate(result.history):
+        epoch, step = row.get("epoch", index), row.get("step")
+        if isinstance(step, (int, float)) and not isinstance(step, bool) and math.isfinite(step):
+            steps[int(epoch)] = int(step)
+    pace = _steps_per_epoch(result, config)
+    if pace is not None:
+        for index, row in enumerate(result.history):
+            epoch = row.get("epoch", index)
+            if isinstance(epoch, (int, float)) and math.isfinite(epoch):
+                steps.setdefault(int(epoch), int(epoch) * pace)
+    return steps
+
+
+def _steps_per_epoch(result: FoldResult, config: Mapping[str, Any]) -> int | None:
+    trainer = config.get("trainer") if isinstance(config, Mapping) else None
+    if not isinstance(trainer, Mapping) or trainer.get("name") != "supervised":
+        return None
+    batch_size, grad_accum = trainer.get("batch_size"), trainer.get("grad_accum")
+    split = Path(result.fold_dir) / "split.parquet"
+    if not (isinstance(batch_size, int) and isinstance(grad_accum, int) and batch_size > 0 and grad_accum > 0
+            and split.is_file()):
+        return None
+    import polars as pl
+
+    try:
+        train = pl.scan_parquet(split).filter(pl.col("part") == "train").select(pl.len()).collect().item()
+    except Exception:  # a split written by another trainer, or damaged: no pace rather than a wrong one
+        return None
+    return math.ceil(math.ceil(train / batch_size) / grad_accum) if train else None

@@ -71,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
                 try:
                     relation = con.sql(args.sql)
                     frame = relation.pl() if relation is not None else None
+                except (duckdb.IOException, duckdb.InternalException):
+                    raise  # the file, not the query: said below
                 except duckdb.Error as exc:
+                    if any(sign in str(exc) for sign in store.DAMAGED):
+                        raise
                     raise UserError(f"SQL: {str(exc).strip().splitlines()[0]}") from None
                 if frame is None:
                     console.print("done (the results file is opened read-only: statements that write fail)")
@@ -88,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     except duckdb.CatalogException as exc:
         raise UserError(f"{path}: not an fvc results database ({str(exc).splitlines()[0]})") from None
+    except duckdb.Error as exc:
+        # A file cut short or overwritten in places opens, then fails at the first block it reads.
+        raise UserError(f"results database {path} is damaged ({str(exc).strip().splitlines()[0]}); "
+                        "move it aside and the next run makes a new one") from None
     return 0
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import re
 import time
@@ -104,6 +105,17 @@ class ResultsUnavailable(RuntimeError):
     """The results file cannot be opened, or stayed locked past the timeout."""
 
 
+def _disk_full(exc: BaseException) -> bool:
+    from fvc_core.errors import is_disk_full
+
+    return is_disk_full(exc)
+
+
+def _no_space(path: Path) -> ResultsUnavailable:
+    return ResultsUnavailable(f"no space left on the device for results database {path}: free some space, "
+                              "later runs write to it again")
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -135,16 +147,18 @@ def _why(exc: BaseException) -> str:
 def connect(path: Path, *, read_only: bool = False, timeout_s: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to ``path`` once its lock is free; closed (and the lock released) on exit."""
     path = Path(path)
+    if not read_only:
+        create_database(path)
     deadline = time.monotonic() + timeout_s
     delay = 0.01
     while True:
         try:
             con = duckdb.connect(str(path), read_only=read_only)
             break
-        except duckdb.IOException as exc:
-            locked = "Could not set lock" in str(exc)
+        except duckdb.Error as exc:
+            locked = isinstance(exc, duckdb.IOException) and "Could not set lock" in str(exc)
             if not locked:
-                raise ResultsUnavailable(f"cannot open results database {path}: {_why(exc)}") from None
+                raise _unopenable(path, exc) from None
             if time.monotonic() >= deadline:
                 holder = re.search(r"Conflicting lock is held in (.*?)(?:\. See also|$)", str(exc))
                 who = f" by {holder.group(1)}" if holder else ""
@@ -160,6 +174,52 @@ def connect(path: Path, *, read_only: bool = False, timeout_s: float = 60.0) -> 
         con.close()
 
 
+# What DuckDB says of a file that is not (or no longer) a whole database: random bytes, a cut copy.
+DAMAGED = ("not a valid DuckDB database", "Corrupt database", "Could not read enough bytes")
+
+
+def _unopenable(path: Path, exc: BaseException) -> ResultsUnavailable:
+    if _disk_full(exc):
+        return _no_space(path)
+    if path.is_file() and path.stat().st_size == 0:
+        # What a full disk left behind before fvc made new files whole (see create_database).
+        return ResultsUnavailable(f"results database {path} is an empty file (0 bytes; left by a full disk?): "
+                                  "delete it and the next run makes a new one")
+    if any(sign in str(exc) for sign in DAMAGED) or not isinstance(exc, duckdb.IOException):
+        return ResultsUnavailable(f"results database {path} is damaged or not a DuckDB file ({_why(exc)}); "
+                                  "move it aside and the next run makes a new one")
+    return ResultsUnavailable(f"cannot open results database {path}: {_why(exc)}")
+
+
+def create_database(path: Path) -> None:
+    """Make ``path`` a results database holding fvc's tables, whole or not at all, unless it exists.
+
+    Built under a name of this process's own and linked into place: a full disk or a kill
+    half-way leaves no file that later runs would find and fail to open, and only the file
+    made here is removed.
+    """
+    if path.exists():
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    wal = tmp.with_name(tmp.name + ".wal")
+    try:
+        with contextlib.closing(duckdb.connect(str(tmp))) as con:
+            con.execute(SCHEMA)
+            con.execute("CHECKPOINT")
+        if wal.exists():  # closing could not fold the log into the file: it is not whole
+            raise ResultsUnavailable(f"results database {path} could not be created whole")
+        os.link(tmp, path)  # create-if-absent, atomically: another run's new file is never replaced
+    except FileExistsError:
+        pass
+    except (duckdb.Error, OSError) as exc:
+        if _disk_full(exc):
+            raise _no_space(path) from None
+        raise ResultsUnavailable(f"cannot create results database {path}: {_why(exc)}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+        wal.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def transaction(path: Path, timeout_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
     """One write transaction on the results file; all of it lands or none of it."""
@@ -167,10 +227,13 @@ def transaction(path: Path, timeout_s: float) -> Iterator[duckdb.DuckDBPyConnect
         con.begin()
         try:
             yield con
-        except BaseException:
-            con.rollback()
+            con.commit()
+        except BaseException as exc:
+            with contextlib.suppress(duckdb.Error):
+                con.rollback()
+            if isinstance(exc, duckdb.Error) and _disk_full(exc):
+                raise _no_space(path) from None
             raise
-        con.commit()
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:

@@ -6,7 +6,7 @@ import math
 import time
 from pathlib import Path
 
-from fvc_core.tracking import INTERRUPTED, KILLED, FoldResult, RunInfo, RunSummary, Tracker
+from fvc_core.tracking import INTERRUPTED, KILLED, FoldResult, RunInfo, RunSummary, Tracker, history_steps
 from fvc_duckdb import store
 from fvc_duckdb.config import DEFAULT_FILE, DuckdbConfig
 
@@ -89,11 +89,10 @@ class DuckdbTracker(Tracker):
                          Path(result.fold_dir).resolve(), result.predictions_path)
         # Epochs the tracker did not see (it was added, or off, while the fold trained) come
         # from the fold's history; epochs already logged keep their row and step.
+        steps = history_steps(result, self.run.config)
         for index, row in enumerate(result.history):
             epoch = int(row.get("epoch", index))
-            step = store.number(row.get("step"))
-            store.write_epoch(con, self.run.run_id, result.fold, epoch, None if step is None else int(step), row,
-                              update=False)
+            store.write_epoch(con, self.run.run_id, result.fold, epoch, steps.get(epoch), row, update=False)
 
     def end_run(self, summary: RunSummary) -> None:
         with self._transaction() as con:

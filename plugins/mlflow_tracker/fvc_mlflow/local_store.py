@@ -74,13 +74,18 @@ def template() -> Path:
 
 
 def ensure_local_store(db: Path, artifact_root: Path) -> None:
-    """Create ``db`` from the template unless it exists; never replaces a store another process made."""
+    """Create ``db`` from the template unless it exists; never replaces a store another process made.
+
+    Any new SQLite store is made this way, not only the default one: MLflow left to itself migrates
+    a new file in place, and two runs starting at once on it collide ("table ... already exists").
+    """
     if db.exists():
         return
     db.parent.mkdir(parents=True, exist_ok=True)
+    source = template()
     tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
-    shutil.copyfile(template(), tmp)
     try:
+        shutil.copyfile(source, tmp)  # inside the try: a copy cut short by a full disk is removed
         # The template's built-in "Default" experiment points wherever it was built: point it here.
         with contextlib.closing(sqlite3.connect(tmp)) as con, con:
             con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
@@ -93,3 +98,30 @@ def ensure_local_store(db: Path, artifact_root: Path) -> None:
             os.replace(tmp, db)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The file of a ``sqlite:///`` tracking URI (relative or absolute), None for anything else."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = uri[len("sqlite:///"):].split("?", 1)[0]
+    return Path(path) if path and path != ":memory:" else None
+
+
+def usable_problem(db: Path) -> str | None:
+    """Why MLflow could not write the store ``db``, found in milliseconds; None when it can.
+
+    MLflow retries a store it cannot open ten times over about 100 s, with a multi-line warning
+    each time, and a read-only one fails only at the first write: neither is worth waiting for.
+    """
+    if not os.access(db, os.R_OK | os.W_OK):
+        return "the file is read-only"
+    # SQLite writes its journal beside the database.
+    if not os.access(db.parent, os.W_OK | os.X_OK):
+        return f"its folder {db.parent} is read-only (SQLite writes its journal there)"
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=rw", uri=True)) as con:
+            con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.Error as exc:
+        return f"not an SQLite database, or damaged ({exc})"
+    return None

@@ -24,9 +24,18 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID
 
-from fvc_core.tracking import INTERRUPTED, KILLED, FoldResult, RunInfo, RunSummary, Tracker, test_metric_name
+from fvc_core.tracking import (
+    INTERRUPTED,
+    KILLED,
+    FoldResult,
+    RunInfo,
+    RunSummary,
+    Tracker,
+    history_steps,
+    test_metric_name,
+)
 from fvc_mlflow.config import MlflowConfig
-from fvc_mlflow.local_store import ensure_local_store
+from fvc_mlflow.local_store import ensure_local_store, sqlite_file, usable_problem
 from fvc_mlflow.params import as_test_metrics, flatten, numeric
 
 STATE_FILE = Path("tracking") / "mlflow.json"
@@ -120,7 +129,8 @@ class MlflowTracker(Tracker):
     def open(self, uri: str) -> MlflowClient:
         """A client whose store answered one request; MlflowUnavailable says why not."""
         # Creating a new SQLite store logs its schema migration at INFO; not news for the user.
-        logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+        # It also logs each failed statement at ERROR with a traceback: the run's one-line warning says it.
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
         logging.getLogger("alembic").setLevel(logging.WARNING)
         client = MlflowClient(tracking_uri=uri)
         try:
@@ -138,8 +148,25 @@ class MlflowTracker(Tracker):
             self.open(uri)
 
     def _prepare(self, uri: str, output_dir: Path | None) -> None:
+        """A SQLite store made whole if new, and checked writable, before MLflow opens it."""
+        db = sqlite_file(uri)
+        if db is None:
+            return
         if output_dir is not None and uri == default_tracking_uri(output_dir):
-            ensure_local_store(Path(output_dir) / "mlflow.db", Path(output_dir) / "mlartifacts")
+            artifact_root = Path(output_dir) / "mlartifacts"
+        else:
+            artifact_root = Path("mlruns")  # MLflow's own default for a SQLite store without a server
+        try:
+            ensure_local_store(db, artifact_root)
+        except OSError as exc:
+            from fvc_core.errors import is_disk_full
+
+            why = "no space left on the device" if is_disk_full(exc) else (exc.strerror or str(exc))
+            raise MlflowUnavailable(f"cannot create the MLflow store {db}: {why}") from None
+        problem = usable_problem(db)
+        if problem is not None:
+            raise MlflowUnavailable(f"cannot write to the MLflow store {db}: {problem}; make it writable or "
+                                    "point mlflow.tracking_uri elsewhere") from None
 
     def _experiment(self, run: RunInfo) -> str:
         name = self.config.experiment_name or run.experiment
@@ -308,13 +335,14 @@ class MlflowTracker(Tracker):
         missing = [row for row in result.history if "epoch" in row and int(row["epoch"]) not in seen]
         if not missing:
             return
-        # History rows carry no optimiser step: place them at the fold's steps-per-epoch pace.
+        steps = history_steps(result, self.run.config)
+        # Where the fold's files do not tell, the pace of the epochs this run did log.
         last = max(seen, default=0)
-        pace = seen[last] / last if last > 0 else 1.0
+        pace = seen[last] / last if last > 0 else None
         batch = []
         for row in missing:
             epoch = int(row["epoch"])
-            step = int(row["step"]) if numeric(row.get("step")) is not None else round(epoch * pace)
+            step = steps.get(epoch, round(epoch * pace) if pace is not None else epoch)
             batch += _epoch_batch(epoch, row, step)
         for i in range(0, len(batch), METRICS_PER_BATCH):
             self.client.log_batch(run_id, metrics=batch[i:i + METRICS_PER_BATCH])
