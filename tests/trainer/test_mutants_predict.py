@@ -1,0 +1,91 @@
+"""`fvc predict` on a run killed while its second fold trains: only the finished fold scores."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+pytest.importorskip("fvc_loaders")
+pytest.importorskip("fvc_naive_cnn")
+
+from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
+
+FVC = [sys.executable, "-m", "fvc_core.cli"]
+ENV = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
+
+# `fvc run` as usual, except that once GATE exists every video read parks the process (and says so
+# by creating PARKED) until it is killed: the test then kills it in a known state, not in a time window.
+GATED_RUN = """
+import sys, time, pathlib
+from fvc_loaders.dataset import MetadataDataset
+from fvc_core.cli import main
+gate, parked = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+read = MetadataDataset.read_video
+def gated(self, *args, **kwargs):
+    if gate.exists():
+        parked.touch()
+        while True:
+            time.sleep(1)
+    return read(self, *args, **kwargs)
+MetadataDataset.read_video = gated
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def wait_for(path: Path, proc: subprocess.Popen, what: str, deadline_s: float = 300) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not path.exists():
+        assert proc.poll() is None, f"{what}: the run ended first\n{proc.stdout.read()}"
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def killed_in_fold_1(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict_unfinished")
+    table = make_synthetic_dataset(root / "videos", videos=6, frames=8, frame_size=32, seed=4)
+    config = {
+        "experiment": "unfinished", "seed": 5, "output_dir": str(root / "out"),
+        "data": {"name": "metadata", "metadata": str(table), "group_column": "source_id", "num_frames": 4,
+                 "size": 32},
+        "model": {"name": "naive_cnn", "chunk_size": 2},
+        "trainer": {"name": "supervised", "folds": 2, "epochs": 3, "grad_accum": 2, "warmup_epochs": 1,
+                    "num_workers": 0, "early_stopping": {"patience": None}},
+        "trackers": ["console"],
+    }
+    (root / "experiment.yaml").write_text(yaml.safe_dump(config))
+    run_dir = root / "out/naive_cnn"
+    proc = subprocess.Popen([sys.executable, "-c", GATED_RUN, str(run_dir / "fold_1/last.pt"), str(root / "parked"),
+                             "run", str(root / "experiment.yaml")],
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(root / "parked", proc, "fold 1 never checkpointed an epoch")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    return root, run_dir
+
+
+def test_fvc_predict_leaves_out_a_fold_that_is_still_training(killed_in_fold_1, tmp_path):
+    root, run_dir = killed_in_fold_1
+    # Fold 1 has a model.pt of its best epoch so far, but never finished.
+    assert (run_dir / "fold_0/metrics.json").exists() and (run_dir / "fold_1/model.pt").exists()
+    assert not (run_dir / "fold_1/metrics.json").exists()
+
+    out = tmp_path / "scores.csv"
+    done = subprocess.run([*FVC, "predict", str(run_dir), str(root / "videos/fake"), "-o", str(out)],
+                          capture_output=True, text=True, env=ENV, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    scores = pl.read_csv(out)
+    assert scores.height == 6
+    assert [c for c in scores.columns if c.startswith("score_fold_")] == ["score_fold_0"]
+    assert scores["score"].to_list() == scores["score_fold_0"].to_list()
+    assert "over 1 fold model(s)" in done.stdout
