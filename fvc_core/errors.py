@@ -55,7 +55,15 @@ def is_disk_full(exc: BaseException) -> bool:
     or 'file write failed')."""
     import errno
 
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    text = str(exc)
-    return "No space left on device" in text or "basic_ios::clear" in text or "file write failed" in text
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    # torch raises "unexpected pos" on top of the write error that says the disk is full: walk the chain.
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(current)
+        if "No space left on device" in text or "basic_ios::clear" in text or "file write failed" in text:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
