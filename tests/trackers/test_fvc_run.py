@@ -23,6 +23,7 @@ from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 
 FVC = [sys.executable, "-m", "fvc_core.cli"]
+ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
 ENV.pop("MLFLOW_TRACKING_URI", None)
 
@@ -49,14 +50,18 @@ def experiment(tmp_path_factory) -> Path:
 def test_killed_then_resumed_run_is_tracked_once(experiment):
     root = experiment.parent
     run_dir = root / "out" / "naive_cnn"
-    first = subprocess.Popen([*FVC, "run", str(experiment)], env=ENV, stdout=subprocess.PIPE,
-                             stderr=subprocess.STDOUT)
-    checkpoint = run_dir / "fold_1" / "last.pt"
+    # Parked by tests/gated_fvc.py at fold 1's first read after its first checkpoint, then killed: the
+    # state the test needs whatever the machine's load (no time window to hit).
+    parked, log = root / "parked", root / "first.log"
+    with open(log, "w") as out:
+        first = subprocess.Popen([sys.executable, "-m", "tests.gated_fvc", str(run_dir / "fold_1" / "last.pt"),
+                                  str(parked), "run", str(experiment)], cwd=ROOT, env=ENV, stdout=out,
+                                 stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 240
-    while not checkpoint.exists():
-        assert first.poll() is None, first.stdout.read().decode()
+    while not parked.exists():
+        assert first.poll() is None, log.read_text()
         assert time.monotonic() < deadline, "fold 1 never saved an epoch"
-        time.sleep(0.005)
+        time.sleep(0.05)
     first.send_signal(signal.SIGKILL)  # no fail_run, no cleanup: as a lost machine
     first.wait()
     assert not (run_dir / "fold_1" / "metrics.json").exists()

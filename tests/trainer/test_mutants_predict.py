@@ -21,29 +21,13 @@ from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
 FVC = [sys.executable, "-m", "fvc_core.cli"]
 ENV = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
 
-# `fvc run` as usual, except that once GATE exists every video read parks the process (and says so
-# by creating PARKED) until it is killed: the test then kills it in a known state, not in a time window.
-GATED_RUN = """
-import sys, time, pathlib
-from fvc_loaders.dataset import MetadataDataset
-from fvc_core.cli import main
-gate, parked = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
-read = MetadataDataset.read_video
-def gated(self, *args, **kwargs):
-    if gate.exists():
-        parked.touch()
-        while True:
-            time.sleep(1)
-    return read(self, *args, **kwargs)
-MetadataDataset.read_video = gated
-sys.exit(main(sys.argv[3:]))
-"""
+ROOT = Path(__file__).resolve().parents[2]
 
 
-def wait_for(path: Path, proc: subprocess.Popen, what: str, deadline_s: float = 300) -> None:
+def wait_for(path: Path, proc: subprocess.Popen, log: Path, what: str, deadline_s: float = 300) -> None:
     deadline = time.monotonic() + deadline_s
     while not path.exists():
-        assert proc.poll() is None, f"{what}: the run ended first\n{proc.stdout.read()}"
+        assert proc.poll() is None, f"{what}: the run ended first\n{log.read_text()}"
         assert time.monotonic() < deadline, what
         time.sleep(0.05)
 
@@ -63,11 +47,14 @@ def killed_in_fold_1(tmp_path_factory):
     }
     (root / "experiment.yaml").write_text(yaml.safe_dump(config))
     run_dir = root / "out/naive_cnn"
-    proc = subprocess.Popen([sys.executable, "-c", GATED_RUN, str(run_dir / "fold_1/last.pt"), str(root / "parked"),
-                             "run", str(root / "experiment.yaml")],
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # Parked at fold 1's first read after its first checkpoint: a known state, not a time window.
+    log = root / "run.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "tests.gated_fvc", str(run_dir / "fold_1/last.pt"),
+                                 str(root / "parked"), "run", str(root / "experiment.yaml")],
+                                cwd=ROOT, env=ENV, stdout=out, stderr=subprocess.STDOUT)
     try:
-        wait_for(root / "parked", proc, "fold 1 never checkpointed an epoch")
+        wait_for(root / "parked", proc, log, "fold 1 never checkpointed an epoch")
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
