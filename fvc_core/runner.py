@@ -23,7 +23,7 @@ from rich.console import Console
 from fvc_core import ownership
 from fvc_core.config import ResolvedConfig
 from fvc_core.console import get_console, is_interactive
-from fvc_core.errors import UserError
+from fvc_core.errors import DiskFullError, UserError, is_disk_full
 from fvc_core.plugins import Registry, get_registry
 from fvc_core.trackers import TrackerSet, build_trackers, reason
 from fvc_core.tracking import INTERRUPTED, RunInfo, RunSummary
@@ -46,8 +46,14 @@ class Job:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2, default=str))
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)  # a full disk must not leave a half-written file of ours behind
+        if is_disk_full(exc):
+            raise DiskFullError(path) from None
+        raise
 
 
 def _now() -> str:
