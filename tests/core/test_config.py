@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from fvc_core.cli import main
-from fvc_core.config import load_config
+from fvc_core.config import apply_overrides, load_config, load_yaml
 from fvc_core.errors import ConfigError, UserError
 
 from .conftest import MODEL_PLUGIN, write_distribution
@@ -152,3 +152,44 @@ def test_startup_imports_nothing_heavy(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_plugin_sections_are_checked_even_when_a_core_key_is_wrong(plugins, tmp_path):
+    path = write(tmp_path, GOOD.replace("seed: 3", "seed: -1").replace("width: 2", "width: 0"))
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert [p.split(":")[0] for p in err.value.problems] == ["seed", "model.width"]
+
+
+def test_an_override_of_an_anchored_section_leaves_its_alias_alone(plugins, tmp_path):
+    # YAML anchors share one object between sections; an override must change only the one it names.
+    path = write(tmp_path, GOOD.replace("data: {name: frames, num_frames: 8}",
+                                        "data: &d {name: frames, num_frames: 8}\nfrozen: *d"))
+    data = load_yaml(path)
+    changed = apply_overrides(data, ["data.num_frames=32"])
+    assert changed["data"]["num_frames"] == 32 and changed["frozen"]["num_frames"] == 8
+    assert data["data"]["num_frames"] == 8  # the loaded file itself is not modified either
+
+
+def test_a_key_given_twice_is_refused_not_silently_replaced(tmp_path):
+    path = write(tmp_path, GOOD + "seed: 4\n")
+    with pytest.raises(UserError, match=r"exp.yaml:8:1: invalid YAML: duplicate key 'seed' \(first given on line 3\)"):
+        load_config(path)
+
+
+def test_a_merge_key_may_be_overridden_beside_it(plugins, tmp_path):
+    # `<<: *defaults` then the key again is how YAML users override a shared block: not a duplicate
+    merged = "model: {<<: {name: wide, width: 2}, width: 5}"
+    path = write(tmp_path, GOOD.replace("model: {name: wide, width: 2}", merged))
+    assert load_config(path).model.as_dict() == {"name": "wide", "width": 5}
+
+
+def test_interpolation_reads_the_environment_only_through_oc_env(plugins, tmp_path, monkeypatch):
+    path = write(tmp_path, GOOD)
+    monkeypatch.setenv("FVC_TEST_ROOT", "/scratch/me")
+    config = load_config(path, ["output_dir=${oc.env:FVC_TEST_ROOT}/runs", "experiment=e${seed}",
+                                "seed=${oc.env:FVC_TEST_UNSET,7}"])
+    assert (str(config.output_dir), config.experiment, config.seed) == ("/scratch/me/runs", "e7", 7)
+    with pytest.raises(ConfigError) as err:
+        load_config(path, ["experiment=${oc.decode:'1'}", "output_dir=${oc.create:{}}", "seed=${nothing}"])
+    assert len(err.value.problems) == 3
