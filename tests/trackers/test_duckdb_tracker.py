@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 
 import pytest
@@ -215,16 +216,58 @@ def hold_lock(db: Path, seconds: float) -> subprocess.Popen:
     return proc
 
 
+CONTROLLED_HOLDER = textwrap.dedent("""
+    import sys, duckdb
+    con = duckdb.connect(sys.argv[1])
+    print("locked", flush=True)
+    for line in sys.stdin:
+        if line.strip() == "count":
+            print(con.execute("SELECT count(*) FROM epochs").fetchone()[0], flush=True)
+        elif line.strip() == "release":
+            con.close()
+            print("released", flush=True)
+            break
+""")
+
+
 def test_a_write_waits_for_another_process_then_lands(tmp_path):
     run = make_run(tmp_path)
-    tracker = DuckdbTracker(DuckdbConfig(lock_timeout_s=60))
+    tracker = DuckdbTracker(DuckdbConfig(lock_timeout_s=300))
     tracker.start_run(run)
-    holder = hold_lock(tmp_path / "results.duckdb", 1.0)
+    db = tmp_path / "results.duckdb"
+    # Another process holds the file until the test tells it to let go (not for a fixed time).
+    holder = subprocess.Popen([sys.executable, "-c", CONTROLLED_HOLDER, str(db)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+
+    def ask(command: str) -> str:
+        holder.stdin.write(command + "\n")
+        holder.stdin.flush()
+        return holder.stdout.readline().strip()
+
+    outcome: dict[str, object] = {}
+
+    def write() -> None:
+        try:
+            tracker.log_epoch(0, 0, {"train_loss": 0.5}, step=0)
+            outcome["done"] = True
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            outcome["error"] = exc
+
     try:
-        tracker.log_epoch(0, 0, {"train_loss": 0.5}, step=0)
+        assert holder.stdout.readline().strip() == "locked"
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        # A writer that does not wait for the lock returns (or fails) here; one that waits is still in log_epoch.
+        writer.join(timeout=2)
+        assert writer.is_alive() and not outcome, outcome
+        assert ask("count") == "0"  # nothing got in while the lock was held
+        assert ask("release") == "released"
     finally:
+        holder.stdin.close()  # the holder lets go and exits at the end of its input
         holder.wait(timeout=30)
-    assert query(tmp_path / "results.duckdb", "SELECT fold, epoch, train_loss FROM epochs") == [(0, 0, 0.5)]
+    writer.join(timeout=300)
+    assert outcome == {"done": True}
+    assert query(db, "SELECT fold, epoch, train_loss FROM epochs") == [(0, 0, 0.5)]
 
 
 def test_a_lock_held_too_long_is_a_clear_error(tmp_path):
