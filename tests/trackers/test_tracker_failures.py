@@ -23,16 +23,16 @@ for plugin in ("fvc_duckdb", "fvc_mlflow", "fvc_naive_cnn", "fvc_loaders"):
     pytest.importorskip(plugin)
 
 import duckdb  # noqa: E402
-from mlflow import MlflowClient  # noqa: E402
-from rich.console import Console  # noqa: E402
-
-from fvc_core.trackers import TrackerSet  # noqa: E402
 from fvc_duckdb.config import DuckdbConfig  # noqa: E402
 from fvc_duckdb.tracker import DuckdbTracker  # noqa: E402
 from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
 from fvc_mlflow.config import MlflowConfig  # noqa: E402
 from fvc_mlflow.local_store import ensure_local_store  # noqa: E402
 from fvc_mlflow.tracker import MlflowTracker  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from fvc_core.trackers import TrackerSet  # noqa: E402
 from tests.trackers.run_outputs import full_run, make_run  # noqa: E402
 
 FVC = [sys.executable, "-m", "fvc_core.cli"]
