@@ -109,6 +109,12 @@ class _Loader(yaml.SafeLoader):
     """yaml.SafeLoader (no python/* tags) that also refuses a key given twice, which plain YAML
     resolves silently in favour of the last one."""
 
+    # 2024-01-31 stays text, as OmegaConf reads it: no config key holds a date.
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[tuple[str, str], int] = {}
         for key_node, _ in node.value:

@@ -57,7 +57,8 @@ FILES: dict[str, str | bytes] = {
     "dupkey.yaml": GOOD + "trainer: {name: supervised, epochs: 50}\n",
     "intkey.yaml": GOOD + "1: one\n",
     "newlinekey.yaml": GOOD + '"bad\\nkey": 1\n',
-    "date.yaml": GOOD.replace("experiment: hostile", "experiment: 2024-01-31"),
+    "date.yaml": GOOD.replace("experiment: hostile", "experiment: !!timestamp 2024-01-31"),
+    "datetext.yaml": GOOD.replace("experiment: hostile", "experiment: 2024-01-31"),
     "many.yaml": GOOD.replace("output_dir: out", "output_dir: out\nseed: -1\noutptu: x")
                      .replace("{name: naive_cnn}", "{name: naive_cnm}")
                      .replace("epochs: 1,", "epochs: 0,"),
@@ -163,6 +164,7 @@ CASES = [
     Case("key that is not text", ["check", "intkey.yaml"], lines=["intkey.yaml: 1: a key must be text"]),
     Case("key with a newline", ["check", "newlinekey.yaml"], lines=["newlinekey.yaml: bad\\nkey: unknown key"]),
     Case("date value", ["check", "date.yaml"], lines=["date.yaml: experiment: a YAML date (2024-01-31)"]),
+    Case("a date-like name stays text", ["check", "datetext.yaml"], code=0, stdout="experiment: '2024-01-31'"),
     Case("huge file", ["check", "big.yaml"], lines=["bytes, more than the 1048576 a config may have"]),
     Case("a folder as CONFIG", ["check", "notrun"], lines=["notrun: is a folder"]),
     Case("a device as CONFIG", ["check", "/dev/zero"], lines=["/dev/zero: not a regular file"]),
