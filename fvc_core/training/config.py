@@ -39,6 +39,11 @@ class EarlyStoppingConfig(BaseModel):
         return "min" if self.metric in LOWER_IS_BETTER else "max"
 
 
+# A pretrained backbone is fine-tuned this much slower than the head unless backbone_lr says otherwise
+# (5e-6 at the default lr of 5e-4, the seed's setting for pretrained backbones).
+PRETRAINED_BACKBONE_LR_FACTOR = 0.01
+
+
 class SupervisedConfig(BaseModel):
     """k-fold cross-validated supervised training (the seed's stage 5)."""
 
@@ -51,8 +56,9 @@ class SupervisedConfig(BaseModel):
     batch_size: int = Field(1, ge=1)
     grad_accum: int = Field(16, ge=1, description="Batches per optimiser step.")
     lr: float = Field(5.0e-4, gt=0, description="Learning rate of the head (and of models without groups).")
-    backbone_lr: float = Field(5.0e-6, gt=0, description="Learning rate of the parameters a model lists "
-                               "as 'backbone' in parameter_groups().")
+    backbone_lr: float | None = Field(None, gt=0, description="Learning rate of the parameters a model "
+                                      "lists as 'backbone' in parameter_groups(). null: lr, or lr/100 when the "
+                                      "model says its backbone is pretrained (backbone_pretrained = True).")
     weight_decay: float = Field(1.0e-4, ge=0)
     betas: tuple[float, float] = (0.9, 0.999)
     warmup_epochs: float = Field(2, ge=0, description="Linear warm-up, then cosine annealing to 0; "

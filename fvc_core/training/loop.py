@@ -17,7 +17,7 @@ from torch import nn
 
 from fvc_core.errors import BadVideoError, UserError
 from fvc_core.training import checkpoint
-from fvc_core.training.config import SupervisedConfig
+from fvc_core.training.config import PRETRAINED_BACKBONE_LR_FACTOR, SupervisedConfig
 from fvc_core.training.data import Key, clip_seed, epoch_order
 from fvc_core.training.metrics import validation_metrics
 from fvc_core.training.schedule import EarlyStopping, warmup_cosine
@@ -97,8 +97,24 @@ def resolve_amp(amp: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
+def backbone_is_pretrained(model: nn.Module) -> bool:
+    """The model's own word (a ``backbone_pretrained`` attribute); offering parameter_groups() alone
+    says nothing about where the weights came from."""
+    return getattr(model, "backbone_pretrained", False) is True
+
+
+def resolved_backbone_lr(model: nn.Module, config: SupervisedConfig) -> tuple[float, str]:
+    """The backbone's learning rate and why: the user's backbone_lr, else lr/100 for a backbone the
+    model declares pretrained, else lr (a backbone trained from scratch learns like the head)."""
+    if config.backbone_lr is not None:
+        return config.backbone_lr, "trainer.backbone_lr"
+    if backbone_is_pretrained(model):
+        return config.lr * PRETRAINED_BACKBONE_LR_FACTOR, "pretrained backbone: lr/100"
+    return config.lr, "trained from scratch: lr"
+
+
 def parameter_groups(model: nn.Module, config: SupervisedConfig) -> list[dict[str, Any]]:
-    """AdamW groups: the model's optional parameter_groups() backbone at backbone_lr, the rest at lr."""
+    """AdamW groups: the model's optional parameter_groups() backbone at its resolved rate, the rest at lr."""
     trainable = [p for p in model.parameters() if p.requires_grad]
     groups_fn = getattr(model, "parameter_groups", None)
     if not callable(groups_fn):
@@ -109,8 +125,22 @@ def parameter_groups(model: nn.Module, config: SupervisedConfig) -> list[dict[st
     head = [p for p in trainable if id(p) not in in_backbone]
     groups = [{"params": head, "lr": config.lr, "name": "head"}]
     if backbone:
-        groups.append({"params": backbone, "lr": config.backbone_lr, "name": "backbone"})
+        groups.append({"params": backbone, "lr": resolved_backbone_lr(model, config)[0], "name": "backbone"})
     return groups
+
+
+def describe_rates(model: nn.Module, config: SupervisedConfig, groups: list[dict[str, Any]]) -> str:
+    """One line of the peak learning rates and where the backbone's comes from."""
+    parts = []
+    for group in groups:
+        if group["name"] == "head":
+            label = "lr" if len(groups) == 1 else "head lr"
+            parts.append(f"{label} {group['lr']:.3g} ({sum(p.numel() for p in group['params'])} parameters)")
+        else:
+            why = resolved_backbone_lr(model, config)[1]
+            parts.append(f"{group['name']} lr {group['lr']:.3g} ({why}; "
+                         f"{sum(p.numel() for p in group['params'])} parameters)")
+    return ", ".join(parts)
 
 
 class Objective:
@@ -165,8 +195,9 @@ class FoldTraining:
         cfg, env = self.cfg, self.env
         _seed_everything(clip_seed(env.seed, self.fold, 0, 2**31 - 1))
         self.model = self.job.build_model().to(env.device)
-        self.optimizer = torch.optim.AdamW(parameter_groups(self.model, cfg), lr=cfg.lr, betas=cfg.betas,
-                                           weight_decay=cfg.weight_decay)
+        groups = parameter_groups(self.model, cfg)
+        self.rates = describe_rates(self.model, cfg, groups)
+        self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         train_rows = [row for row, _ in self.parts["train"]]
         self.batches_per_epoch = math.ceil(len(train_rows) / cfg.batch_size)
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / cfg.grad_accum)
@@ -354,7 +385,7 @@ class FoldTraining:
         if self.last_path.exists():
             self._resume()
         sizes = {part: len(rows) for part, rows in self.parts.items()}
-        self.env.progress.start_fold(self.fold, sizes, self.start_epoch)
+        self.env.progress.start_fold(self.fold, sizes, self.start_epoch, self.rates)
         for epoch in range(self.start_epoch, cfg.epochs + 1):
             if self.stopping.stopped:
                 break
@@ -375,8 +406,9 @@ class FoldTraining:
             # Timings stay in history.json and the progress line; trackers get what was learned.
             learned = {k: v for k, v in metrics.items() if k not in ("epoch", *TIMINGS)}
             self.job.trackers.log_epoch(self.fold, epoch, learned, self.step)
+            rates = {k: v for k, v in metrics.items() if k == "lr" or k.startswith("lr_")}
             self.env.progress.end_epoch(self.fold, epoch, stats["epoch_seconds"], stats["data_wait_seconds"],
-                                        self.steps_per_epoch)
+                                        self.steps_per_epoch, rates)
 
         best = self._load(self.best_path)
         self.model.load_state_dict(best["model_state_dict"])

@@ -59,10 +59,13 @@ class RunProgress:
         if note:
             self.console.print(f"fold {fold}: {note}")
 
-    def start_fold(self, fold: int, sizes: dict[str, int], start_epoch: int) -> None:
+    def start_fold(self, fold: int, sizes: dict[str, int], start_epoch: int, rates: str = "") -> None:
         parts = ", ".join(f"{n} {part}" for part, n in sizes.items())
         resumed = f", resuming at epoch {start_epoch}" if start_epoch > 1 else ""
-        self.console.print(f"fold {fold} of {self.folds}: {parts} videos{resumed}")
+        # The peak rates are printed because a backbone rate 100x below the head's is easy to get
+        # without asking for it and then looks like a model that cannot learn.
+        rates = f"; {rates}" if rates else ""
+        self.console.print(f"fold {fold} of {self.folds}: {parts} videos{resumed}{rates}", highlight=False)
         if self._bars is not None:
             self._bars.update(self._fold_task, description=f"fold {fold}")
             self._bars.reset(self._epoch_task, total=self.epochs, completed=start_epoch - 1)
@@ -76,10 +79,16 @@ class RunProgress:
             info = f"loss {loss:.4f}" if loss is not None else ""
             self._bars.update(self._step_task, advance=1, info=info)
 
-    def end_epoch(self, fold: int, epoch: int, seconds: float, data_wait: float, steps: int) -> None:
+    def end_epoch(self, fold: int, epoch: int, seconds: float, data_wait: float, steps: int,
+                  rates: dict[str, float] | None = None) -> None:
+        """``rates``: the learning rates at the end of the epoch, by history key (lr, lr_backbone)."""
+        shown = ", ".join(f"{name} {value:.3g}" for name, value in (rates or {}).items())
         if self._bars is not None:
             self._bars.advance(self._epoch_task)
+            if shown:
+                self._bars.update(self._epoch_task, info=shown)
         else:
             share = data_wait / seconds if seconds > 0 else 0.0
+            shown = f", {shown}" if shown else ""
             self.console.print(f"fold {fold} epoch {epoch}/{self.epochs}: {steps} optimiser steps "
-                               f"in {seconds:.1f}s ({share:.0%} waiting for data)")
+                               f"in {seconds:.1f}s ({share:.0%} waiting for data){shown}", highlight=False)
