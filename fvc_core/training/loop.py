@@ -215,7 +215,8 @@ class FoldTraining:
                                    dtype=torch.float32, device=env.device)
         self.objective = Objective(weights)
         es = cfg.early_stopping
-        self.stopping = EarlyStopping(es.metric, es.resolved_mode(), es.patience, es.min_delta)
+        self.stopping = EarlyStopping(es.metric, es.resolved_mode(), es.patience, es.min_delta,
+                                      grace_epochs=cfg.warmup_epochs)
         self.history: list[dict[str, float]] = []
         self.step = 0
         self.start_epoch = 1
@@ -400,7 +401,7 @@ class FoldTraining:
             metrics["data_wait_seconds"] = stats["data_wait_seconds"]
             self.history.append(metrics)
             value = metrics[self.stopping.metric]
-            if self.stopping.update(value, epoch):
+            if self.stopping.update(value, epoch, tiebreak=val_loss):
                 self._save_best(epoch, value)
             self._save_last(epoch)
             # Timings stay in history.json and the progress line; trackers get what was learned.

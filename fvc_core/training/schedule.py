@@ -23,30 +23,46 @@ def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]
 
 @dataclass
 class EarlyStopping:
+    """Keeps the best epoch and counts epochs without improvement.
+
+    A tie on the metric is decided by ``tiebreak`` (the epoch's val_loss, lower wins): on a small
+    validation part val_auc saturates at 1.0 within a few epochs, and keeping the first such epoch
+    kept a half-trained model (issue 18). Epochs up to ``grace_epochs`` (the warm-up) never count
+    against patience: the learning rate is still rising and the metric says little yet.
+    """
+
     metric: str
     mode: str
     patience: int | None
     min_delta: float = 0.0
+    grace_epochs: float = 0.0
     best: float | None = None
     best_epoch: int | None = None
+    best_tiebreak: float | None = None
     bad_epochs: int = 0
     stopped: bool = False
 
-    def update(self, value: float, epoch: int) -> bool:
-        """Record an epoch's validation value; True when it is the best so far (save the model)."""
+    def _better(self, value: float, tiebreak: float | None) -> bool:
         if self.best_epoch is None:
-            improved = True  # the first epoch is the best so far, even with an undefined metric
-        elif math.isnan(value):
-            improved = False
-        elif self.best is None or math.isnan(self.best):
-            improved = True
-        elif self.mode == "max":
-            improved = value > self.best + self.min_delta
-        else:
-            improved = value < self.best - self.min_delta
+            return True  # the first epoch is the best so far, even with an undefined metric
+        if math.isnan(value):
+            return False
+        if self.best is None or math.isnan(self.best):
+            return True
+        if self.mode == "max" and value > self.best + self.min_delta:
+            return True
+        if self.mode == "min" and value < self.best - self.min_delta:
+            return True
+        if value != self.best or tiebreak is None or math.isnan(tiebreak):
+            return False
+        return self.best_tiebreak is None or math.isnan(self.best_tiebreak) or tiebreak < self.best_tiebreak
+
+    def update(self, value: float, epoch: int, tiebreak: float | None = None) -> bool:
+        """Record an epoch's validation value; True when it is the best so far (save the model)."""
+        improved = self._better(value, tiebreak)
         if improved:
-            self.best, self.best_epoch, self.bad_epochs = value, epoch, 0
-        else:
+            self.best, self.best_epoch, self.best_tiebreak, self.bad_epochs = value, epoch, tiebreak, 0
+        elif epoch > self.grace_epochs:
             self.bad_epochs += 1
             if self.patience is not None and self.bad_epochs >= self.patience:
                 self.stopped = True

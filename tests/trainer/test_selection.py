@@ -1,0 +1,75 @@
+"""Which epoch a fold keeps: ties on a saturated metric, patience during warm-up."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from fvc_core.training.schedule import EarlyStopping
+from fvc_core.training.trainer import SupervisedTrainer
+from tests.trainer.helpers import make_job, small_config
+
+
+@pytest.fixture(autouse=True)
+def _few_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_a_tie_on_the_metric_goes_to_the_lower_val_loss():
+    es = EarlyStopping("val_auc", "max", patience=3)
+    assert es.update(0.9, 1, tiebreak=0.6)
+    assert es.update(1.0, 2, tiebreak=0.5)
+    assert es.update(1.0, 3, tiebreak=0.3)        # same AUC, better loss: the later epoch is kept
+    assert not es.update(1.0, 4, tiebreak=0.4)    # same AUC, worse loss
+    assert es.best_epoch == 3 and es.bad_epochs == 1
+
+
+def test_a_tie_resets_patience_only_when_it_wins():
+    es = EarlyStopping("val_auc", "max", patience=2)
+    es.update(1.0, 1, tiebreak=0.6)
+    es.update(1.0, 2, tiebreak=0.5)
+    es.update(1.0, 3, tiebreak=0.4)
+    assert not es.stopped and es.best_epoch == 3  # saturated AUC, loss still falling: keep training
+    es.update(1.0, 4, tiebreak=0.45)
+    es.update(1.0, 5, tiebreak=0.46)
+    assert es.stopped and es.best_epoch == 3
+
+
+def test_warmup_epochs_do_not_count_against_patience():
+    es = EarlyStopping("val_loss", "min", patience=1, grace_epochs=2)
+    assert es.update(0.7, 1)
+    assert not es.update(0.8, 2) and not es.stopped  # still warming up
+    assert not es.update(0.75, 3) and es.stopped
+
+
+def test_the_state_of_an_older_checkpoint_still_loads():
+    # last.pt written before tie-breaks existed has no best_tiebreak: resume must not fail.
+    es = EarlyStopping("val_auc", "max", patience=3)
+    es.load_state_dict({"metric": "val_auc", "mode": "max", "patience": 3, "min_delta": 0.0, "best": 1.0,
+                        "best_epoch": 2, "bad_epochs": 0, "stopped": False})
+    assert es.update(1.0, 3, tiebreak=0.2) and es.best_epoch == 3
+
+
+def test_a_fold_keeps_the_lowest_loss_epoch_among_those_of_the_best_auc(tmp_path):
+    # The tiny dataset is easy: val_auc reaches 1.0 in the first epochs while val_loss keeps falling.
+    config = small_config(epochs=6, warmup_epochs=1, grad_accum=2, lr=3e-2, backbone_lr=None,
+                          early_stopping={"metric": "val_auc", "patience": None})
+    job = make_job(tmp_path, config)
+    SupervisedTrainer(config).run(job)
+    checked = 0
+    for fold in range(2):
+        fold_dir = tmp_path / "tiny_model" / f"fold_{fold}"
+        history = json.loads((fold_dir / "history.json").read_text())
+        metrics = json.loads((fold_dir / "metrics.json").read_text())
+        top = max(h["val_auc"] for h in history)
+        tied = [h for h in history if h["val_auc"] == top]
+        expected = min(tied, key=lambda h: (h["val_loss"], h["epoch"]))["epoch"]
+        assert metrics["best_epoch"] == expected, (fold, [(h["val_auc"], h["val_loss"]) for h in history])
+        assert torch.load(fold_dir / "model.pt", weights_only=True)["epoch"] == expected
+        checked += len(tied) > 1 and expected != tied[0]["epoch"]
+    assert checked, "no fold had a tie decided by val_loss: the test would not see the fix"
