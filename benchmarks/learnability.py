@@ -90,11 +90,11 @@ def _manipulate(frames: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarra
 
     t_n = frames.shape[0]
     fake = frames.copy()
-    radius = rng.uniform(14, 22)
+    radius = rng.uniform(20, 28)
     cx, cy = rng.uniform(30, WIDTH - 30), rng.uniform(25, HEIGHT - 25)
     vx, vy = rng.uniform(-0.6, 0.6, 2)
     yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float32)
-    shift = rng.uniform(10, 28, 3) * rng.choice([-1, 1], 3)
+    shift = rng.uniform(22, 40, 3) * rng.choice([-1, 1], 3)
     extra = str(rng.choice(["seam", "blur", "sharpen", "flicker"]))
     for t in range(t_n):
         d = np.hypot((xx - cx - vx * t) / radius, (yy - cy - vy * t) / (radius * 0.8))
@@ -109,7 +109,7 @@ def _manipulate(frames: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarra
         elif extra == "sharpen":
             patch = fake[t] + 1.5 * (fake[t] - gaussian_filter(fake[t], (1.5, 1.5, 0))) + shift
         elif extra == "flicker":
-            patch = patch + (18 if t % 2 else -18)
+            patch = patch + (28 if t % 2 else -28)
         fake[t] = soft * patch + (1 - soft) * fake[t]
     return fake, extra
 

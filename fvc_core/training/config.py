@@ -21,8 +21,10 @@ class EarlyStoppingConfig(BaseModel):
 
     patience: int | None = Field(5, ge=1, description="Epochs without improvement before a fold stops; "
                                  "null trains every epoch (the best epoch is still kept).")
-    metric: str = Field("val_auc", description="Validation metric that picks the best epoch: "
-                        + ", ".join(VAL_METRICS))
+    # val_loss rather than val_auc: on a validation part of a few videos val_auc saturates at 1.0
+    # within a few epochs and picks a half-trained model (docs/trainer.md, issue 18).
+    metric: str = Field("val_loss", description="Validation metric that picks the best epoch (ties go to "
+                        "the lower val_loss): " + ", ".join(VAL_METRICS))
     mode: Literal["auto", "max", "min"] = Field("auto", description="auto: min for val_loss/val_eer, else max")
     min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
 

@@ -73,3 +73,12 @@ def test_a_fold_keeps_the_lowest_loss_epoch_among_those_of_the_best_auc(tmp_path
         assert torch.load(fold_dir / "model.pt", weights_only=True)["epoch"] == expected
         checked += len(tied) > 1 and expected != tied[0]["epoch"]
     assert checked, "no fold had a tie decided by val_loss: the test would not see the fix"
+
+
+def test_the_default_selection_metric_does_not_saturate():
+    # val_auc reaches 1.0 on a handful of validation videos long before training is done; val_loss
+    # keeps ranking epochs (issue 18's measurements in docs/trainer.md).
+    from fvc_core.training.config import SupervisedConfig
+
+    assert SupervisedConfig().early_stopping.metric == "val_loss"
+    assert SupervisedConfig().early_stopping.resolved_mode() == "min"

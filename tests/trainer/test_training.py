@@ -56,8 +56,8 @@ def test_outputs_of_a_run(tmp_path):
         history = json.loads((fold_dir / "history.json").read_text())
         assert [h["epoch"] for h in history] == [1, 2, 3]
         assert {"train_loss", "val_loss", "val_acc", "val_auc", "val_eer", "lr", "lr_backbone"} <= set(history[0])
-        best = max(history, key=lambda h: h["val_auc"])
-        assert history[metrics["best_epoch"] - 1]["val_auc"] == best["val_auc"]
+        best = min(history, key=lambda h: h["val_loss"])  # early_stopping.metric defaults to val_loss
+        assert history[metrics["best_epoch"] - 1]["val_loss"] == best["val_loss"]
         assert not (fold_dir / "last.pt").exists()  # only needed while a fold is unfinished
 
     saved = json.loads((run_dir / "summary.json").read_text())
