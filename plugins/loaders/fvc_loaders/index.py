@@ -5,6 +5,9 @@ By default a video's label is the name of a folder above it: ``real`` or
 names other folders; ``--label-rule fake=REGEX`` matches the path relative to
 DIR instead. A video that matches no rule is listed and left out; one that
 matches both labels is an error.
+
+``--layout ffpp|celebdf|dfdc|dfd`` (or a layout a plugin adds) reads a dataset's own folders and split
+files instead, and adds ``group``, ``method``, ``compression`` and ``split`` (fvc_loaders.layouts).
 """
 
 from __future__ import annotations
@@ -107,13 +110,16 @@ def build_index(
     return pl.DataFrame({"video_path": paths, "label": labels}), unlabelled
 
 
-def write_table(table: pl.DataFrame, output: str | Path) -> Path:
+LAYOUT_KEY = "fvc_layout"  # Parquet key-value metadata: which layout made the table (fvc evaluate records it)
+
+
+def write_table(table: pl.DataFrame, output: str | Path, metadata: dict[str, str] | None = None) -> Path:
     """Write atomically, so that a table on disk is always complete."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
     try:
-        table.write_parquet(tmp)
+        table.write_parquet(tmp, metadata=metadata)
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)
@@ -128,6 +134,37 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="videos under a folder of one of these names get LABEL (real/fake/0/1); repeatable")
     parser.add_argument("--label-rule", action="append", default=[], metavar="LABEL=REGEX",
                         help="videos whose path relative to FOLDER matches REGEX get LABEL; repeatable")
+    parser.add_argument("--layout", metavar="NAME",
+                        help="read FOLDER as a dataset's own layout and split files: ffpp, celebdf, dfdc, dfd, "
+                             "or one a plugin adds (docs/datasets.md); adds group, method, compression, split")
+
+
+def _run_layout(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from fvc_core.console import get_console
+    from fvc_loaders.layouts import build_layout_table, get_layout
+
+    if args.label_dir or args.label_rule:
+        raise UserError("--layout takes labels from the dataset's layout; leave out --label-dir and --label-rule")
+    layout = get_layout(args.layout, getattr(args, "disabled", ()))
+    table = build_layout_table(layout, args.folder, args.output)
+    path = write_table(table, args.output, metadata={LAYOUT_KEY: layout.name})
+    console = get_console()
+    counts = dict(table["label"].value_counts().iter_rows())
+    splits = ", ".join(f"{n} {s or 'no split'}" for s, n in sorted(
+        table["split"].value_counts().iter_rows(), key=lambda r: str(r[0])))
+    groups = table["group"].value_counts()
+    console.print(f"{escape(str(path))}: {table.height} videos ({counts.get('real', 0)} real, "
+                  f"{counts.get('fake', 0)} fake) of layout {layout.name}; {groups.height} identity groups; "
+                  f"splits: {escape(splits)}; methods: {escape(', '.join(sorted(table['method'].unique())))}")
+    largest = int(groups["count"].max())
+    if largest * 2 > table.height:
+        console.print(f"[yellow]warning:[/] one identity group holds {largest} of {table.height} videos (fakes "
+                      "swap faces between many people): k-fold by group cannot balance it; use the official split")
+    console.print("Train on it with data.metadata set to this table and data.group_column: group, so that no "
+                  "identity straddles a split.")
+    return 0
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -135,6 +172,8 @@ def run_command(args: argparse.Namespace) -> int:
 
     from fvc_core.console import get_console
 
+    if args.layout:
+        return _run_layout(args)
     rules = [dir_rule(r) for r in args.label_dir] + [regex_rule(r) for r in args.label_rule]
     table, unlabelled = build_index(args.folder, args.output, rules or DEFAULT_RULES)
     path = write_table(table, args.output)

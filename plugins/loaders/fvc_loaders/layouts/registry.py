@@ -1,0 +1,94 @@
+"""Which layouts exist: every enabled ``fvc`` plugin module may define ``register_layouts(register)``.
+
+The core's plugin loader imports each entry-point module of the group ``fvc`` (honouring
+``-p no:NAME`` and failed imports); a module that also holds a ``register_layouts`` hook
+implementation adds layouts through it, so a new dataset arrives with a ``pip install`` and
+nothing in fvc is edited. pluggy accepts the hook implementation without a core hookspec.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fvc_core.errors import PluginError
+
+HOOK = "register_layouts"
+
+
+@dataclass(frozen=True)
+class Video:
+    """One video of a dataset as its layout describes it.
+
+    ``identities`` are the people the video shows (a fake: its target and its source); videos
+    that share one end up in the same ``group``, so no identity straddles a split.
+    ``split`` is the dataset's official split (train/val/test) or None where it defines none.
+    """
+
+    path: Path
+    label: str  # "real" or "fake"
+    identities: tuple[str, ...]
+    method: str
+    compression: str | None = None
+    split: str | None = None
+
+
+Reader = Callable[[Path], tuple[list[Video], list[str]]]
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    read: Reader
+    description: str
+    plugin: str
+
+
+def _load(disabled: Iterable[str]) -> tuple[dict[str, Layout], dict[str, list[str]]]:
+    from fvc_core.plugins import get_registry
+
+    layouts: dict[str, Layout] = {}
+    conflicts: dict[str, list[str]] = {}
+    for info in get_registry(disabled).plugins:
+        if info.error is not None:
+            continue
+        try:
+            module = importlib.import_module(info.module.split(":")[0])
+        except Exception:  # the core loader imported it already; a failure there is reported by `fvc plugins`
+            continue
+        hook = getattr(module, HOOK, None)
+        if not callable(hook):
+            continue
+
+        def register(name: str, read: Reader, description: str = "", _plugin: str = info.name) -> None:
+            if name in layouts and layouts[name].plugin != _plugin:
+                conflicts.setdefault(name, [layouts[name].plugin]).append(_plugin)
+                return
+            layouts[name] = Layout(name, read, description, _plugin)
+
+        try:
+            hook(register=register)
+        except Exception as exc:
+            raise PluginError(f"plugin {info.name!r}: {HOOK} failed ({type(exc).__name__}: {exc})") from None
+    return layouts, conflicts
+
+
+def available_layouts(disabled: Iterable[str] = ()) -> dict[str, Layout]:
+    """Every registered layout by name (a name two plugins claim is left out: see ``get_layout``)."""
+    layouts, conflicts = _load(disabled)
+    return {k: v for k, v in layouts.items() if k not in conflicts}
+
+
+def get_layout(name: str, disabled: Iterable[str] = ()) -> Layout:
+    """The layout ``name``, or a one-line PluginError listing the valid names (or both providers)."""
+    from fvc_core.plugins import closest
+
+    layouts, conflicts = _load(disabled)
+    if name in conflicts:
+        raise PluginError(f"--layout {name!r} is provided by plugins {' and '.join(map(repr, conflicts[name]))}; "
+                          "disable one with -p no:NAME")
+    if name not in layouts:
+        raise PluginError(f"--layout {name!r}: unknown layout{closest(name, layouts)}")
+    return layouts[name]
