@@ -1,0 +1,191 @@
+"""`fvc explain`: when in a video and where in its frames each fold model sees a fake.
+
+Per-frame fake scores come from the model's ``frame_logits(x) -> (N, T, classes)``, the optional
+part of the model contract this command needs (naive_cnn has it); a model without it is told so in
+one line. Grad-CAM (Selvaraju et al. 2017) is written once here against the registered model: the
+activations of its last ``nn.Conv2d`` (or the layer it names in ``gradcam_layer``) are weighted by
+the spatially averaged gradient of the frames' fake logit. Hooks record every call of that layer
+that builds a graph, in call order, so models that run frames in chunks (naive_cnn recomputes each
+chunk in its backward pass) give one map per frame all the same.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fvc_core.errors import UserError
+
+
+def _dataset(run_dir: Path) -> Any:
+    from fvc_core.plugins import get_registry
+    from fvc_core.training.predict import read_run_config
+
+    config = read_run_config(run_dir)
+    data = dict(config.get("data") or {})
+    return get_registry().create("datasets", data.pop("name", None), data)
+
+
+def target_layer(model: Any) -> Any:
+    from torch import nn
+
+    named = getattr(model, "gradcam_layer", None)
+    if isinstance(named, str):
+        return dict(model.named_modules())[named]
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    if not convs:
+        raise UserError(f"model {type(model).__name__}: no Conv2d layer for Grad-CAM (name one in gradcam_layer)")
+    return convs[-1]
+
+
+def _fake_logit(frame_logits: Any) -> Any:
+    # Two classes: the fake logit minus the real one (softmax depends only on the difference);
+    # one class: the logit itself.
+    return frame_logits[..., 1] - frame_logits[..., 0] if frame_logits.shape[-1] >= 2 else frame_logits[..., 0]
+
+
+def frame_scores_and_cams(model: Any, clip: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """(scores (T,), cams (T, h, w) in [0, 1] or None when the layer's calls do not map to frames)."""
+    import torch
+
+    from fvc_core.training.loop import Objective
+
+    if not callable(getattr(model, "frame_logits", None)):
+        raise UserError(f"model {type(model).__name__} does not expose frame logits (a frame_logits(x) method "
+                        "returning (N, T, classes)); fvc explain needs them")
+    layer = target_layer(model)
+    records: list[dict[str, Any]] = []
+
+    def forward_hook(_module: Any, _inputs: Any, output: Any) -> None:
+        if not (torch.is_grad_enabled() and output.requires_grad):
+            return  # a pass without a graph (a chunked model's first pass): no gradient will come
+        record = {"act": output.detach(), "grad": None}
+        output.register_hook(lambda g, r=record: r.__setitem__("grad", g.detach()))
+        records.append(record)
+
+    handle = layer.register_forward_hook(forward_hook)
+    try:
+        with torch.enable_grad():
+            logits = model.frame_logits(clip)  # (1, T, C)
+            _fake_logit(logits.float()).sum().backward()
+    finally:
+        handle.remove()
+        model.zero_grad(set_to_none=True)
+    scores = Objective.scores(logits.detach()[0]).cpu().numpy()
+    done = [r for r in records if r["grad"] is not None]
+    if not done:
+        return scores, None
+    act = torch.cat([r["act"] for r in done]).float()
+    grad = torch.cat([r["grad"] for r in done]).float()
+    if act.ndim != 4 or act.shape[0] != len(scores):
+        return scores, None
+    cam = torch.relu((grad.mean(dim=(2, 3), keepdim=True) * act).sum(1))
+    peak = cam.flatten(1).max(1).values.clamp_min(1e-12)[:, None, None]
+    return scores, (cam / peak).cpu().numpy()
+
+
+def _overlay(frame: np.ndarray, cam: np.ndarray) -> np.ndarray:
+    import matplotlib
+
+    from PIL import Image
+
+    h, w = frame.shape[:2]
+    # Bilinear: the coarse map's cells would otherwise read as sharp blocks that are not in the data.
+    smooth = np.asarray(Image.fromarray(cam.astype(np.float32), mode="F").resize((w, h), Image.BILINEAR))
+    heat = matplotlib.colormaps["jet"](smooth.clip(0, 1))[..., :3]
+    return (0.55 * frame / 255.0 + 0.45 * heat).clip(0, 1)
+
+
+def explain(run_dir: Path, video: Path, *, frames: int = 4, device: str = "cpu") -> dict[str, Any]:
+    """Per fold: frame scores and Grad-CAM maps of ``video``; and the decoded clip."""
+    import torch
+
+    from fvc_core.training.predict import fold_dirs, load_fold_model
+
+    if not video.is_file():
+        raise UserError(f"{video}: no such video file")
+    folds = fold_dirs(run_dir)  # finished folds only, each with its model.pt (one line otherwise)
+    clip = torch.as_tensor(_dataset(run_dir).read_video(str(video.resolve())))
+    out: dict[str, Any] = {"clip": clip.numpy(), "folds": {}}
+    for d in folds:
+        model = load_fold_model(d, device=device)
+        scores, cams = frame_scores_and_cams(model, clip.unsqueeze(0).to(device))
+        out["folds"][int(d.name[5:])] = {"scores": scores, "cams": cams}
+    t = clip.shape[0]
+    out["shown"] = np.unique(np.linspace(0, t - 1, max(1, min(frames, t))).round().astype(int))
+    return out
+
+
+def figures(result: dict[str, Any], video: Path) -> dict[str, bytes]:
+    """PNG bytes by file name: frame_scores.png, and gradcam_fold_<k>.png per fold with maps."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fvc_report.plots import png
+
+    out: dict[str, bytes] = {}
+    fig, ax = plt.subplots(figsize=(8, 3))
+    for k, fold in result["folds"].items():
+        ax.plot(np.arange(len(fold["scores"])), fold["scores"], marker=".", label=f"fold {k}")
+    mean = np.mean([f["scores"] for f in result["folds"].values()], axis=0)
+    ax.plot(np.arange(len(mean)), mean, color="black", lw=2, label="mean of folds")
+    ax.set(xlabel="frame of the clip (as sampled by the dataset plugin)", ylabel="fake score", ylim=(-0.02, 1.02),
+           title=f"{video.name}: per-frame fake score")
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    out["frame_scores.png"] = png(fig)
+    frames = result["clip"].transpose(0, 2, 3, 1)
+    if frames.shape[-1] == 1:
+        frames = np.repeat(frames, 3, axis=-1)
+    shown = result["shown"]
+    for k, fold in result["folds"].items():
+        if fold["cams"] is None:
+            continue
+        fig, axes = plt.subplots(2, len(shown), figsize=(2.1 * len(shown), 4.4), squeeze=False)
+        for col, t in enumerate(shown):
+            axes[0][col].imshow(frames[t])
+            axes[0][col].set_title(f"frame {t}: {fold['scores'][t]:.2f}", fontsize=8)
+            axes[1][col].imshow(_overlay(frames[t].astype(float), fold["cams"][t]))
+            for row in (0, 1):
+                axes[row][col].axis("off")
+        fig.suptitle(f"{video.name}: Grad-CAM of the fake logit, fold {k}", fontsize=9)
+        fig.tight_layout()
+        out[f"gradcam_fold_{k}.png"] = png(fig)
+    return out
+
+
+def write_explain(run_dir: Path, video: Path, out_dir: Path, *, frames: int = 4, device: str = "cpu") -> list[Path]:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"-o {out_dir}: exists and is not a folder")
+    result = explain(run_dir, video, frames=frames, device=device)
+    pictures = figures(result, video)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    stem = video.stem
+    for name, data in pictures.items():
+        path = out_dir / f"{stem}_{name}"
+        path.write_bytes(data)
+        written.append(path)
+    missing = [k for k, f in result["folds"].items() if f["cams"] is None]
+    if missing:
+        from fvc_core.console import get_console
+
+        get_console().print(f"Grad-CAM maps left out for fold(s) {missing}: the model's last Conv2d calls do not "
+                            "map one-to-one to the clip's frames")
+    return written
+
+
+def report_section(run_dir: Path, video: Path) -> str:
+    from fvc_report.render import esc, img
+
+    result = explain(run_dir, video)
+    pictures = figures(result, video)
+    parts = "".join(img(data, name) for name, data in pictures.items())
+    return (f'<h2 id="explain">Explain: {esc(video.name)}</h2><p>Per-frame fake score of each fold model and '
+            "Grad-CAM heat maps (last convolution layer, gradient of the fake logit) over sampled frames.</p>"
+            + parts)
