@@ -1,11 +1,296 @@
-"""``fvc evaluate``: being written."""
+"""``fvc evaluate RUN_DIR TABLE --name NAME``: a finished run's fold models on another table.
+
+Writes ``RUN_DIR/eval/<NAME>/metrics.json`` and ``predictions.parquet`` (each written to a temporary
+file and renamed: a file there is always whole), into a folder fvc marks as its own
+(``fvc_core.ownership``): a folder of the user's there is refused, never overwritten. Metrics are
+those of training (``compute_metrics``): for the mean of the folds' fake probabilities (what
+``fvc predict`` gives), for each fold's model alone, and their mean ± std over folds; overall, and per
+fake ``method`` against all the table's real videos. The protocol (table and its fingerprint,
+layout, split, frames, size, sampler, how scores are aggregated) is recorded beside the numbers.
+Several tables (``--table NAME=PATH``) and several runs print the train-on/test-on matrix.
+"""
+
+from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fvc_core.errors import UserError
+
+if TYPE_CHECKING:
+    import polars as pl
+
+EVALUATION = "evaluation"  # the ownership kind of an eval/<NAME> folder
+EVAL_WAY_OUT = "choose another --name, or move that folder away"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_SHOWN = 5
+FOLD_AGGREGATION = "mean of the fold models' fake probabilities"
+VIDEO_SCORE = "the model's video logits through softmax (or sigmoid): the fake probability"
+
+
+@dataclass(frozen=True)
+class EvalTable:
+    name: str
+    path: Path
+
+
+def parse_table(text: str) -> EvalTable:
+    name, sep, path = text.partition("=")
+    if not sep or not path:
+        raise UserError(f"--table {text!r}: expected NAME=PATH, e.g. --table celebdf=tables/celebdf.parquet")
+    return EvalTable(check_name(name, f"--table {text!r}"), Path(path))
+
+
+def check_name(name: str, where: str) -> str:
+    if not _NAME.match(name):
+        raise UserError(f"{where}: the name {name!r} becomes a folder eval/<NAME>: use letters, digits, . _ -")
+    return name
+
+
+def table_layout(path: Path) -> str | None:
+    """The layout ``fvc index --layout`` recorded in the table, if it made it."""
+    import polars as pl
+
+    from fvc_loaders.index import LAYOUT_KEY
+
+    try:
+        return pl.read_parquet_metadata(path).get(LAYOUT_KEY)
+    except Exception:  # a table fvc did not make may have no such metadata: that is fine
+        return None
+
+
+def load_eval_table(path: Path, split: str | None) -> pl.DataFrame:
+    """``video_path`` (absolute), ``label`` 0/1, ``method`` (or null), the table's other columns; the rows
+    of ``split`` only when given. Every missing video is listed (one line each), before any scoring."""
+    import polars as pl
+
+    from fvc_loaders.dataset import _labels_as_classes, read_table, resolve_paths
+
+    raw = read_table(path)
+    for col in ("video_path", "label"):
+        if col not in raw.columns:
+            raise UserError(f"{path}: no column {col!r} (columns: {', '.join(raw.columns) or 'none'})")
+    if split is not None:
+        if "split" not in raw.columns:
+            raise UserError(f"{path}: --split {split}: the table has no split column (fvc index --layout adds one)")
+        raw = raw.filter(pl.col("split") == split)
+        if raw.height == 0:
+            raise UserError(f"{path}: no rows with split {split!r}")
+    if raw.height == 0:
+        raise UserError(f"{path}: the table has no rows")
+    if raw["video_path"].dtype != pl.String or raw["video_path"].is_null().any():
+        raise UserError(f"{path}: column 'video_path' must hold a path as text in every row")
+    video_path = resolve_paths(raw["video_path"], path.parent)
+    if video_path.is_duplicated().any():
+        twice = sorted(set(video_path.filter(video_path.is_duplicated()).to_list()))
+        raise UserError(f"{path}: lists the same video twice: {', '.join(twice[:_SHOWN])}")
+    if raw["label"].is_null().any():
+        rows = raw['label'].is_null().arg_true().to_list()[:_SHOWN]
+        raise UserError(f"{path}: column 'label' is empty in rows {rows}")
+    label = _labels_as_classes(raw["label"], {"real": 0, "fake": 1}, f"{path}: column 'label'")
+    missing = [p for p in video_path.to_list() if not os.path.isfile(p)]
+    if missing:
+        lines = [f"{path}: video {p} not found" for p in missing[:30]]
+        if len(missing) > 30:
+            lines.append(f"{path}: ... and {len(missing) - 30} more videos not found")
+        raise UserError("\n".join(lines))
+    method = raw["method"].cast(pl.String) if "method" in raw.columns else pl.Series([None] * raw.height,
+                                                                                     dtype=pl.String)
+    others = [raw[c] for c in raw.columns if c not in ("video_path", "label", "method")]
+    return pl.DataFrame([video_path.alias("video_path"), label.alias("label"), method.alias("method"), *others])
+
+
+def metric_block(labels: list[int], scores: dict[str, list[float]], threshold: float) -> dict[str, Any]:
+    """Metrics of the folds' mean score, of each fold's own score, and their mean ± std over folds."""
+    from fvc_core.training.metrics import compute_metrics, summarize
+
+    folds = {k[len("score_fold_"):]: compute_metrics(labels, v, threshold)
+             for k, v in scores.items() if k.startswith("score_fold_")}
+    mean, std = summarize(list(folds.values()))
+    return {"fold_mean_score": compute_metrics(labels, scores["score"], threshold), "folds": folds,
+            "over_folds": {"mean": mean, "std": std}}
+
+
+def evaluation_metrics(frame: pl.DataFrame, threshold: float) -> dict[str, Any]:
+    """Overall, and per fake method against every real video of the table (a real-only method has no
+    fakes to rank, so it is only counted)."""
+    import polars as pl
+
+    columns = [c for c in frame.columns if c == "score" or c.startswith("score_fold_")]
+
+    def block(part: pl.DataFrame) -> dict[str, Any]:
+        return metric_block(part["label"].to_list(), {c: part[c].to_list() for c in columns}, threshold)
+
+    out: dict[str, Any] = {"overall": block(frame), "per_method": {}}
+    reals = frame.filter(pl.col("label") == 0)
+    fake_methods = sorted(m for m in frame.filter(pl.col("label") == 1)["method"].unique().to_list() if m)
+    for method in fake_methods:
+        out["per_method"][method] = block(pl.concat([reals, frame.filter((pl.col("label") == 1)
+                                                                         & (pl.col("method") == method))]))
+    out["real_methods"] = {m: n for m, n in reals.group_by("method").len().iter_rows() if m}
+    return out
+
+
+def write_atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _run_dataset(run_dir: Path) -> tuple[Any, dict[str, Any]]:
+    """The run's dataset plugin rebuilt from its config.yaml (clips read exactly as in training) and the config."""
+    from fvc_core.plugins import get_registry
+    from fvc_core.training.predict import read_run_config
+
+    config = read_run_config(run_dir)
+    data = dict(config.get("data") or {})
+    name = data.pop("name", None)
+    if not isinstance(name, str):
+        raise UserError(f"{run_dir / 'config.yaml'}: data.name is missing")
+    return get_registry().create("datasets", name, data), config
+
+
+def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
+             device: str = "cpu") -> dict[str, Any]:
+    """Score ``table`` with the run's finished folds; write and return eval/<name>/metrics.json's content."""
+    import polars as pl
+
+    from fvc_core import ownership
+    from fvc_core.training.outputs import plain
+    from fvc_core.training.predict import fold_dirs, score_videos
+
+    run_dir = Path(run_dir)
+    dataset, config = _run_dataset(run_dir)
+    folds = fold_dirs(run_dir)
+    out_dir = run_dir / "eval" / table.name
+    # Refused before minutes of scoring, not after.
+    ownership.check_claimable(out_dir, EVALUATION, way_out=EVAL_WAY_OUT)
+    frame = load_eval_table(table.path, split)
+    threshold = float((config.get("trainer") or {}).get("threshold", 0.5))
+
+    scores = score_videos(run_dir, frame["video_path"].to_list(), device=device, dataset=dataset)
+    predictions = frame.join(scores, on="video_path", how="left", maintain_order="left")
+    scored = predictions.filter(pl.col("error").is_null())
+    skipped = predictions.filter(pl.col("error").is_not_null())
+    if scored.height == 0:
+        raise UserError(f"{table.path}: no video could be read ({skipped.height} skipped under on_bad_video: skip)")
+
+    protocol = {
+        "table": str(table.path.resolve()), "table_sha256": _sha256(table.path), "dataset": table.name,
+        "layout": table_layout(table.path), "split": split, "clips": dataset.protocol(),
+        "video_score": VIDEO_SCORE, "fold_aggregation": FOLD_AGGREGATION, "threshold": threshold,
+        "folds": [int(d.name[5:]) for d in folds], "device": device,
+        "trained_on": (config.get("data") or {}).get("metadata") or (config.get("data") or {}).get("name"),
+    }
+    metrics = {"name": table.name, "run_dir": str(run_dir.resolve()), "protocol": protocol,
+               **evaluation_metrics(scored, threshold), "n_videos": predictions.height,
+               "skipped": [{"video_path": p, "error": e} for p, e in skipped.select("video_path", "error").iter_rows()]}
+    ownership.claim(out_dir, EVALUATION, way_out=EVAL_WAY_OUT)
+    with ownership.os_errors(out_dir):
+        write_atomic(out_dir / "predictions.parquet", predictions.write_parquet)
+        write_atomic(out_dir / "metrics.json",
+                     lambda p: p.write_text(json.dumps(plain(metrics), indent=2, allow_nan=False) + "\n"))
+    return metrics
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("paths", nargs="+")
+    parser.add_argument("paths", nargs="+", metavar="RUN_DIR|TABLE",
+                        help="run folders (<output_dir>/<model>) and at most one table (with --name)")
+    parser.add_argument("--name", help="name of the positional TABLE: results go to RUN_DIR/eval/NAME "
+                                       "(default: the table's file name without suffix)")
+    parser.add_argument("--table", action="append", default=[], metavar="NAME=PATH",
+                        help="another table to evaluate on, under its name; repeatable (the matrix's columns)")
+    parser.add_argument("--split", help="only the table rows of this split (e.g. test: a dataset's official "
+                                        "test set, from fvc index --layout)")
+    parser.add_argument("--device", default="cpu", help="torch device for the models (default: %(default)s)")
+
+
+def _targets(args: argparse.Namespace) -> tuple[list[Path], list[EvalTable]]:
+    runs, files = [], []
+    for item in args.paths:
+        path = Path(item)
+        if path.is_dir():
+            runs.append(path)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise UserError(f"{path}: no such run folder or table")
+    if len(files) > 1:
+        raise UserError(f"{len(files)} tables given as arguments ({', '.join(map(str, files))}); "
+                        "name each with --table NAME=PATH")
+    tables = [parse_table(t) for t in args.table]
+    if files:
+        tables.insert(0, EvalTable(check_name(args.name or files[0].stem, "--name"), files[0]))
+    elif args.name:
+        raise UserError("--name names the positional TABLE, and none was given; use --table NAME=PATH")
+    if not runs:
+        raise UserError("no run folder given: fvc evaluate RUN_DIR TABLE --name NAME")
+    if not tables:
+        raise UserError("no table given: fvc evaluate RUN_DIR TABLE --name NAME, or --table NAME=PATH")
+    names = [t.name for t in tables]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UserError(f"table name {twice[0]!r} given twice; each table needs its own name")
+    for table in tables:
+        if not table.path.is_file():
+            raise UserError(f"--table {table.name}={table.path}: table not found")
+    return runs, tables
+
+
+def _cell(metrics: dict[str, Any]) -> str:
+    auc = metrics["overall"]["fold_mean_score"]["roc_auc"]
+    over = metrics["overall"]["over_folds"]
+    m, s = over["mean"]["roc_auc"], over["std"]["roc_auc"]
+    if auc is None or auc != auc:
+        return "n/a (one class)"
+    folds = f" ({m:.3f} ± {s:.3f})" if s == s else ""
+    return f"{auc:.3f}{folds}"
 
 
 def run_command(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from fvc_core.console import get_console
+
+    runs, tables = _targets(args)
+    console = get_console()
+    results: dict[tuple[Path, str], dict[str, Any]] = {}
+    for run in runs:
+        for table in tables:
+            metrics = evaluate(run, table, split=args.split, device=args.device)
+            results[(run, table.name)] = metrics
+            fm = metrics["overall"]["fold_mean_score"]
+            auc = "n/a" if fm["roc_auc"] is None or fm["roc_auc"] != fm["roc_auc"] else f"{fm['roc_auc']:.3f}"
+            console.print(f"{escape(str(run / 'eval' / table.name / 'metrics.json'))}: {fm['n']} videos, "
+                          f"ROC AUC {auc}, accuracy {fm['accuracy']:.3f}")
+            if metrics["skipped"]:
+                console.print(f"[yellow]warning:[/] {len(metrics['skipped'])} videos of {table.name} could not be "
+                              "read and are left out of its metrics (listed in metrics.json)")
+    matrix = Table(title="ROC AUC of the folds' mean score (mean ± std of the fold models); rows: trained on, "
+                         "columns: tested on")
+    matrix.add_column("run (trained on)", overflow="fold")
+    for table in tables:
+        matrix.add_column(table.name, justify="right")
+    for run in runs:
+        trained = results[(run, tables[0].name)]["protocol"]["trained_on"]
+        matrix.add_row(escape(f"{run} ({trained})"), *(_cell(results[(run, t.name)]) for t in tables))
+    console.print(matrix)
     return 0
