@@ -58,8 +58,11 @@ def register_models(register):
     otherwise) and returns video logits ``(N, num_classes)``. How the model
     evaluates is its own business: trainers only call ``train()`` / ``eval()``.
     Optional: ``parameter_groups() -> dict[str, list[Parameter]]`` with keys
-    ``"backbone"`` and ``"head"``, so a trainer can give a pretrained backbone a
-    lower learning rate. ``fvc_core.create_model(name, config)`` calls the factory.
+    ``"backbone"`` and ``"head"``; and ``backbone_pretrained = True`` when the
+    backbone's weights are pretrained: only then does the supervised trainer give
+    it a lower rate (lr/100, unless ``trainer.backbone_lr`` is set). A backbone
+    trained from scratch learns at ``lr``, like the head.
+    ``fvc_core.create_model(name, config)`` calls the factory.
     """
 
 

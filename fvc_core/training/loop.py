@@ -399,13 +399,15 @@ class FoldTraining:
                 metrics["lr" if group["name"] == "head" else f"lr_{group['name']}"] = float(group["lr"])
             metrics["epoch_seconds"] = stats["epoch_seconds"]
             metrics["data_wait_seconds"] = stats["data_wait_seconds"]
+            # The optimiser step at the epoch's end: trackers catching up from history.json need it.
+            metrics["step"] = self.step
             self.history.append(metrics)
             value = metrics[self.stopping.metric]
             if self.stopping.update(value, epoch, tiebreak=val_loss):
                 self._save_best(epoch, value)
             self._save_last(epoch)
             # Timings stay in history.json and the progress line; trackers get what was learned.
-            learned = {k: v for k, v in metrics.items() if k not in ("epoch", *TIMINGS)}
+            learned = {k: v for k, v in metrics.items() if k not in ("epoch", "step", *TIMINGS)}
             self.job.trackers.log_epoch(self.fold, epoch, learned, self.step)
             rates = {k: v for k, v in metrics.items() if k == "lr" or k.startswith("lr_")}
             self.env.progress.end_epoch(self.fold, epoch, stats["epoch_seconds"], stats["data_wait_seconds"],
