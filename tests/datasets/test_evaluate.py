@@ -74,6 +74,7 @@ def test_evaluate_scores_another_table_with_every_fold(world, capsys):
     protocol = metrics["protocol"]
     assert protocol["dataset"] == "celebdf" and protocol["layout"] == "celebdf" and protocol["split"] is None
     assert protocol["clips"]["num_frames"] == 2 and protocol["clips"]["size"] == 32
+    assert protocol["clips"]["augment"] is False and "metadata" not in protocol["clips"]
     assert protocol["folds"] == [0, 1] and len(protocol["table_sha256"]) == 64
     assert protocol["trained_on"].endswith("ffpp.parquet")
     assert not [p for p in (run / "eval/celebdf").iterdir() if p.name.endswith(".tmp")]

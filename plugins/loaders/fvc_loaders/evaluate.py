@@ -192,9 +192,12 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
     if scored.height == 0:
         raise UserError(f"{table.path}: no video could be read ({skipped.height} skipped under on_bad_video: skip)")
 
+    # How the run's reader makes a clip; the training table it names is not the one scored here, and
+    # score_videos reads without augmentation whatever training did.
+    clips = {k: v for k, v in dataset.protocol().items() if k not in ("metadata", "dataset")} | {"augment": False}
     protocol = {
         "table": str(table.path.resolve()), "table_sha256": _sha256(table.path), "dataset": table.name,
-        "layout": table_layout(table.path), "split": split, "clips": dataset.protocol(),
+        "layout": table_layout(table.path), "split": split, "clips": clips,
         "video_score": VIDEO_SCORE, "fold_aggregation": FOLD_AGGREGATION, "threshold": threshold,
         "folds": [int(d.name[5:]) for d in folds], "device": device,
         "trained_on": (config.get("data") or {}).get("metadata") or (config.get("data") or {}).get("name"),

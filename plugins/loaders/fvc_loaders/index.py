@@ -160,8 +160,10 @@ def _run_layout(args: argparse.Namespace) -> int:
                   f"splits: {escape(splits)}; methods: {escape(', '.join(sorted(table['method'].unique())))}")
     largest = int(groups["count"].max())
     if largest * 2 > table.height:
+        advice = ("train with the table's official split column instead" if table["split"].is_not_null().any()
+                  else "the dataset defines no split: use it whole, as a test set")
         console.print(f"[yellow]warning:[/] one identity group holds {largest} of {table.height} videos (fakes "
-                      "swap faces between many people): k-fold by group cannot balance it; use the official split")
+                      f"swap faces between many people): k-fold by group cannot balance it; {advice}")
     console.print("Train on it with data.metadata set to this table and data.group_column: group, so that no "
                   "identity straddles a split.")
     return 0
