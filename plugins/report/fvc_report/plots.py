@@ -50,7 +50,8 @@ def metric_bars(run: Run) -> bytes:
     ax.set_xticks(x + width * len(folds) / 2, [m.replace("_score", "") for m in BAR_METRICS])
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("test")
-    ax.legend(fontsize=8, ncols=min(len(folds) + 1, 6), loc="lower right")
+    # Outside the axes: inside, it hid the bars it explains.
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(axis="y", alpha=0.3)
     return png(fig)
 
@@ -136,6 +137,7 @@ def training_curves(fold: Fold, selection: str) -> bytes:
         if best is not None:
             ax.axvline(best, color="red", ls=":", lw=1.2, label=f"chosen epoch {best}")
         ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(f"fold {fold.index}", fontsize=10)

@@ -83,6 +83,9 @@ def run_sections(run: Run, prefix: str, samples: bool, versions: dict[str, str])
         nav.append((f"{prefix}training", "training"))
     if samples and with_preds:
         chosen, wrong = sampling.pick(run)
+        for label, name in ((0, "real"), (1, "fake")):
+            if chosen.filter(chosen["label"] == label).is_empty():
+                run.notes.append(f"sample videos: no {name} test video was classified right, so none is shown")
         body.append(render.section(
             f"{prefix}samples", "Sample test videos",
             _sample_cards(sampling.load(run, chosen, dataset)),

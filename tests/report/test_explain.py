@@ -1,0 +1,68 @@
+"""`fvc explain` on a real tiny run: per-frame scores of each fold model and Grad-CAM maps."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fvc_core.errors import UserError
+from fvc_core.training import load_fold_model
+from tests.report.conftest import fvc
+
+
+def a_fake(run: Path) -> Path:
+    return sorted((run.parent.parent / "videos/fake").glob("src_*.mp4"))[0]
+
+
+def test_explain_writes_frame_scores_and_a_gradcam_picture_per_fold(tiny_run, tmp_path):
+    video = a_fake(tiny_run)
+    done = fvc("explain", str(tiny_run), str(video), "-o", str(tmp_path / "why"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    names = sorted(p.name for p in (tmp_path / "why").iterdir())
+    assert names == [f"{video.stem}_frame_scores.png", f"{video.stem}_gradcam_fold_0.png",
+                     f"{video.stem}_gradcam_fold_1.png"]
+    for name in names:
+        Image.open(io.BytesIO((tmp_path / "why" / name).read_bytes())).verify()
+
+
+def test_frame_scores_are_the_models_own_and_each_frame_gets_its_map(tiny_run):
+    from fvc_report.explain import _dataset, frame_scores_and_cams
+
+    clip = torch.as_tensor(_dataset(tiny_run).read_video(str(a_fake(tiny_run)))).unsqueeze(0)
+    model = load_fold_model(tiny_run / "fold_0")
+    scores, cams = frame_scores_and_cams(model, clip)
+    with torch.no_grad():
+        expected = torch.softmax(model.frame_logits(clip)[0], dim=1)[:, 1].numpy()
+    np.testing.assert_allclose(scores, expected, rtol=1e-5, atol=1e-6)
+    assert cams is not None and cams.shape[0] == clip.shape[1] == 4  # one map per frame, across 2 chunks
+    assert cams.min() >= 0 and np.allclose(cams.reshape(4, -1).max(1), 1.0)
+    # Each chunk of 2 frames alone (one call of the layer, nothing to order) gives the maps the whole
+    # clip gives for those frames: the maps sit on their own frames.
+    by_chunk = np.concatenate([frame_scores_and_cams(model, clip[:, s:s + 2])[1] for s in (0, 2)])
+    np.testing.assert_allclose(cams, by_chunk, rtol=1e-4, atol=1e-5)
+    # The chunked model (recomputed in backward) gives the maps of the same model run with plain autograd.
+    model.train_memory = "unbounded"
+    _, plain = frame_scores_and_cams(model, clip)
+    np.testing.assert_allclose(cams, plain, rtol=1e-4, atol=1e-5)
+    assert all(p.grad is None for p in model.parameters())  # the model is left as it was
+
+
+def test_a_model_without_frame_logits_is_told_so_in_one_line():
+    from fvc_report.explain import frame_scores_and_cams
+
+    class VideoOnly(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 2, 3)
+
+        def forward(self, x):
+            return self.conv(x.flatten(0, 1).float()).mean((2, 3)).reshape(x.shape[0], -1, 2).mean(1)
+
+    with pytest.raises(UserError, match="VideoOnly does not expose frame logits") as info:
+        frame_scores_and_cams(VideoOnly(), torch.zeros(1, 4, 3, 8, 8, dtype=torch.uint8))
+    assert "\n" not in str(info.value)
