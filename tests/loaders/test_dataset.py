@@ -73,6 +73,14 @@ def test_custom_label_names_and_columns(videos):
     assert set(table.columns) == {"video_path", "label", "group"}
 
 
+def test_a_tables_own_group_column_is_used_unless_grouping_is_turned_off(videos):
+    # `fvc index --layout` writes a `group` column: leaving it out would let identities straddle splits.
+    table = dataset(write(videos, {**GOOD, "group": ["a", "a", "b", "b"]}, "grouped.parquet")).table()
+    assert table["group"].to_list() == ["a", "a", "b", "b"]
+    off = dataset(write(videos, {**GOOD, "group": ["a", "a", "b", "b"]}, "grouped.parquet"), group_column="").table()
+    assert off["group"].to_list() == off["video_path"].to_list()
+
+
 def test_a_missing_group_value_makes_the_video_its_own_group(videos):
     table = dataset(write(videos, {**GOOD, "source_id": ["a", "a", None, None]}), group_column="source_id").table()
     assert table["group"].to_list()[:2] == ["a", "a"]

@@ -31,7 +31,9 @@ class MetadataConfig(ClipConfig):
     video_column: str = "video_path"
     label_column: str = "label"
     group_column: str | None = Field(
-        None, description="Videos sharing a value (a source and its fakes) never straddle a split."
+        None, description="Videos sharing a value (a source and its fakes) never straddle a split. "
+        "Unset: the table's 'group' column when it has one (as `fvc index --layout` writes), else none; "
+        "'' turns grouping off."
     )
     labels: dict[str, int] = Field(
         default_factory=lambda: {"real": 0, "fake": 1},

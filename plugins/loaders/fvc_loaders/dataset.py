@@ -86,9 +86,14 @@ def load_table(config: MetadataConfig) -> pl.DataFrame:
 
     path = Path(config.metadata)
     raw = read_table(path)
+    # A table that names its groups (`fvc index --layout` writes one) is split by them unless told
+    # otherwise: ignoring it would let a source and its fakes straddle train and test, silently.
+    group_column = config.group_column
+    if group_column is None and "group" in raw.columns:
+        group_column = "group"
     columns = [config.video_column, config.label_column]
-    if config.group_column:
-        columns.append(config.group_column)
+    if group_column:
+        columns.append(group_column)
     for col in columns:
         if col not in raw.columns:
             raise UserError(f"{path}: no column {col!r} (columns: {', '.join(raw.columns) or 'none'})")
@@ -119,8 +124,8 @@ def load_table(config: MetadataConfig) -> pl.DataFrame:
         only = "real (0)" if classes == {0} else "fake (1)"
         raise UserError(f"{where}: every video is {only}; a detector needs both real (0) and fake (1) videos")
 
-    if config.group_column:
-        group_col = raw[config.group_column].cast(pl.String)
+    if group_column:
+        group_col = raw[group_column].cast(pl.String)
         group = pl.Series("group", [g if g is not None else p for g, p in zip(group_col, video_path, strict=True)])
     else:
         group = video_path.alias("group")

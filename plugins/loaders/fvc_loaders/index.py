@@ -164,7 +164,7 @@ def _run_layout(args: argparse.Namespace) -> int:
                   else "the dataset defines no split: use it whole, as a test set")
         console.print(f"[yellow]warning:[/] one identity group holds {largest} of {table.height} videos (fakes "
                       f"swap faces between many people): k-fold by group cannot balance it; {advice}")
-    console.print("Train on it with data.metadata set to this table and data.group_column: group, so that no "
+    console.print("Train on it with data.metadata set to this table (its `group` column is used), so that no "
                   "identity straddles a split.")
     return 0
 
