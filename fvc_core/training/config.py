@@ -67,6 +67,12 @@ class SupervisedConfig(BaseModel):
                                  "stepped per optimiser step.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping; null turns it off.")
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    refit: bool = Field(False, description="After the validation part has chosen the number of epochs, train "
+                        "a fresh model on train + val for that many epochs (same schedule) and score the test "
+                        "part with its last epoch; model.pt is that model.")
+    repeats: int = Field(1, ge=1, description="Repeated cross-validation: the k folds under this many seeds "
+                         "(seed, seed+1, ...); test metrics get mean, std and a 95 % confidence interval over "
+                         "all repeats x folds. 1 keeps fold_<k>/; more puts each under repeat_<r>/fold_<k>/.")
     class_weights: Literal["balanced", "none"] = "balanced"
     amp: Literal["auto", "off", "fp16", "bf16"] = Field(
         "auto", description="auto: fp16 with a GradScaler on CUDA, off on CPU; bf16 works on CPU too.")

@@ -188,17 +188,21 @@ class FoldTraining:
         self.fold_dir = Path(fold_dir)
         self.last_path = self.fold_dir / "last.pt"
         self.best_path = self.fold_dir / "model.pt"
+        # The refit phase's own resume point: last.pt keeps the selection phase's end until the fold finishes.
+        self.refit_path = self.fold_dir / "refit_last.pt"
+        self.train_part = "train"
         self.labels = {row: lab for part in parts.values() for row, lab in part}
 
     # -- setup -----------------------------------------------------------------------------------
     def _build(self) -> None:
         cfg, env = self.cfg, self.env
+        # The refit model starts from the same initial weights as the one whose epochs were counted.
         _seed_everything(clip_seed(env.seed, self.fold, 0, 2**31 - 1))
         self.model = self.job.build_model().to(env.device)
         groups = parameter_groups(self.model, cfg)
         self.rates = describe_rates(self.model, cfg, groups)
         self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-        train_rows = [row for row, _ in self.parts["train"]]
+        train_rows = [row for row, _ in self.parts[self.train_part]]
         self.batches_per_epoch = math.ceil(len(train_rows) / cfg.batch_size)
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / cfg.grad_accum)
         warmup = int(round(cfg.warmup_epochs * self.steps_per_epoch))
@@ -210,7 +214,7 @@ class FoldTraining:
         if cfg.class_weights == "balanced":
             from sklearn.utils.class_weight import compute_class_weight
 
-            y = np.array([lab for _, lab in self.parts["train"]])
+            y = np.array([lab for _, lab in self.parts[self.train_part]])
             weights = torch.tensor(compute_class_weight("balanced", classes=np.array([0, 1]), y=y),
                                    dtype=torch.float32, device=env.device)
         self.objective = Objective(weights)
@@ -270,16 +274,20 @@ class FoldTraining:
         }, self.last_path)
 
     def _save_best(self, epoch: int, value: float) -> None:
+        self._save_model(epoch, value=value)
+
+    def _save_model(self, epoch: int, value: float | None = None, trained_on: str = "train") -> None:
         from fvc_core.training.outputs import plain
 
         checkpoint.save_atomic({
+            "trained_on": trained_on,
             "model_state_dict": self.model.state_dict(),
             "model_name": self.job.config.model.name,
             "config": plain(self.job.config.as_dict()),
             "config_hash": self.job.run.config_hash,
             "epoch": epoch,
             "fold": self.fold,
-            "metric": self.stopping.metric,
+            "metric": self.stopping.metric if value is not None else "refit: last epoch",
             "metric_value": value,
         }, self.best_path)
 
@@ -310,14 +318,15 @@ class FoldTraining:
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         cfg, env = self.cfg, self.env
-        rows = epoch_order([row for row, _ in self.parts["train"]], env.seed, self.fold, epoch)
+        rows = epoch_order([row for row, _ in self.parts[self.train_part]], env.seed, self.fold, epoch)
         # Training clips are asked for augmented; whether and how is the dataset's setting (data.augment).
         keys = [Key(r, True, clip_seed(env.seed, self.fold, epoch, r), self._known_bad(r)) for r in rows]
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         n_batches = self.batches_per_epoch
         loss_sum, loss_n, waited, started = 0.0, 0, 0.0, time.perf_counter()
-        for index, (batch, wait) in enumerate(self._batches(keys, f"fold {self.fold} epoch {epoch}")):
+        label = f"fold {self.fold} {'refit ' if self.train_part == 'refit' else ''}epoch {epoch}"
+        for index, (batch, wait) in enumerate(self._batches(keys, label)):
             waited += wait
             group_start = (index // cfg.grad_accum) * cfg.grad_accum
             # The last group of an epoch may be short: divide by its real size so every optimiser
@@ -376,6 +385,56 @@ class FoldTraining:
             self.env.progress.step(None)
         return rows, scores, loss_sum / len(rows) if rows else math.nan
 
+    # -- refit -----------------------------------------------------------------------------------
+    def _refit(self, state: Any) -> list[dict[str, float]]:
+        """Train a fresh model on train + val for the chosen number of epochs, on the schedule of a full
+        ``epochs``-long run (so epoch e has the lr it had when it was chosen), keep its last epoch as
+        model.pt. Checkpoints to refit_last.pt every epoch; ``state`` is that checkpoint on resume."""
+        cfg = self.cfg
+        epochs = self.stopping.best_epoch or cfg.epochs
+        selection = {"history": self.history, "early_stopping": self.stopping.state_dict()}
+        selection_history, stopping_state = self.history, self.stopping.state_dict()
+        self.parts["refit"] = self.parts["train"] + self.parts["val"]
+        self.train_part = "refit"
+        self._build()  # a fresh model, optimiser and schedule sized to train + val
+        self.stopping.load_state_dict(stopping_state)
+        history: list[dict[str, float]] = []
+        start = 1
+        if state is not None:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.scheduler.load_state_dict(state["scheduler"])
+            if state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+            history, self.step, start = state["refit_history"], state["step"], state["epoch"] + 1
+            checkpoint.set_rng_state(state["rng"])
+        self.env.progress.start_refit(self.fold, len(self.parts["refit"]), epochs, start)
+        for epoch in range(start, epochs + 1):
+            stats = self.train_epoch(epoch)
+            row = {"epoch": epoch, "train_loss": stats["train_loss"], "step": self.step}
+            for group in self.optimizer.param_groups:
+                row["lr" if group["name"] == "head" else f"lr_{group['name']}"] = float(group["lr"])
+            history.append(row)
+            checkpoint.save_atomic({
+                "config_hash": self.job.run.config_hash,
+                "phase": "refit",
+                "epoch": epoch,
+                "step": self.step,
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+                "refit_history": history,
+                "selection": selection,
+                "rng": checkpoint.rng_state(),
+            }, self.refit_path)
+            rates = {k: v for k, v in row.items() if k == "lr" or k.startswith("lr_")}
+            self.env.progress.end_epoch(self.fold, epoch, stats["epoch_seconds"], stats["data_wait_seconds"],
+                                        self.steps_per_epoch, rates, of=epochs, phase="refit")
+        self.history = selection_history
+        self._save_model(epochs, trained_on="train+val")
+        return history
+
     # -- the fold --------------------------------------------------------------------------------
     def run(self):
         from fvc_core.training import outputs
@@ -383,10 +442,17 @@ class FoldTraining:
 
         cfg = self.cfg
         self._build()
-        if self.last_path.exists():
+        refit_state = self._load(self.refit_path) if cfg.refit and self.refit_path.exists() else None
+        if refit_state is not None:
+            # Killed in the refit phase: the selection's outcome travels in refit_last.pt.
+            self.stopping.load_state_dict(refit_state["selection"]["early_stopping"])
+            self.history = refit_state["selection"]["history"]
+            self.start_epoch = cfg.epochs + 1
+        elif self.last_path.exists():
             self._resume()
         sizes = {part: len(rows) for part, rows in self.parts.items()}
-        self.env.progress.start_fold(self.fold, sizes, self.start_epoch, self.rates)
+        if refit_state is None:
+            self.env.progress.start_fold(self.fold, sizes, self.start_epoch, self.rates)
         for epoch in range(self.start_epoch, cfg.epochs + 1):
             if self.stopping.stopped:
                 break
@@ -413,6 +479,9 @@ class FoldTraining:
             self.env.progress.end_epoch(self.fold, epoch, stats["epoch_seconds"], stats["data_wait_seconds"],
                                         self.steps_per_epoch, rates)
 
+        refit_history: list[dict[str, float]] = []
+        if cfg.refit:
+            refit_history = self._refit(refit_state)
         best = self._load(self.best_path)
         self.model.load_state_dict(best["model_state_dict"])
         rows, scores, _ = self.evaluate("test")
@@ -424,6 +493,15 @@ class FoldTraining:
         test = compute_metrics(labels, scores, cfg.threshold)
         test.update(fold=self.fold, best_epoch=self.stopping.best_epoch, best_metric=self.stopping.metric,
                     best_metric_value=self.stopping.best, table_fingerprint=self.env.table_fingerprint)
+        # Which model scored the test part: a reader comparing runs must know whether the validation
+        # videos were trained on.
+        if cfg.refit:
+            test.update(scored_model="refit", scored_model_trained_on=["train", "val"],
+                        refit_epochs=len(refit_history),
+                        refit_train_loss=[row["train_loss"] for row in refit_history])
+        else:
+            test.update(scored_model="best_epoch", scored_model_trained_on=["train"])
         outputs.write_json(paths["metrics.json"], test)  # last: its presence marks the fold finished
         checkpoint.remove(self.last_path)
+        checkpoint.remove(self.refit_path)
         return outputs.fold_result(self.fold, self.fold_dir, test, self.history, self.stopping.best_epoch)

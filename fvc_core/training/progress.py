@@ -70,6 +70,14 @@ class RunProgress:
             self._bars.update(self._fold_task, description=f"fold {fold}")
             self._bars.reset(self._epoch_task, total=self.epochs, completed=start_epoch - 1)
 
+    def start_refit(self, fold: int, videos: int, epochs: int, start_epoch: int) -> None:
+        resumed = f", resuming at epoch {start_epoch}" if start_epoch > 1 else ""
+        self.console.print(f"fold {fold}: refit on train + val ({videos} videos) for the {epochs} epoch(s) the "
+                           f"validation part chose{resumed}", highlight=False)
+        if self._bars is not None:
+            self._bars.update(self._fold_task, description=f"fold {fold} refit")
+            self._bars.reset(self._epoch_task, total=epochs, completed=start_epoch - 1)
+
     def start_pass(self, label: str, batches: int) -> None:
         if self._bars is not None:
             self._bars.reset(self._step_task, total=batches, description=label, info="")
@@ -80,8 +88,9 @@ class RunProgress:
             self._bars.update(self._step_task, advance=1, info=info)
 
     def end_epoch(self, fold: int, epoch: int, seconds: float, data_wait: float, steps: int,
-                  rates: dict[str, float] | None = None) -> None:
-        """``rates``: the learning rates at the end of the epoch, by history key (lr, lr_backbone)."""
+                  rates: dict[str, float] | None = None, of: int | None = None, phase: str = "") -> None:
+        """``rates``: the learning rates at the end of the epoch, by history key (lr, lr_backbone);
+        ``of``: the epochs of this phase (default: trainer.epochs); ``phase``: shown before "epoch"."""
         shown = ", ".join(f"{name} {value:.3g}" for name, value in (rates or {}).items())
         if self._bars is not None:
             self._bars.advance(self._epoch_task)
@@ -90,5 +99,6 @@ class RunProgress:
         else:
             share = data_wait / seconds if seconds > 0 else 0.0
             shown = f", {shown}" if shown else ""
-            self.console.print(f"fold {fold} epoch {epoch}/{self.epochs}: {steps} optimiser steps "
+            phase = f"{phase} " if phase else ""
+            self.console.print(f"fold {fold} {phase}epoch {epoch}/{of or self.epochs}: {steps} optimiser steps "
                                f"in {seconds:.1f}s ({share:.0%} waiting for data){shown}", highlight=False)
