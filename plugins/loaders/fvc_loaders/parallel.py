@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
@@ -22,9 +25,34 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _init_worker(function: Callable[[Any, Any], Any], state: Any) -> None:
+# How long workers told to stop (Ctrl-C, SIGTERM) get to remove their partial files before they
+# are killed: a worker blocked in a read that the signal does not interrupt would otherwise hold
+# the command's exit for ever.
+STOP_GRACE_S = 5.0
+
+
+class _Stopped(BaseException):
+    """SIGTERM in a worker during a job: unwinds the job (its ``finally`` clauses remove what it
+    left half-written), then the worker exits."""
+
+
+_busy = False  # a job is under way in this worker
+_stopping = False
+
+
+def _init_worker(function: Callable[[Any, Any], Any], state: Any, parent: int) -> None:
     global _function, _state
     _function, _state = function, state
+    from fvc_core.children import die_with_parent
+
+    # Nothing else would stop a worker whose parent was killed outright: it would wait for the next
+    # job for ever, and keep multiprocessing's resource tracker alive with it.
+    die_with_parent(parent)
+    # Ctrl-C reaches the whole process group: the parent decides what it means and stops the
+    # workers itself (a KeyboardInterrupt here would print a traceback per worker). SIGTERM, from
+    # the parent or a scheduler, stops the worker quietly.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_sigterm)
     # Each worker is one decoder; torch's own thread pool would only fight the other workers.
     # torch reads this when (and if) a job imports it; importing it here would cost every worker seconds.
     os.environ["OMP_NUM_THREADS"] = "1"
@@ -33,9 +61,55 @@ def _init_worker(function: Callable[[Any, Any], Any], state: Any) -> None:
         torch.set_num_threads(1)
 
 
+def _on_sigterm(signum: int, frame: Any) -> None:
+    global _stopping
+    if not _busy:
+        os._exit(0)
+    # Once only: a second SIGTERM (the group's, then the parent's) must not cut the job's cleanup short.
+    if not _stopping:
+        _stopping = True
+        raise _Stopped()
+
+
 def _call(item: Any) -> Any:
+    global _busy
     assert _function is not None
-    return _function(_state, item)
+    _busy = True
+    try:
+        return _function(_state, item)
+    except _Stopped:
+        pass
+    finally:
+        _busy = False
+        if _stopping:  # also when a library swallowed _Stopped and the job ran to its end
+            os._exit(0)
+
+
+def _stop(executor: Any) -> None:
+    """Stop every worker now: SIGTERM, a grace to clean up, then SIGKILL for those still there."""
+    # Taken before the shutdown, which forgets them.
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    executor.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    deadline = time.monotonic() + STOP_GRACE_S
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Ctrl-C or SIGTERM, also when it reached the caller and closed this generator."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt):
+            return True
+        seen = seen.__context__
+    return False
 
 
 def map_with_progress(
@@ -78,11 +152,17 @@ def map_with_progress(
         # spawn, not fork: the parent may hold torch/OpenMP threads, which fork does not survive reliably.
         context = multiprocessing.get_context("spawn")
         executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                       initargs=(function, state))
+                                       initargs=(function, state, os.getpid()))
         try:
             futures = {executor.submit(_call, item): i for i, item in enumerate(items)}
             for future in as_completed(futures):
                 progress.advance(task)
                 yield futures[future], future.result()
+        except BaseException as exc:
+            if _interrupted(exc):
+                _stop(executor)
+            raise
         finally:
+            # Stopped early for another reason (a bad video under on_bad_video: fail): the jobs
+            # under way finish, so their copies are kept.
             executor.shutdown(wait=True, cancel_futures=True)
