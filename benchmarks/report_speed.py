@@ -73,7 +73,7 @@ def main() -> None:
             if done.returncode != 0:
                 sys.exit(done.stdout + done.stderr)
         print(f"{args.folds} folds x {args.videos} videos: fvc report (whole command, process start included) "
-              f"median {statistics.median(times):.2f} s of {['%.2f' % t for t in times]}; "
+              f"median {statistics.median(times):.2f} s of {[f'{t:.2f}' for t in times]}; "
               f"report {out.stat().st_size / 1e6:.2f} MB")
 
 

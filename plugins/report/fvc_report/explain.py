@@ -88,7 +88,6 @@ def frame_scores_and_cams(model: Any, clip: Any) -> tuple[np.ndarray, np.ndarray
 
 def _overlay(frame: np.ndarray, cam: np.ndarray) -> np.ndarray:
     import matplotlib
-
     from PIL import Image
 
     h, w = frame.shape[:2]

@@ -46,7 +46,8 @@ def _sample_cards(samples: list[Any]) -> str:
     return f'<div class="samples">{"".join(cards)}</div>' if cards else "<p>none</p>"
 
 
-def run_sections(run: Run, prefix: str, samples: bool, versions: dict[str, str]) -> tuple[list[str], list[tuple[str, str]]]:
+def run_sections(run: Run, prefix: str, samples: bool,
+                 versions: dict[str, str]) -> tuple[list[str], list[tuple[str, str]]]:
     from fvc_report import samples as sampling
 
     body: list[str] = []
@@ -96,8 +97,8 @@ def run_sections(run: Run, prefix: str, samples: bool, versions: dict[str, str])
             "Test videos on the wrong side of the threshold, farthest from it first."))
         nav += [(f"{prefix}samples", "samples"), (f"{prefix}mistakes", "mistakes")]
     if run.skipped:
-        rows = "".join(f'<tr><td class="l mono">{esc(s.get("video_path"))}</td><td class="l">{esc(s.get("reason"))}</td>'
-                       "</tr>" for s in run.skipped)
+        rows = "".join(f'<tr><td class="l mono">{esc(s.get("video_path"))}</td>'
+                       f'<td class="l">{esc(s.get("reason"))}</td></tr>' for s in run.skipped)
         body.append(render.section(f"{prefix}skipped", f"Skipped videos ({len(run.skipped)})",
                                    f'<table><tr><th class="l">video</th><th class="l">why</th></tr>{rows}</table>',
                                    "Left out of training and testing under on_bad_video: skip "
