@@ -21,7 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from fvc_core.errors import ConfigError, PluginError, UserError
 from fvc_core.plugins import KIND_NOUN, Registry, closest, get_registry, validation_problems
 
-PLUGIN_SECTIONS = {"data": "datasets", "model": "models", "trainer": "trainers"}
+PLUGIN_SECTIONS = {"data": "datasets", "model": "models", "trainer": "trainers", "executor": "executors"}
+# A section's plugin when the config does not name one.
+DEFAULT_PLUGIN = {"trainer": "supervised", "executor": "local"}
+# Plugins that live in a distribution of their own: an unknown name says what to install.
+PLUGIN_DISTRIBUTIONS = {("executors", "ray"): "fvc-ray (pip install -e plugins/ray_executor)"}
 _OVERRIDE = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+)*=")
 
 
@@ -40,6 +44,8 @@ class CoreConfig(BaseModel):
     data: dict[str, Any]
     model: dict[str, Any]
     trainer: dict[str, Any] = Field(default_factory=lambda: {"name": "supervised"})
+    executor: dict[str, Any] = Field(default_factory=lambda: {"name": "local"},
+                                     description="Where the folds run: name picks the executor plugin.")
     trackers: list[str] = Field(default_factory=lambda: ["console"])
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
 
@@ -53,6 +59,12 @@ class Section:
         return {"name": self.name, **self.config.model_dump(mode="json")}
 
 
+def _local_executor() -> Section:
+    from fvc_core.builtin.local_executor import LocalExecutorConfig
+
+    return Section("local", LocalExecutorConfig())
+
+
 @dataclass
 class ResolvedConfig:
     experiment: str
@@ -64,6 +76,8 @@ class ResolvedConfig:
     trackers: list[Section]
     disabled_plugins: list[str] = field(default_factory=list)
     source: str | None = None
+    executor: Section = field(default_factory=_local_executor)
+    """How the folds are executed; not part of the hash: where a fold runs never changes its numbers."""
 
     def as_dict(self) -> dict[str, Any]:
         """Every key with its default filled in: what config.yaml of a run holds."""
@@ -74,6 +88,7 @@ class ResolvedConfig:
             "data": self.data.as_dict(),
             "model": self.model.as_dict(),
             "trainer": self.trainer.as_dict(),
+            "executor": self.executor.as_dict(),
             "trackers": [t.name for t in self.trackers],
         }
         for t in self.trackers:
@@ -509,7 +524,10 @@ def resolve(
     for key, kind in PLUGIN_SECTIONS.items():
         if key in failed:
             continue
-        section = getattr(core, key) if core else data.get(key, {"name": "supervised"} if key == "trainer" else {})
+        default = {"name": DEFAULT_PLUGIN[key]} if key in DEFAULT_PLUGIN else {}
+        section = getattr(core, key) if core else data.get(key, default)
+        if not isinstance(section, dict):
+            continue  # reported by CoreConfig's validation above
         name = section.get("name")
         if not isinstance(name, str):
             problems.append(f"{key}.name: required, the {KIND_NOUN[kind]} plugin to use"
@@ -518,7 +536,11 @@ def resolve(
         try:
             sections[key] = Section(name, registry.validate(kind, name, section, where=key))
         except PluginError as exc:
-            problems.append(str(exc).replace(f"{key}: ", f"{key}.name: ", 1))
+            text = str(exc).replace(f"{key}: ", f"{key}.name: ", 1)
+            install = PLUGIN_DISTRIBUTIONS.get((kind, name))
+            if install and name not in registry.names(kind):
+                text += f"; it comes with the plugin {install}"
+            problems.append(text)
         except ConfigError as exc:
             problems += exc.problems
 
@@ -543,6 +565,7 @@ def resolve(
         data=sections["data"],
         model=sections["model"],
         trainer=sections["trainer"],
+        executor=sections["executor"],
         trackers=trackers,
         disabled_plugins=disabled_all,
         source=source,

@@ -17,8 +17,8 @@ an instance of it and builds the object. Keep plugin modules free of heavy
 imports (torch, av, mlflow...): import them inside the factory, so that
 ``fvc --help``, ``fvc plugins`` and ``fvc check`` stay instant.
 
-The core's own console tracker and ``supervised`` trainer register through these
-same hooks (``fvc_core/builtin/``).
+The core's own console tracker, ``supervised`` trainer and ``local`` executor register
+through these same hooks (``fvc_core/builtin/``).
 """
 
 from __future__ import annotations
@@ -87,6 +87,22 @@ def register_trackers(register):
     the trainer reports run start, per-epoch metrics, fold end, run end and
     failure to it. A tracker that raises is reported once and switched off, so
     tracking never costs a run its results (unless ``fail_fast: true``).
+    """
+
+
+@hookspec
+def register_executors(register):
+    """Register executor plugins, selected by ``executor.name`` (default ``local``).
+
+    An executor decides where the folds of a run are trained. ``factory(config)``
+    returns a ``fvc_core.executors.Executor``: ``start()`` connects to whatever
+    runs the tasks (a UserError in one line if it cannot, before anything is
+    written), ``run(tasks, fn, events)`` calls ``fn(task, events)`` for every
+    ``fvc_core.executors.FoldTask`` and yields ``(task, result)`` as each fold
+    finishes, every event of a task delivered to ``events`` before its result;
+    ``close()`` releases what ``start`` took. ``in_process`` says whether ``fn``
+    runs in the calling process; an executor that leaves it receives
+    ``fvc_core.executors.run_fold_task``, which rebuilds the run from the task.
     """
 
 

@@ -1,4 +1,4 @@
-"""Plugin discovery and the registry of datasets, models, trainers and trackers.
+"""Plugin discovery and the registry of datasets, models, trainers, trackers and executors.
 
 Built-in plugins are registered through the same door as third-party ones: they
 are modules of hook implementations, like any entry point of the group ``fvc``.
@@ -23,9 +23,10 @@ from fvc_core import hookspecs
 from fvc_core.errors import ConfigError, PluginError
 
 ENTRY_POINT_GROUP = "fvc"
-BUILTIN_PLUGINS = ("fvc_core.builtin.console", "fvc_core.builtin.supervised")
-KINDS = ("datasets", "models", "trainers", "trackers")
-KIND_NOUN = {"datasets": "dataset", "models": "model", "trainers": "trainer", "trackers": "tracker"}
+BUILTIN_PLUGINS = ("fvc_core.builtin.console", "fvc_core.builtin.supervised", "fvc_core.builtin.local_executor")
+KINDS = ("datasets", "models", "trainers", "trackers", "executors")
+KIND_NOUN = {"datasets": "dataset", "models": "model", "trainers": "trainer", "trackers": "tracker",
+             "executors": "executor"}
 # Set by `fvc -p no:NAME` style options through the environment too, so subprocesses
 # (DataLoader workers, `fvc` called from tests) see the same plugin set.
 DISABLE_ENV = "FVC_DISABLE_PLUGINS"

@@ -1,0 +1,250 @@
+"""Where a fold is executed: the task that describes it, the function that runs it, the executor contract.
+
+A trainer plans a run (splits made and saved before any training), turns each unfinished fold
+into a :class:`FoldTask` and hands the tasks to the run's executor, chosen by the ``executor:``
+section (``local``, built in, or a plugin such as ``ray`` from fvc-ray). The executor yields each
+fold's result as it finishes; the trainer writes the summary.
+
+A task is self-contained and picklable: the resolved config as plain data, the run folder, the
+fold. :func:`run_fold_task` rebuilds the registry, the dataset, the model and the trainer from it
+in whatever process receives it, so a Ray worker on another node needs nothing from the driver
+but the task and storage that both see.
+
+Tracker events a task emits (``log_epoch``) go to the ``events`` tracker the executor passes in:
+the driver's trackers themselves in-process, or a forwarder whose events the executor delivers to
+them in the driver, in the order each task emitted them. The trackers only ever run in the driver
+(DuckDB admits one writing process per file; MLflow keeps one parent run with a child per fold).
+
+Standard library only at import: ``fvc --help``/``check``/``plugins`` must not pay for torch or Ray.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+from fvc_core.errors import PluginError, UserError
+
+if TYPE_CHECKING:
+    from fvc_core.tracking import FoldResult, Tracker
+
+STORAGE_RULE = ("a run on several machines needs its output_dir on storage every node sees "
+                "(a shared filesystem mounted at the same path; docs/scale.md)")
+
+
+@dataclass(frozen=True)
+class FoldTask:
+    """One fold of one run, as any process can receive it (everything here pickles)."""
+
+    config: dict[str, Any]
+    """The resolved config as plain data (``ResolvedConfig.as_dict()``: what config.yaml holds)."""
+    run_dir: str
+    """``<output_dir>/<model name>``, absolute: the path every node must see."""
+    fold: int
+    repeat: int = 0
+    """Which repetition of the cross-validation, for repeated CV; 0 otherwise."""
+    seed: int = 42
+    run_id: str = ""
+    resumed: bool = False
+    disabled_plugins: tuple[str, ...] = ()
+    cwd: str = field(default_factory=os.getcwd)
+    """The driver's working folder: relative paths in the config mean the same thing on every node."""
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.repeat, self.fold)
+
+    @property
+    def label(self) -> str:
+        return f"fold {self.fold}" if not self.repeat else f"repeat {self.repeat} fold {self.fold}"
+
+    @classmethod
+    def of(cls, job: Any, fold: int, repeat: int = 0) -> FoldTask:
+        """The task of ``fold`` of the run a trainer received as ``job`` (a ``fvc_core.runner.Job``)."""
+        return cls(config=job.config.as_dict(), run_dir=str(Path(job.run.run_dir).absolute()), fold=int(fold),
+                   repeat=int(repeat), seed=int(job.config.seed), run_id=str(job.run.run_id),
+                   resumed=bool(job.run.resumed), disabled_plugins=tuple(job.config.disabled_plugins))
+
+
+FoldFunction = Callable[[FoldTask, "Tracker"], Any]
+"""``fn(task, events) -> result``; an executor that leaves the process needs a picklable one
+(a module-level function such as :func:`run_fold_task`)."""
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """What an executor plugin's factory returns.
+
+    ``in_process`` says whether tasks run in the calling process: then the trainer may hand it a
+    function that shares what the process already holds (the loader of the previous fold).
+    """
+
+    in_process: bool
+
+    def start(self) -> None:
+        """Connect to (or start) whatever runs the tasks; a UserError in one line when that is
+        impossible (an address nobody answers). Called before anything is written."""
+
+    def run(self, tasks: Sequence[FoldTask], fn: FoldFunction, events: Tracker) -> Iterator[tuple[FoldTask, Any]]:
+        """Run ``fn(task, events)`` for every task and yield ``(task, result)`` as each finishes.
+
+        Every event a task emitted reaches ``events`` before its result is yielded. A task that
+        raises stops the run with that exception (the others are cancelled)."""
+
+    def close(self) -> None:
+        """Release what ``start`` took; safe to call twice."""
+
+
+# -- running one task ---------------------------------------------------------------------------
+
+def check_storage(task: FoldTask) -> None:
+    """Stop in one line, naming this node and the path, when the run folder is not here or not writable."""
+    run_dir = Path(task.run_dir)
+    node = _node_name()
+    if not run_dir.is_dir():
+        raise UserError(f"node {node}: cannot see the run folder {run_dir} ({task.label}); {STORAGE_RULE}")
+    probe = run_dir / f".fvc-write-probe-{socket.gethostname()}-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+    except OSError as exc:
+        raise UserError(f"node {node}: cannot write in the run folder {run_dir} ({exc.strerror or exc}; "
+                        f"{task.label}); {STORAGE_RULE}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def _node_name() -> str:
+    host = socket.gethostname()
+    try:
+        import ray  # only when Ray already runs this process: its node address is what `ray status` shows
+
+        if ray.is_initialized():
+            return f"{host} ({ray.util.get_node_ip_address()})"
+    except Exception:  # noqa: S110 - no Ray, or not in a Ray worker: the host name alone
+        pass
+    return host
+
+
+FOLD_LOCKS = ".fold-locks"
+
+
+@contextlib.contextmanager
+def fold_lock(task: FoldTask) -> Iterator[None]:
+    """Held while a process trains this fold: two attempts of one task (a retry of a worker the
+    cluster thought lost, still running) never train it at once; the second waits for the first,
+    then finds its checkpoint or its finished fold. A ``lockf`` record lock, like the run's: it
+    dies with the process that holds it, so a SIGKILLed worker never blocks its retry."""
+    folder = Path(task.run_dir) / FOLD_LOCKS
+    folder.mkdir(exist_ok=True)
+    path = folder / f"repeat_{task.repeat}_fold_{task.fold}.lock"
+    with open(path, "a+") as handle:
+        try:
+            import fcntl
+
+            fcntl.lockf(handle, fcntl.LOCK_EX)
+        except (ImportError, OSError):
+            pass  # no record locks on this filesystem: unguarded, as a run folder lock is then
+        yield
+
+
+_contexts: dict[tuple[str, str, str], tuple[Any, Any]] = {}
+
+
+def _fold_context(task: FoldTask) -> tuple[Any, Any]:
+    """(job, trainer) for the task's run, built once per process: a worker that receives several
+    folds of one run builds its dataset and trainer once, as the in-process run does."""
+    key = (task.run_dir, task.run_id, repr(sorted(task.config.items(), key=lambda kv: kv[0])))
+    if key in _contexts:
+        return _contexts[key]
+    from fvc_core.config import resolve
+    from fvc_core.console import get_console
+    from fvc_core.plugins import get_registry
+    from fvc_core.runner import Job, versions
+    from fvc_core.trackers import TrackerSet
+    from fvc_core.tracking import RunInfo
+
+    config = resolve(dict(task.config), disabled=list(task.disabled_plugins), source="the run's config.yaml")
+    registry = get_registry(config.disabled_plugins)
+    dataset = registry.get("datasets", config.data.name).factory(config.data.config)
+    model_reg = registry.get("models", config.model.name)
+    trainer = registry.get("trainers", config.trainer.name).factory(config.trainer.config)
+    protocol = {"model": config.model.name}
+    with contextlib.suppress(AttributeError):
+        protocol.update(dataset.protocol())
+    run = RunInfo(experiment=config.experiment, run_id=task.run_id, config=config.as_dict(),
+                  config_hash=config.hash(), model_name=config.model.name, run_dir=Path(task.run_dir),
+                  folds=int(getattr(config.trainer.config, "folds", 1)), protocol=protocol,
+                  versions=versions(registry), resumed=task.resumed)
+    job = Job(config=config, run=run, dataset=dataset,
+              build_model=lambda: model_reg.factory(config.model.config),
+              trackers=TrackerSet([]), console=get_console(), interactive=False)
+    _contexts.clear()  # one run per process at a time: the previous run's dataset goes
+    _contexts[key] = (job, trainer)
+    return job, trainer
+
+
+def run_fold_task(task: FoldTask, events: Tracker) -> FoldResult:
+    """Run one fold in this process from its task alone: check the storage, take the fold's lock,
+    rebuild the run's plugins, and call the trainer's ``run_fold(job, fold)``; its epochs go to
+    ``events``. Safe to call again for the same task (a retry): the trainer resumes the fold from
+    its last checkpoint, or returns it as finished."""
+    if task.cwd and os.path.isdir(task.cwd):
+        os.chdir(task.cwd)
+    check_storage(task)
+    with fold_lock(task):
+        job, trainer = _fold_context(task)
+        run_fold = getattr(trainer, "run_fold", None)
+        if run_fold is None:
+            raise PluginError(f"trainer {job.config.trainer.name!r} cannot run a fold on its own (it has no "
+                              "run_fold); use executor.name=local")
+        job.trackers = events
+        kwargs = {"repeat": task.repeat} if task.repeat else {}
+        return run_fold(job, task.fold, **kwargs)
+
+
+# -- events crossing processes ------------------------------------------------------------------
+
+class ForwardingTracker:
+    """The ``events`` of a task outside the driver: each event becomes ``send((method, args))``,
+    which the executor delivers to the driver's trackers in order. Only the fold's own events
+    travel; run-level ones (start_run, end_run, fail_run) are the driver's alone."""
+
+    name = "events"
+
+    def __init__(self, send: Callable[[tuple[str, tuple[Any, ...]]], None]):
+        self._send = send
+
+    def log_epoch(self, fold: int, epoch: int, metrics: dict[str, float], step: int) -> None:
+        self._send(("log_epoch", (fold, epoch, dict(metrics), step)))
+
+    def end_fold(self, result: FoldResult) -> None:
+        self._send(("end_fold", (result,)))
+
+    def warn(self, message: str) -> None:
+        self._send(("warn", (message,)))
+
+    def note(self, message: str) -> None:
+        self._send(("note", (message,)))
+
+    def __getattr__(self, name: str) -> Callable[..., None]:
+        # Run-level calls a trainer may make on its trackers (check, start_run...) are the driver's business.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return lambda *args, **kwargs: None
+
+
+def deliver(events: Tracker, event: tuple[str, tuple[Any, ...]]) -> None:
+    """Call the driver's tracker method an event names."""
+    method, args = event
+    target = getattr(events, method, None) if method in _DELIVERED else None
+    if target is not None:
+        target(*args)
+
+
+_DELIVERED = ("log_epoch", "end_fold", "warn", "note")

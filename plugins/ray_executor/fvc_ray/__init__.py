@@ -1,0 +1,1 @@
+"""fvc-ray: run the folds of an fvc run as Ray tasks."""

@@ -1,0 +1,174 @@
+"""The ``ray`` executor: each fold a Ray task, as many side by side as the cluster's resources allow.
+
+Tracker events travel through one small actor per run (:class:`EventSink`): a task hands it each
+event and waits for the acknowledgement before going on, so an epoch the task has logged is in
+the driver's hands even if the worker is killed the next moment (the trainer logs an epoch after
+checkpointing it, so a retry, which resumes after that checkpoint, never sends it twice). The
+driver drains the sink while it waits for results and delivers the events to its trackers before
+the result of the task that sent them. Returning the events with the result instead would lose the
+epochs of an attempt that is killed, and show none until a fold ends (hours, on real data).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import ray
+
+from fvc_core.errors import UserError
+from fvc_core.executors import FoldFunction, FoldTask, ForwardingTracker, deliver
+from fvc_ray.config import RayExecutorConfig
+
+# How often the driver looks for new events while no fold has finished.
+POLL_S = 0.5
+
+
+@ray.remote(num_cpus=0, max_restarts=0)
+class EventSink:
+    """Holds the events tasks sent until the driver takes them; a synchronous actor handles calls
+    from one caller in the order they were made."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, tuple[Any, ...]]] = []
+
+    def put(self, event: tuple[str, tuple[Any, ...]]) -> None:
+        self.events.append(event)
+
+    def drain(self) -> list[tuple[str, tuple[Any, ...]]]:
+        out, self.events = self.events, []
+        return out
+
+
+def execute(fn: FoldFunction, task: FoldTask, sink: Any) -> Any:
+    """What runs in the Ray worker: ``fn(task, events)``, every event acknowledged by the sink."""
+    events = ForwardingTracker(lambda event: ray.get(sink.put.remote(event)))
+    return fn(task, events)
+
+
+class RayExecutor:
+    in_process = False
+
+    def __init__(self, config: RayExecutorConfig | None = None):
+        self.config = config or RayExecutorConfig()
+        self._ours = False  # whether start() connected this process (and close() disconnects it)
+
+    # -- connecting ------------------------------------------------------------------------------
+    def address(self) -> str:
+        """The address to use: the key, else $RAY_ADDRESS, else 'local' (a Ray started for this run)."""
+        return self.config.address or os.environ.get("RAY_ADDRESS") or "local"
+
+    def start(self) -> None:
+        if ray.is_initialized():
+            return  # a notebook or script that set Ray up itself: use its connection as it is
+        address = self.address()
+        kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
+        if address == "local":
+            # Bound to the loopback interface: a run's own Ray instance is nobody else's to reach.
+            kwargs["_node_ip_address"] = "127.0.0.1"
+        else:
+            address = self._reachable(address)
+        # ray.init installs its own SIGTERM handler; fvc's (state saved, status recorded) stays in force.
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise UserError(f"executor.address: cannot use the Ray cluster at {address}: {_first_line(exc)}") from None
+        finally:
+            for sig, handler in handlers.items():
+                if handler is not None:
+                    signal.signal(sig, handler)
+        self._ours = True
+
+    def _reachable(self, address: str) -> str:
+        """The host:port (or ray://host:port) to give ray.init, once something answers there: Ray
+        itself retries an address nobody answers for minutes."""
+        where = "executor.address" if self.config.address else "$RAY_ADDRESS"
+        target = address
+        if address.startswith("ray://"):
+            try:
+                import grpc  # noqa: F401 - Ray Client needs it, and says so only after a long wait
+            except ImportError:
+                raise UserError(f"{where}: {address} is a Ray Client address, which needs ray[client] "
+                                "(pip install 'ray[client]'); or give the head's host:port") from None
+            target = address[len("ray://"):]
+        elif address == "auto":
+            from ray._private.services import canonicalize_bootstrap_address
+
+            try:
+                target = address = canonicalize_bootstrap_address("auto") or ""
+            except (ConnectionError, ValueError) as exc:
+                raise UserError(f"{where}: auto: no Ray cluster found on this machine ({_first_line(exc)}); "
+                                "start one with `ray start --head`, or give its address") from None
+        host, sep, port = target.rpartition(":")
+        if not sep or not port.isdigit() or not host:
+            raise UserError(f"{where}: {address!r} is not a Ray address (host:port, auto, ray://host:port or local)")
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=self.config.connect_timeout_s):
+                pass
+        except OSError as exc:
+            why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__).lower()
+            raise UserError(f"{where}: no Ray cluster answers at {host}:{port} ({why} within "
+                            f"{self.config.connect_timeout_s:g} s); start it (`ray start --head`) or fix the "
+                            "address") from None
+        return address
+
+    def close(self) -> None:
+        if self._ours and ray.is_initialized():
+            ray.shutdown()
+        self._ours = False
+
+    # -- running ---------------------------------------------------------------------------------
+    def run(self, tasks: Sequence[FoldTask], fn: FoldFunction, events: Any) -> Iterator[tuple[FoldTask, Any]]:
+        if not tasks:
+            return
+        cfg = self.config
+        remote = ray.remote(execute)
+        options = {"num_cpus": cfg.num_cpus, "num_gpus": cfg.num_gpus, "max_retries": cfg.max_retries,
+                   "retry_exceptions": False}
+        sink = EventSink.remote()
+        waiting = list(tasks)
+        running: dict[Any, FoldTask] = {}
+        limit = cfg.max_concurrent or len(tasks)
+        try:
+            while waiting or running:
+                while waiting and len(running) < limit:
+                    task = waiting.pop(0)
+                    running[remote.options(name=f"fvc {task.label}", **options).remote(fn, task, sink)] = task
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_S)
+                # Before any result: a task's events were all acknowledged before it returned.
+                for event in ray.get(sink.drain.remote()):
+                    deliver(events, event)
+                for ref in ready:
+                    task = running.pop(ref)
+                    yield task, self._result(ref, task)
+        finally:
+            # An error, Ctrl-C or a trainer that stopped iterating: the other folds stop too (each
+            # resumes from its checkpoint on the next `fvc run`).
+            for ref in running:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+            with contextlib.suppress(Exception):
+                ray.kill(sink)
+
+    def _result(self, ref: Any, task: FoldTask) -> Any:
+        try:
+            return ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            cause = exc.cause
+            if isinstance(cause, BaseException):
+                raise cause from None  # the fold's own error, as the local executor would raise it
+            raise RuntimeError(f"{task.label} failed in its Ray worker: {_first_line(exc)}") from None
+        except ray.exceptions.RayError as exc:
+            raise RuntimeError(f"{task.label}: its Ray worker or node was lost and {self.config.max_retries} "
+                               f"retries did not finish it ({type(exc).__name__}: {_first_line(exc)}); "
+                               "run the same command again to resume") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
