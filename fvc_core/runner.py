@@ -119,10 +119,12 @@ def versions(registry: Registry) -> dict[str, str]:
     out = {"python": sys.version.split()[0]}
     for plugin in registry.plugins:
         out[plugin.distribution] = plugin.version
-    for module in ("torch", "av"):
-        mod = sys.modules.get(module)
-        if mod is not None:
-            out[module] = getattr(mod, "__version__", "?")
+    # From the installed metadata, not the modules: the run's versions are recorded before torch loads.
+    from importlib.metadata import PackageNotFoundError, version
+
+    for dist in ("torch", "av"):
+        with contextlib.suppress(PackageNotFoundError):
+            out[dist] = version(dist)
     return out
 
 
@@ -209,6 +211,12 @@ def _start(config: ResolvedConfig, fresh: bool, console: Console, registry: Regi
                                                note=lambda text: console.print(f"[dim]{text}[/]", soft_wrap=True))
     (run_dir / "config.yaml").write_text(config.to_yaml())
     state_path = run_dir / "run.json"
+    protocol = {"model": config.model.name}
+    try:
+        protocol.update(dataset.protocol())
+    except AttributeError:
+        pass
+    # What the run was trained with, so a report written later shows these and not what is installed then.
     state = {
         "run_id": run_id,
         "experiment": config.experiment,
@@ -216,14 +224,10 @@ def _start(config: ResolvedConfig, fresh: bool, console: Console, registry: Regi
         "config_hash": config.hash(),
         "status": "running",
         "started": _now(),
+        "versions": versions(registry),
+        "protocol": protocol,
     }
     _write_json(state_path, state)
-
-    protocol = {"model": config.model.name}
-    try:
-        protocol.update(dataset.protocol())
-    except AttributeError:
-        pass
     run = RunInfo(
         experiment=config.experiment,
         run_id=run_id,
@@ -233,7 +237,7 @@ def _start(config: ResolvedConfig, fresh: bool, console: Console, registry: Regi
         run_dir=run_dir,
         folds=int(getattr(config.trainer.config, "folds", 1)),
         protocol=protocol,
-        versions=versions(registry),
+        versions=state["versions"],
         resumed=resumed,
     )
     job = Job(

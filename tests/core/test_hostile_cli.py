@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -257,19 +256,27 @@ def test_the_sweep_has_at_least_30_cases():
     assert len(CASES) >= 30 and len({c.id for c in CASES}) == len(CASES)
 
 
+# Linux carries a process's peak RSS across exec: fvc forked straight from this (large) test process
+# would report the test process's memory. A small fresh interpreter forks it instead and reports its peak.
+_MEASURE = """
+import os, subprocess, sys, threading
+proc = subprocess.Popen(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=open(sys.argv[1], "w"))
+timer = threading.Timer(float(os.environ["HANG"]), proc.kill)
+timer.start()
+_, status, usage = os.wait4(proc.pid, 0)
+timer.cancel()
+print(os.waitstatus_to_exitcode(status), usage.ru_maxrss)
+"""
+
+
 def _max_rss_mb(argv: list[str], cwd: Path) -> tuple[int, float, str]:
     """Run fvc; its exit code, its peak memory (MB, from the kernel's rusage) and stderr."""
     err_path = cwd / "stderr.txt"
-    with open(err_path, "w") as err:
-        proc = subprocess.Popen([FVC, *argv], cwd=cwd, stdout=subprocess.DEVNULL, stderr=err)
-    timer = threading.Timer(HANG, proc.kill)  # safety net for the unfixed code, which runs for minutes
-    timer.start()
-    try:
-        _, status, usage = os.wait4(proc.pid, 0)
-    finally:
-        timer.cancel()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, usage.ru_maxrss / 1024, err_path.read_text()
+    # HANG: a safety net for the unfixed code, which runs for minutes.
+    out = subprocess.run([sys.executable, "-c", _MEASURE, str(err_path), FVC, *argv], cwd=cwd, check=True,
+                         capture_output=True, text=True, env={**os.environ, "HANG": str(HANG)}).stdout
+    code, peak_kb = out.split()
+    return int(code), int(peak_kb) / 1024, err_path.read_text()
 
 
 @pytest.mark.parametrize("name", ["bomb.yaml", "ibomb.yaml"])

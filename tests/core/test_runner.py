@@ -44,6 +44,11 @@ def test_run_reports_to_trackers_and_records_state(events, config, tmp_path):
     run_dir = tmp_path / "out" / "m"
     state = json.loads((run_dir / "run.json").read_text())
     assert state["status"] == "finished" and state["model"] == "m"
+    # What it was trained with stays with the run (a report written later shows these, not what is installed).
+    from importlib.metadata import version
+
+    assert state["versions"]["torch"] == version("torch") and state["versions"]["fvc-core"] == version("fvc-core")
+    assert state["protocol"]["model"] == "m"
     assert "name: t" in (run_dir / "config.yaml").read_text()
     events.clear()
     # Same config again: the same run, resumed.

@@ -117,7 +117,8 @@ def page(title: str, body: list[str], nav: list[tuple[str, str]]) -> str:
             + "\n".join(body) + "</body></html>\n")
 
 
-def run_header(run: Run, versions: dict[str, str], protocol: dict[str, Any] | None, anchor: str) -> str:
+def run_header(run: Run, versions: dict[str, str], protocol: dict[str, Any] | None, anchor: str,
+               recorded: bool = False) -> str:
     import yaml
 
     finished = len(run.finished_folds)
@@ -149,8 +150,10 @@ def run_header(run: Run, versions: dict[str, str], protocol: dict[str, Any] | No
         proto = ("<h3>protocol (how a clip is made)</h3><table>" + "".join(
             f'<tr><th class="l">{esc(k)}</th><td class="l">{esc(v)}</td></tr>' for k, v in protocol.items())
             + "</table>")
-    vers = ("<h3>versions</h3><p>Installed when this report was written (the run folder does not record "
-            "the versions it was trained with):</p><table>" + "".join(
+    source = ("Recorded by the run when it started (run.json):" if recorded else
+              "Installed when this report was written (this run folder does not record the versions it was "
+              "trained with):")
+    vers = (f"<h3>versions</h3><p>{source}</p><table>" + "".join(
                 f'<tr><th class="l">{esc(k)}</th><td class="l">{esc(v)}</td></tr>' for k, v in versions.items())
             + "</table>")
     config = esc(yaml.safe_dump(run.config, sort_keys=False))

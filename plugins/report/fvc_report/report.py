@@ -52,7 +52,11 @@ def run_sections(run: Run, prefix: str, samples: bool,
 
     body: list[str] = []
     dataset = sampling.build_dataset(run) if samples and run.finished_folds else None
-    body.append(render.run_header(run, versions, _protocol(dataset, run), f"{prefix}run"))
+    # run.json records what the run was trained with; a run folder from before that falls back to what
+    # is installed now, and the header says which.
+    recorded = run.state.get("versions")
+    protocol = run.state.get("protocol") or _protocol(dataset, run)
+    body.append(render.run_header(run, recorded or versions, protocol, f"{prefix}run", recorded=bool(recorded)))
     body.append(render.metrics_table(run, f"{prefix}metrics"))
     nav = [(f"{prefix}run", "run"), (f"{prefix}metrics", "metrics")]
     folds = run.finished_folds
