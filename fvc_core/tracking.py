@@ -83,6 +83,11 @@ class FoldResult:
     artifacts: dict[str, Path] = field(default_factory=dict)
     """Name -> file: model.pt, metrics.json, history.json, split.parquet..."""
     best_epoch: int | None = None
+    repeat: int = 0
+    """Repeated cross-validation (trainer.repeats > 1): the repeat this fold belongs to. ``fold`` is
+    then unique across the run, repeat * k + the fold's index within its repeat, so trackers that key
+    on it keep working; ``fold_in_repeat`` is that index."""
+    fold_in_repeat: int | None = None
 
 
 @dataclass
@@ -94,6 +99,10 @@ class RunSummary:
     summary_path: Path | None = None
     skipped_videos: list[dict[str, str]] = field(default_factory=list)
     """Videos left out under ``on_bad_video: skip``: path and reason."""
+    repeats: int = 1
+    ci95: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """Repeated cross-validation only: metric -> (low, high) of the 95 % confidence interval of the
+    mean over all repeats x folds (corrected for the folds' overlapping training parts)."""
 
 
 class Tracker:

@@ -179,7 +179,12 @@ class FoldTraining:
     """Trains and scores one fold; every state needed to resume goes into fold_dir/last.pt."""
 
     def __init__(self, job: Any, config: SupervisedConfig, env: Environment, fold: int,
-                 parts: dict[str, list[tuple[int, int]]], fold_dir: Path):
+                 parts: dict[str, list[tuple[int, int]]], fold_dir: Path, repeat: int = 0,
+                 fold_in_repeat: int | None = None):
+        """``fold``: the fold's number across the run (repeat * k + its index in the repeat when
+        trainer.repeats > 1); it names the fold to trackers and seeds its training."""
+        self.repeat = repeat
+        self.fold_in_repeat = fold if fold_in_repeat is None else fold_in_repeat
         self.job = job
         self.cfg = config
         self.env = env
@@ -501,7 +506,10 @@ class FoldTraining:
                         refit_train_loss=[row["train_loss"] for row in refit_history])
         else:
             test.update(scored_model="best_epoch", scored_model_trained_on=["train"])
+        if cfg.repeats > 1:
+            test.update(repeat=self.repeat, fold_in_repeat=self.fold_in_repeat, seed=self.env.seed)
         outputs.write_json(paths["metrics.json"], test)  # last: its presence marks the fold finished
         checkpoint.remove(self.last_path)
         checkpoint.remove(self.refit_path)
-        return outputs.fold_result(self.fold, self.fold_dir, test, self.history, self.stopping.best_epoch)
+        return outputs.fold_result(self.fold, self.fold_dir, test, self.history, self.stopping.best_epoch,
+                                   self.repeat, self.fold_in_repeat)

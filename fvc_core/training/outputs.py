@@ -103,9 +103,11 @@ def write_predictions(path: Path, video_paths: list[str], labels: list[int], sco
 
 
 def fold_result(fold: int, fold_dir: Path, metrics: dict[str, Any], history: list[dict[str, Any]],
-                best_epoch: int | None) -> FoldResult:
+                best_epoch: int | None, repeat: int = 0, fold_in_repeat: int | None = None) -> FoldResult:
     paths = fold_paths(fold_dir)
     return FoldResult(
+        repeat=repeat,
+        fold_in_repeat=fold if fold_in_repeat is None else fold_in_repeat,
         fold=fold,
         metrics={k: _float(metrics.get(k)) for k in RESULT_KEYS},
         fold_dir=fold_dir,
@@ -141,10 +143,19 @@ def read_finished_fold(fold: int, fold_dir: Path, table_fingerprint: str | None 
     return fold_result(fold, fold_dir, metrics, history, metrics.get("best_epoch"))
 
 
-def write_summary(run: RunInfo, results: list[FoldResult], skipped: list[dict[str, str]]) -> RunSummary:
+CI_METHOD = ("95 % interval of the mean over repeats x folds, Student's t with the Nadeau-Bengio "
+             "correction for overlapping training parts: variance (1/n + n_test/n_train) * s^2")
+
+
+def write_summary(run: RunInfo, results: list[FoldResult], skipped: list[dict[str, str]], repeats: int = 1,
+                  test_train_ratio: float = math.nan) -> RunSummary:
+    """summary.json. With ``repeats`` > 1 each fold names its repeat, and a 95 % confidence interval of
+    each test metric over all repeats x folds is added; with 1 the file is what it always was."""
+    from fvc_core.training.metrics import confidence_interval
+
     mean, std = summarize([r.metrics for r in results])
     path = Path(run.run_dir) / "summary.json"
-    write_json(path, {
+    data: dict[str, Any] = {
         "experiment": run.experiment,
         "run_id": run.run_id,
         "model": run.model_name,
@@ -153,8 +164,18 @@ def write_summary(run: RunInfo, results: list[FoldResult], skipped: list[dict[st
         "mean": mean,
         "std": std,
         "skipped_videos": skipped,
-    })
-    return RunSummary(run=run, folds=results, mean=mean, std=std, summary_path=path, skipped_videos=skipped)
+    }
+    ci95: dict[str, tuple[float, float]] = {}
+    if repeats > 1:
+        ci95 = {name: confidence_interval([r.metrics.get(name) for r in results], test_train_ratio)
+                for name in SCORE_METRICS}
+        data["folds"] = [{"repeat": r.repeat, "fold": r.fold, "fold_in_repeat": r.fold_in_repeat,
+                          "best_epoch": r.best_epoch, **r.metrics} for r in results]
+        data.update(repeats=repeats, n_folds=len(results), ci95={k: list(v) for k, v in ci95.items()},
+                    ci95_method=CI_METHOD)
+    write_json(path, data)
+    return RunSummary(run=run, folds=results, mean=mean, std=std, summary_path=path, skipped_videos=skipped,
+                      repeats=repeats, ci95=ci95)
 
 
 def _cell(value: float) -> str:
@@ -162,6 +183,39 @@ def _cell(value: float) -> str:
 
 
 def print_summary(console: Console, summary: RunSummary) -> None:
+    if summary.repeats > 1:
+        _print_repeated(console, summary)
+    else:
+        _print_folds(console, summary)
+    _print_skipped(console, summary)
+
+
+def _print_repeated(console: Console, summary: RunSummary) -> None:
+    """One column per repeat (the mean of its folds), then mean ± std and the 95 % interval over all folds."""
+    per_fold = len(summary.folds) // summary.repeats
+    table = Table(title=f"{summary.run.experiment}: {summary.run.model_name}, {summary.repeats} repeats x "
+                        f"{per_fold} folds")
+    table.add_column("metric")
+    for r in range(summary.repeats):
+        table.add_column(f"repeat {r}", justify="right")
+    table.add_column(f"mean ± std ({len(summary.folds)} folds)", justify="right", style="bold")
+    table.add_column("95 % CI", justify="right", style="bold")
+    for name in SCORE_METRICS:
+        row = []
+        for r in range(summary.repeats):
+            mean_r, _ = summarize([f.metrics for f in summary.folds if f.repeat == r])
+            row.append(_cell(mean_r[name]))
+        mean, std = summary.mean[name], summary.std[name]
+        row.append(f"{_cell(mean)} ± {_cell(std)}" if not math.isnan(std) else _cell(mean))
+        low, high = summary.ci95.get(name, (math.nan, math.nan))
+        row.append(f"[{_cell(low)}, {_cell(high)}]" if not math.isnan(low) else "-")
+        table.add_row(name, *row)
+    console.print(table)
+    console.print("95 % CI: Student's t over all folds, widened for their overlapping training parts "
+                  "(Nadeau-Bengio)", highlight=False)
+
+
+def _print_folds(console: Console, summary: RunSummary) -> None:
     table = Table(title=f"{summary.run.experiment}: {summary.run.model_name}, {len(summary.folds)} folds")
     table.add_column("metric")
     for r in summary.folds:
@@ -173,6 +227,9 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         row.append(f"{_cell(mean)} ± {_cell(std)}" if not math.isnan(std) else _cell(mean))
         table.add_row(name, *row)
     console.print(table)
+
+
+def _print_skipped(console: Console, summary: RunSummary) -> None:
     if summary.skipped_videos:
         console.print(f"[yellow]{len(summary.skipped_videos)} video(s) skipped[/] (on_bad_video: skip), "
                       f"listed in {Path(summary.run.run_dir) / 'skipped_videos.json'}:")

@@ -36,11 +36,15 @@ class SupervisedTrainer:
         device = resolve_device(cfg.device)
         amp_dtype = resolve_amp(cfg.amp, device)
 
-        # Every split is made (and checked) before any training starts.
+        # Every split of every repeat is made (and checked) before any training starts. Repeat r
+        # splits under seed + r; with one repeat the folders are fold_<k>/ as they always were.
         table = job.dataset.table()
-        splits = load_or_make_splits(table, run_dir, cfg.folds, cfg.val_fraction, seed)
+        repeats = [(r, seed + r, run_dir if cfg.repeats == 1 else run_dir / f"repeat_{r}")
+                   for r in range(cfg.repeats)]
+        splits_of = {r: load_or_make_splits(table, base, cfg.folds, cfg.val_fraction, r_seed)
+                     for r, r_seed, base in repeats}
         fingerprint = table_fingerprint(table)
-        catalog = splits[0].table.sort("video_path")
+        catalog = splits_of[0][0].table.sort("video_path")
         paths = catalog["video_path"].to_list()
         row_of = {p: i for i, p in enumerate(paths)}
         source = ClipSource(job.dataset, paths, catalog["label"].to_list())
@@ -50,30 +54,40 @@ class SupervisedTrainer:
         skipped = SkippedVideos(run_dir / "skipped_videos.json", getattr(job.dataset, "on_bad_video", "fail"))
 
         results: list[FoldResult] = []
-        with RunProgress(job.console, job.interactive, cfg.folds, cfg.epochs) as progress:
-            env = Environment(device, amp_dtype, loader, sampler, paths, row_of, skipped, seed, progress,
-                              fingerprint)
-            for split in splits:
-                fold_dir = run_dir / f"fold_{split.fold}"
-                done = outputs.read_finished_fold(split.fold, fold_dir, fingerprint)
-                if done is not None:
-                    results.append(done)
-                    progress.fold_done(split.fold, "finished earlier, kept")
-                    continue
-                parts = {part: [(row_of[p], int(lab)) for p, lab in
-                                split.part(part).select("video_path", "label").iter_rows()]
-                         for part in ("train", "val", "test")}
-                try:
-                    result = FoldTraining(job, cfg, env, split.fold, parts, fold_dir).run()
-                except KeyboardInterrupt:
-                    job.console.print(f"[yellow]interrupted:[/] fold {split.fold} resumes from its last "
-                                      "finished epoch on the next `fvc run` of this config")
-                    raise
-                job.trackers.end_fold(result)
-                results.append(result)
-                progress.fold_done(split.fold)
+        total = cfg.folds * cfg.repeats
+        with RunProgress(job.console, job.interactive, total, cfg.epochs) as progress:
+            for r, r_seed, base in repeats:
+                env = Environment(device, amp_dtype, loader, sampler, paths, row_of, skipped, r_seed, progress,
+                                  fingerprint)
+                if cfg.repeats > 1:
+                    job.console.print(f"repeat {r} of {cfg.repeats} (seed {r_seed}): folds "
+                                      f"{r * cfg.folds}-{(r + 1) * cfg.folds - 1} in {base}", highlight=False)
+                for split in splits_of[r]:
+                    # Numbered across the run so trackers keyed on the fold see each one once.
+                    fold = r * cfg.folds + split.fold
+                    fold_dir = base / f"fold_{split.fold}"
+                    done = outputs.read_finished_fold(fold, fold_dir, fingerprint)
+                    if done is not None:
+                        done.repeat, done.fold_in_repeat = r, split.fold
+                        results.append(done)
+                        progress.fold_done(fold, "finished earlier, kept")
+                        continue
+                    parts = {part: [(row_of[p], int(lab)) for p, lab in
+                                    split.part(part).select("video_path", "label").iter_rows()]
+                             for part in ("train", "val", "test")}
+                    try:
+                        result = FoldTraining(job, cfg, env, fold, parts, fold_dir, r, split.fold).run()
+                    except KeyboardInterrupt:
+                        job.console.print(f"[yellow]interrupted:[/] fold {fold} resumes from its last "
+                                          "finished epoch on the next `fvc run` of this config")
+                        raise
+                    job.trackers.end_fold(result)
+                    results.append(result)
+                    progress.fold_done(fold)
         del env, loader, sampler  # stops the persistent workers now rather than at interpreter exit
 
-        summary = outputs.write_summary(job.run, results, skipped.as_list())
+        n_test = sum(r.metrics.get("n", 0) for r in results)
+        ratio = n_test / (len(results) * len(paths) - n_test) if results and len(paths) else float("nan")
+        summary = outputs.write_summary(job.run, results, skipped.as_list(), cfg.repeats, ratio)
         outputs.print_summary(job.console, summary)
         return summary

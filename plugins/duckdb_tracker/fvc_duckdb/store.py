@@ -96,7 +96,22 @@ CREATE OR REPLACE VIEW run_results AS
 """
 
 # Key columns of a table's rows, never metric columns.
-KEYS = {"epochs": ("run_id", "fold", "epoch"), "folds": ("run_id", "fold")}
+KEYS = {"epochs": ("run_id", "fold", "epoch"), "folds": ("run_id", "fold"), "run_summary": ("run_id", "metric")}
+
+# Repeated cross-validation only (trainer.repeats > 1), so a run of one repeat writes what it always did.
+RUN_SUMMARY = """
+CREATE TABLE IF NOT EXISTS run_summary (
+    run_id VARCHAR,
+    metric VARCHAR,
+    repeats INTEGER,
+    n_folds INTEGER,
+    mean DOUBLE,
+    std DOUBLE,
+    ci95_low DOUBLE,
+    ci95_high DOUBLE,
+    PRIMARY KEY (run_id, metric)
+);
+"""
 NOT_METRICS = {"run_id", "fold", "epoch", "step", "logged_at", "finished_at", "fold_dir", "best_epoch"}
 
 
@@ -280,10 +295,16 @@ def write_epoch(con: duckdb.DuckDBPyConnection, run_id: str, fold: int, epoch: i
 
 
 def write_fold(con: duckdb.DuckDBPyConnection, run_id: str, fold: int, metrics: Mapping[str, Any],
-               best_epoch: int | None, fold_dir: Path, predictions: Path | None) -> None:
+               best_epoch: int | None, fold_dir: Path, predictions: Path | None,
+               repeat: int | None = None) -> None:
+    """``repeat``: repeated cross-validation's repeat of this fold (a ``repeat`` column); None without repeats."""
     values = metric_row(metrics, rename=fold_column)
     ensure_columns(con, "folds", values)
-    upsert(con, "folds", {"run_id": run_id, "fold": fold, **values, "best_epoch": best_epoch,
+    extra: dict[str, Any] = {}
+    if repeat is not None:
+        con.execute('ALTER TABLE folds ADD COLUMN IF NOT EXISTS "repeat" INTEGER')
+        extra["repeat"] = repeat
+    upsert(con, "folds", {"run_id": run_id, "fold": fold, **extra, **values, "best_epoch": best_epoch,
                           "fold_dir": str(fold_dir), "finished_at": utc_now()})
     con.execute("DELETE FROM predictions WHERE run_id = ? AND fold = ?", [run_id, fold])
     if predictions is not None and Path(predictions).is_file():
@@ -300,3 +321,15 @@ def has_fold(con: duckdb.DuckDBPyConnection, run_id: str, fold: int) -> bool:
 
 def to_json(value: Any) -> str:
     return json.dumps(value, default=str)
+
+
+def write_run_summary(con: duckdb.DuckDBPyConnection, run_id: str, repeats: int, n_folds: int,
+                      mean: Mapping[str, float], std: Mapping[str, float],
+                      ci95: Mapping[str, tuple[float, float]]) -> None:
+    """One row per test metric (test_auc, ...): mean, std and 95 % interval over all repeats x folds."""
+    con.execute(RUN_SUMMARY)
+    for key in mean:
+        low, high = ci95.get(key, (None, None))
+        upsert(con, "run_summary", {"run_id": run_id, "metric": fold_column(key), "repeats": repeats,
+                                    "n_folds": n_folds, "mean": number(mean[key]), "std": number(std.get(key)),
+                                    "ci95_low": number(low), "ci95_high": number(high)})

@@ -11,6 +11,13 @@ from fvc_duckdb import store
 from fvc_duckdb.config import DEFAULT_FILE, DuckdbConfig
 
 
+def _repeats(run: RunInfo) -> int:
+    """trainer.repeats of the run: its folds are numbered 0 .. repeats * k - 1 and all count as folds."""
+    trainer = run.config.get("trainer") if isinstance(run.config, dict) else None
+    repeats = trainer.get("repeats") if isinstance(trainer, dict) else None
+    return repeats if isinstance(repeats, int) and repeats > 1 else 1
+
+
 class DuckdbTracker(Tracker):
     name = "duckdb"
 
@@ -63,7 +70,7 @@ class DuckdbTracker(Tracker):
                     versions = excluded.versions, run_dir = excluded.run_dir
                 """,
                 [run.run_id, run.experiment, run.model_name, store.to_json(run.config), run.config_hash,
-                 store.to_json(run.protocol), store.to_json(run.versions), run.folds,
+                 store.to_json(run.protocol), store.to_json(run.versions), run.folds * _repeats(run),
                  str(Path(run.run_dir).resolve()), now, now],
             )
 
@@ -85,8 +92,10 @@ class DuckdbTracker(Tracker):
             self._record_fold(con, result)
 
     def _record_fold(self, con, result: FoldResult) -> None:
+        repeated = _repeats(self.run) > 1
         store.write_fold(con, self.run.run_id, result.fold, result.metrics, result.best_epoch,
-                         Path(result.fold_dir).resolve(), result.predictions_path)
+                         Path(result.fold_dir).resolve(), result.predictions_path,
+                         result.repeat if repeated else None)
         # Epochs the tracker did not see (it was added, or off, while the fold trained) come
         # from the fold's history; epochs already logged keep their row and step.
         steps = history_steps(result, self.run.config)
@@ -101,6 +110,9 @@ class DuckdbTracker(Tracker):
             for result in summary.folds:
                 if not store.has_fold(con, self.run.run_id, result.fold):
                     self._record_fold(con, result)
+            if summary.repeats > 1:
+                store.write_run_summary(con, self.run.run_id, summary.repeats, len(summary.folds), summary.mean,
+                                        summary.std, summary.ci95)
             con.execute(
                 "UPDATE runs SET status = 'finished', error = NULL, finished_at = ?, updated_at = ? WHERE run_id = ?",
                 [store.utc_now(), store.utc_now(), self.run.run_id],

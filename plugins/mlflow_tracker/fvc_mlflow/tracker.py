@@ -356,7 +356,11 @@ class MlflowTracker(Tracker):
         stamp = _now_ms()
         metrics = [Metric(k, v, stamp, 0) for k, v in as_test_metrics(result.metrics).items()]
         params = [Param("best_epoch", str(result.best_epoch))] if result.best_epoch is not None else []
-        self.client.log_batch(run_id, metrics=metrics, params=params)
+        tags = []
+        if ((self.run.config.get("trainer") or {}).get("repeats") or 1) > 1:
+            # Repeated cross-validation: fold runs are numbered across repeats; these say which one.
+            tags = [RunTag("repeat", str(result.repeat)), RunTag("fold_in_repeat", str(result.fold_in_repeat))]
+        self.client.log_batch(run_id, metrics=metrics, params=params, tags=tags)
 
         files = dict(result.artifacts)
         files.setdefault("predictions.parquet", result.predictions_path)
@@ -399,6 +403,13 @@ class MlflowTracker(Tracker):
                 number = numeric(value)
                 if number is not None:
                     metrics.append(Metric(f"{test_metric_name(key)}_{suffix}", number, stamp, 0))
+        for key, (low, high) in summary.ci95.items():  # repeated cross-validation only
+            for suffix, value in (("ci95_low", low), ("ci95_high", high)):
+                number = numeric(value)
+                if number is not None:
+                    metrics.append(Metric(f"{test_metric_name(key)}_{suffix}", number, stamp, 0))
+        if summary.repeats > 1:
+            metrics.append(Metric("repeats", float(summary.repeats), stamp, 0))
         metrics.append(Metric("folds_done", float(len(summary.folds)), stamp, 0))
         self.client.log_batch(self.parent_id, metrics=metrics,
                               tags=[RunTag("skipped_videos", str(len(summary.skipped_videos)))])
