@@ -10,15 +10,23 @@ import signal
 import sys
 import traceback
 from collections.abc import Sequence
+from typing import NoReturn
 
 from fvc_core import __version__
 from fvc_core.errors import DiskFullError, Terminated, UserError, is_disk_full
 from fvc_core.plugins import DISABLE_ENV, KINDS, get_registry
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its mistakes reported like every other user mistake: one line, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="experiment YAML file")
-    parser.add_argument("overrides", nargs="*", metavar="key=value",
+    parser.add_argument("overrides", nargs="*", default=[], metavar="key=value",
                         help="override any key, e.g. trainer.epochs=3 'trackers=[console]'")
 
 
@@ -87,7 +95,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def build_parser(disabled: list[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="fvc", description="Plugin-based experiment runner for deepfake video detection.")
     parser.add_argument("--version", action="version", version=f"fvc {__version__}")
     parser.add_argument("-p", dest="plugin_opts", action="append", default=[], metavar="no:NAME",
@@ -111,7 +119,7 @@ def build_parser(disabled: list[str]) -> argparse.ArgumentParser:
     for command in get_registry(disabled).commands.values():
         if command.name in sub.choices:
             continue
-        p = argparse.ArgumentParser(prog=f"fvc {command.name}", description=command.help)
+        p = _Parser(prog=f"fvc {command.name}", description=command.help)
         try:
             command.configure(p)
         except Exception as exc:  # a broken plugin loses its command, not the whole CLI
@@ -124,7 +132,7 @@ def build_parser(disabled: list[str]) -> argparse.ArgumentParser:
 
 
 def _disabled_from_argv(argv: Sequence[str]) -> list[str]:
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = _Parser(prog="fvc", add_help=False)
     pre.add_argument("-p", dest="plugin_opts", action="append", default=[])
     known, _ = pre.parse_known_args(argv)
     disabled = []
