@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import polars as pl
@@ -58,3 +59,19 @@ def test_an_output_folder_prepared_before_markers_is_resumed(table, tmp_path):
     assert (result.written, result.already_done) == (1, 1)
     assert probe(out / "fake" / "a.mp4").frame_count == 6
     assert (out / ownership.MARKER).is_file()
+
+
+def test_a_killed_workers_half_written_copy_is_removed_on_the_next_run(table, tmp_path):
+    import subprocess
+
+    out = tmp_path / "out"
+    prepare(table, out, encoding=SMALL, workers=1)
+    # What a worker SIGKILLed mid-copy leaves: its temporary file, named with its (now dead) pid.
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    stale = out / "real" / f".a.mp4.mp4.{dead.pid}.tmp.mp4"
+    stale.write_bytes(b"half a copy")
+    live = out / "fake" / f".a.mp4.mp4.{os.getpid()}.tmp.mp4"  # a prepare still writing: not ours to touch
+    live.write_bytes(b"being written")
+    prepare(table, out, encoding=SMALL, workers=1)
+    assert not stale.exists() and live.exists()

@@ -138,6 +138,26 @@ def _claim(out: Path, encoding: Encoding) -> None:
     settings.write_text(json.dumps(wanted))
 
 
+def _remove_stale_partials(out: Path) -> None:
+    """Half-written copies of workers that were SIGKILLed (``.<name>.<pid>.tmp.mp4``): ours by name, in a
+    folder that is ours, and dead by their pid. A live pid is another prepare still writing: left alone."""
+    for path in out.rglob(".*.tmp.mp4"):
+        pid = path.name[: -len(".tmp.mp4")].rsplit(".", 1)[-1]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def prepare(
     table_path: str | Path,
     output_dir: str | Path,
@@ -178,6 +198,7 @@ def prepare(
                         "choose another output folder")
 
     _claim(out, encoding)
+    _remove_stale_partials(out)
     result = PrepareResult(out / SCALED_TABLE)
     todo = [i for i, t in enumerate(targets) if not Path(t).is_file()]
     result.already_done = len(sources) - len(todo)
