@@ -55,6 +55,9 @@ class FoldTask:
     cwd: str = field(default_factory=os.getcwd)
     """The driver's working folder: relative paths in the config mean the same thing on every node."""
 
+    def __hash__(self) -> int:  # the config dict is not hashable; a fold of a run is one task
+        return hash((self.run_dir, self.run_id, self.repeat, self.fold))
+
     @property
     def key(self) -> tuple[int, int]:
         return (self.repeat, self.fold)

@@ -96,14 +96,19 @@ class RayExecutor:
                 raise UserError(f"{where}: {address} is a Ray Client address, which needs ray[client] "
                                 "(pip install 'ray[client]'); or give the head's host:port") from None
             target = address[len("ray://"):]
-        elif address == "auto":
+        else:
+            # What ray.init will dial: 'auto' found on this machine, and a loopback host replaced by this
+            # machine's outward address (Ray's rule), so the probe below checks the address really used.
             from ray._private.services import canonicalize_bootstrap_address
 
             try:
-                target = address = canonicalize_bootstrap_address("auto") or ""
+                target = canonicalize_bootstrap_address(address) or ""
             except (ConnectionError, ValueError) as exc:
+                if address != "auto":
+                    raise UserError(f"{where}: {address!r} is not a Ray address (host:port, auto, "
+                                    "ray://host:port or local)") from None
                 raise UserError(f"{where}: auto: no Ray cluster found on this machine ({_first_line(exc)}); "
-                                "start one with `ray start --head`, or give its address") from None
+                                "start one with `ray start --head`, or give its host:port") from None
         host, sep, port = target.rpartition(":")
         if not sep or not port.isdigit() or not host:
             raise UserError(f"{where}: {address!r} is not a Ray address (host:port, auto, ray://host:port or local)")
@@ -112,7 +117,8 @@ class RayExecutor:
                 pass
         except OSError as exc:
             why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or type(exc).__name__).lower()
-            raise UserError(f"{where}: no Ray cluster answers at {host}:{port} ({why} within "
+            given = "" if target in (address, address[len("ray://"):]) else f" (Ray's address for {address})"
+            raise UserError(f"{where}: no Ray cluster answers at {host}:{port}{given} ({why} within "
                             f"{self.config.connect_timeout_s:g} s); start it (`ray start --head`) or fix the "
                             "address") from None
         return address

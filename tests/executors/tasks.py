@@ -1,0 +1,65 @@
+"""Trivial fold functions that run in a Ray worker (imported there by name: the test cluster's
+PYTHONPATH holds the repository). Each waits on files, never on a time window."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from fvc_core.errors import UserError
+from fvc_core.executors import FoldTask, check_storage
+
+# Generous: only a broken executor ever reaches it, and then the test fails naming what it waited for.
+DEADLINE_S = 120.0
+
+
+def wait_for(path: Path, what: str) -> None:
+    end = time.monotonic() + DEADLINE_S
+    while not path.exists():
+        if time.monotonic() > end:
+            raise TimeoutError(f"{what}: {path} never appeared")
+        time.sleep(0.02)
+
+
+def three_epochs(task: FoldTask, events) -> dict:
+    """Logs three epochs, writes a file in the run folder, says where it ran."""
+    for epoch in (1, 2, 3):
+        events.log_epoch(task.fold, epoch, {"train_loss": 1.0 / epoch + task.fold}, epoch * 10)
+    Path(task.run_dir, f"fold_{task.fold}.txt").write_text(f"fold {task.fold} seed {task.seed}\n")
+    return {"fold": task.fold, "pid": os.getpid()}
+
+
+def side_by_side(task: FoldTask, events) -> int:
+    """Says it started, then waits until every other fold of the run has started too: it can only
+    finish if all of them run at the same time."""
+    run_dir = Path(task.run_dir)
+    (run_dir / f"started_{task.fold}").write_text(str(os.getpid()))
+    for other in range(int(task.config["folds"])):
+        wait_for(run_dir / f"started_{other}", f"fold {task.fold} waiting for fold {other} to start beside it")
+    return os.getpid()
+
+
+def parks_until_killed(task: FoldTask, events) -> dict:
+    """An epoch, then a checkpoint, then parks until killed; an attempt that finds the checkpoint
+    resumes after it and finishes."""
+    run_dir = Path(task.run_dir)
+    checkpoint = run_dir / f"checkpoint_{task.fold}"
+    if checkpoint.exists():
+        events.log_epoch(task.fold, 2, {"train_loss": 0.5}, 20)
+        return {"resumed_after": checkpoint.read_text(), "pid": os.getpid()}
+    events.log_epoch(task.fold, 1, {"train_loss": 1.0}, 10)
+    checkpoint.write_text("epoch 1")
+    (run_dir / f"parked_{task.fold}").write_text(str(os.getpid()))
+    wait_for(run_dir / "never", "parked until killed")
+    return {"resumed_after": None, "pid": os.getpid()}
+
+
+def refuses(task: FoldTask, events) -> None:
+    events.log_epoch(task.fold, 1, {"train_loss": 1.0}, 10)
+    raise UserError(f"{task.run_dir}/fold_{task.fold}: the fold's data says no")
+
+
+def storage_checked(task: FoldTask, events) -> str:
+    check_storage(task)
+    return "ok"
