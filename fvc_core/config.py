@@ -24,6 +24,8 @@ from fvc_core.plugins import KIND_NOUN, Registry, closest, get_registry, validat
 PLUGIN_SECTIONS = {"data": "datasets", "model": "models", "trainer": "trainers", "executor": "executors"}
 # A section's plugin when the config does not name one.
 DEFAULT_PLUGIN = {"trainer": "supervised", "executor": "local"}
+# Sections whose keys may be given without a name (executor.max_retries=1 means the default executor's).
+NAME_OPTIONAL = {"executor"}
 # Plugins that live in a distribution of their own: an unknown name says what to install.
 PLUGIN_DISTRIBUTIONS = {("executors", "ray"): "fvc-ray (pip install -e plugins/ray_executor)"}
 _OVERRIDE = re.compile(r"^[A-Za-z_][\w-]*(\.[\w-]+)*=")
@@ -528,7 +530,7 @@ def resolve(
         section = getattr(core, key) if core else data.get(key, default)
         if not isinstance(section, dict):
             continue  # reported by CoreConfig's validation above
-        name = section.get("name")
+        name = section.get("name", DEFAULT_PLUGIN[key] if key in NAME_OPTIONAL else None)
         if not isinstance(name, str):
             problems.append(f"{key}.name: required, the {KIND_NOUN[kind]} plugin to use"
                             f"{closest('', registry.names(kind))}")
