@@ -134,6 +134,6 @@ def test_fvc_run_with_an_address_nobody_answers_writes_nothing(reference):
                            f"executor.address=127.0.0.1:{port}", "executor.connect_timeout_s=2"],
                           capture_output=True, text=True, env=_loopback_env(), timeout=120)
     assert done.returncode == 2, done.stdout + done.stderr
-    [line] = done.stderr.strip().splitlines()
-    assert "executor.address: no Ray cluster answers at" in line
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "executor.address: no Ray cluster answers at" in lines[0], done.stderr
     assert not out.exists()
