@@ -63,3 +63,30 @@ def refuses(task: FoldTask, events) -> None:
 def storage_checked(task: FoldTask, events) -> str:
     check_storage(task)
     return "ok"
+
+
+def parks_after_first_checkpoint(task: FoldTask, events):
+    """A real fold (run_fold_task) whose first video read after its first checkpoint parks the
+    worker until it is killed, once: the retry, finding the park marker, trains on."""
+    from fvc_loaders.dataset import MetadataDataset
+
+    from fvc_core.executors import run_fold_task
+
+    run_dir = Path(task.run_dir)
+    checkpoint = run_dir / f"fold_{task.fold}" / "last.pt"
+    parked = run_dir / f"parked_{task.fold}"
+    read = MetadataDataset.read_video
+
+    def gated(self, *args, **kwargs):
+        if checkpoint.exists() and not parked.exists():
+            tmp = parked.with_suffix(".tmp")
+            tmp.write_text(str(os.getpid()))
+            os.replace(tmp, parked)
+            wait_for(run_dir / "never", "parked until killed")
+        return read(self, *args, **kwargs)
+
+    MetadataDataset.read_video = gated
+    try:
+        return run_fold_task(task, events)
+    finally:
+        MetadataDataset.read_video = read

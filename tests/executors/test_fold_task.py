@@ -106,6 +106,39 @@ def test_a_fold_run_from_its_task_in_a_ray_worker_is_byte_identical(reference, r
     assert [(e[1], e[2]) for e in recorder.events if e[0] == "log_epoch"] == [(1, 1), (1, 2)]
 
 
+@needs_run_fold
+def test_a_ray_worker_killed_mid_fold_is_retried_and_the_fold_ends_byte_identical(reference, recorder,
+                                                                                   ray_cluster):
+    import signal
+    import threading
+
+    from fvc_ray.config import RayExecutorConfig
+    from fvc_ray.executor import RayExecutor
+
+    from . import tasks
+
+    task, copy = fold_1_again(reference, "killed")
+    parked = copy / "parked_1"
+
+    def kill() -> None:
+        tasks.wait_for(parked, "fold 1 to park after its first checkpoint")
+        os.kill(int(parked.read_text()), signal.SIGKILL)
+
+    killer = threading.Thread(target=kill, daemon=True)
+    killer.start()
+    executor = RayExecutor(RayExecutorConfig(address=ray_cluster.address, max_retries=2))
+    executor.start()
+    try:
+        [(_, result)] = list(executor.run([task], tasks.parks_after_first_checkpoint, recorder))
+    finally:
+        executor.close()
+    killer.join()
+    assert result.fold == 1
+    assert metrics(copy) == metrics(reference[2])
+    # Epoch 1 came from the killed attempt, epoch 2 from the retry that resumed after it.
+    assert [(e[1], e[2]) for e in recorder.events if e[0] == "log_epoch"] == [(1, 1), (1, 2)]
+
+
 def _loopback_env() -> dict[str, str]:
     # A driver in another process dials the test cluster's loopback address (see conftest.py).
     return {**ENV, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}

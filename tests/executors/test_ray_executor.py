@@ -141,3 +141,18 @@ def test_an_address_nobody_answers_is_one_line_and_connects_nothing(monkeypatch)
     with pytest.raises(UserError, match="is not a Ray address"):
         RayExecutor(RayExecutorConfig(address="head-node")).start()
     assert not ray.is_initialized()
+
+
+def test_connecting_keeps_fvcs_own_signal_handlers(ray_cluster):
+    # ray.init installs a SIGTERM handler of its own; fvc's (state saved, status recorded) must stay.
+    def ours(signum, frame):  # pragma: no cover - never called
+        pass
+
+    previous = signal.signal(signal.SIGTERM, ours)
+    executor = RayExecutor(RayExecutorConfig(address=ray_cluster.address))
+    try:
+        executor.start()
+        assert signal.getsignal(signal.SIGTERM) is ours
+    finally:
+        executor.close()
+        signal.signal(signal.SIGTERM, previous)
