@@ -33,9 +33,8 @@ def ray_cluster():
     """Ray's own multi-node test cluster: a head and a second node of one CPU each, processes of
     this session that ``shutdown`` ends (never a `ray stop` of whatever else runs here)."""
     pytest.importorskip("ray")
-    from ray.cluster_utils import Cluster
-
     from ray._private import ray_constants
+    from ray.cluster_utils import Cluster
 
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "RAY_USAGE_STATS_ENABLED")}
     # Ray replaces a loopback address by the machine's outward one when a driver connects, except

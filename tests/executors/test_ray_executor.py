@@ -14,10 +14,11 @@ import pytest
 
 pytest.importorskip("ray")
 
-from fvc_core.errors import UserError  # noqa: E402
-from fvc_core.executors import FoldTask  # noqa: E402
 from fvc_ray.config import RayExecutorConfig  # noqa: E402
 from fvc_ray.executor import RayExecutor  # noqa: E402
+
+from fvc_core.errors import UserError  # noqa: E402
+from fvc_core.executors import FoldTask  # noqa: E402
 
 from . import tasks  # noqa: E402
 
