@@ -592,6 +592,11 @@ def json_schema(registry: Registry | None = None) -> dict[str, Any]:
 
     for key, kind in PLUGIN_SECTIONS.items():
         props[key] = {"oneOf": [variant(kind, n) for n in registry.names(kind)]}
+        if key in NAME_OPTIONAL:
+            # Without a name the section is the default plugin's: only that variant may omit it.
+            for sub in props[key]["oneOf"]:
+                if sub["properties"]["name"]["const"] == DEFAULT_PLUGIN[key]:
+                    sub["required"].remove("name")
     props["trackers"] = {"type": "array", "items": {"enum": registry.names("trackers")}}
     for name in registry.names("trackers"):
         tracker = variant("trackers", name)

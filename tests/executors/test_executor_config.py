@@ -51,6 +51,8 @@ def test_fvc_schema_has_a_variant_per_executor():
     schema = json_schema()
     names = {v["properties"]["name"]["const"] for v in schema["properties"]["executor"]["oneOf"]}
     assert "local" in names
+    local = next(v for v in schema["properties"]["executor"]["oneOf"] if v["properties"]["name"]["const"] == "local")
+    assert "name" not in local["required"]  # executor: {} is the local executor
     if "fvc_ray" in sys.modules or _installed("fvc_ray"):
         assert "ray" in names
 
