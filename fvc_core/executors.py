@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,12 +125,11 @@ def check_storage(task: FoldTask) -> None:
 
 def _node_name() -> str:
     host = socket.gethostname()
+    ray = sys.modules.get("ray")  # never imported here: only a process Ray already runs has a node address
     try:
-        import ray  # only when Ray already runs this process: its node address is what `ray status` shows
-
-        if ray.is_initialized():
+        if ray is not None and ray.is_initialized():
             return f"{host} ({ray.util.get_node_ip_address()})"
-    except Exception:  # noqa: S110 - no Ray, or not in a Ray worker: the host name alone
+    except Exception:  # noqa: S110 - not in a Ray worker after all: the host name alone
         pass
     return host
 
