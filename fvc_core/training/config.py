@@ -65,6 +65,8 @@ class SupervisedConfig(BaseModel):
     betas: tuple[float, float] = (0.9, 0.999)
     warmup_epochs: float = Field(2, ge=0, description="Linear warm-up, then cosine annealing to 0; "
                                  "stepped per optimiser step.")
+    lr_schedule: Literal["cosine", "constant"] = Field("cosine", description="After the warm-up: cosine "
+                                                       "annealing to 0 at the last epoch, or the peak rate kept.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping; null turns it off.")
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
     refit: bool = Field(False, description="After the validation part has chosen the number of epochs, train "

@@ -20,7 +20,7 @@ from fvc_core.training import checkpoint
 from fvc_core.training.config import PRETRAINED_BACKBONE_LR_FACTOR, SupervisedConfig
 from fvc_core.training.data import Key, clip_seed, epoch_order
 from fvc_core.training.metrics import validation_metrics
-from fvc_core.training.schedule import EarlyStopping, warmup_cosine
+from fvc_core.training.schedule import EarlyStopping, warmup_constant, warmup_cosine
 
 TIMINGS = ("epoch_seconds", "data_wait_seconds")
 
@@ -211,8 +211,9 @@ class FoldTraining:
         self.batches_per_epoch = math.ceil(len(train_rows) / cfg.batch_size)
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / cfg.grad_accum)
         warmup = int(round(cfg.warmup_epochs * self.steps_per_epoch))
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, warmup_cosine(warmup, cfg.epochs * self.steps_per_epoch))
+        factor = warmup_cosine(warmup, cfg.epochs * self.steps_per_epoch) if cfg.lr_schedule == "cosine" \
+            else warmup_constant(warmup)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, factor)
         self.scaler = torch.amp.GradScaler(env.device.type,
                                            enabled=env.amp_dtype == torch.float16 and env.device.type == "cuda")
         weights = None

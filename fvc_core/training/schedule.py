@@ -21,6 +21,15 @@ def warmup_cosine(warmup_steps: int, total_steps: int) -> Callable[[int], float]
     return factor
 
 
+def warmup_constant(warmup_steps: int) -> Callable[[int], float]:
+    """Linear warm-up, then the peak rate (what a plain loop without a scheduler does)."""
+
+    def factor(step: int) -> float:
+        return (step + 1) / warmup_steps if step < warmup_steps else 1.0
+
+    return factor
+
+
 @dataclass
 class EarlyStopping:
     """Keeps the best epoch and counts epochs without improvement.

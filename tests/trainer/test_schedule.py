@@ -36,3 +36,28 @@ def test_undefined_metric_never_beats_a_defined_one():
     restored = EarlyStopping("val_auc", "max", patience=5)
     restored.load_state_dict(es.state_dict())
     assert restored == es
+
+
+def test_constant_schedule_warms_up_then_keeps_the_peak_rate():
+    from fvc_core.training.schedule import warmup_constant
+
+    factor = warmup_constant(4)
+    assert [factor(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert {factor(s) for s in range(4, 1000)} == {1.0}
+    assert warmup_constant(0)(0) == 1.0
+
+
+def test_a_run_with_the_constant_schedule_trains_its_last_epoch_at_the_peak_rate(tmp_path):
+    import json
+
+    import torch
+
+    from fvc_core.training.trainer import SupervisedTrainer
+    from tests.trainer.helpers import make_job, small_config
+
+    torch.set_num_threads(1)
+    config = small_config(folds=2, epochs=3, warmup_epochs=1, lr_schedule="constant")
+    SupervisedTrainer(config).run(make_job(tmp_path, config))
+    history = json.loads((tmp_path / "tiny_model/fold_0/history.json").read_text())
+    assert [row["lr"] for row in history] == [config.lr] * 3
+    assert [row["lr_backbone"] for row in history] == [config.backbone_lr] * 3
