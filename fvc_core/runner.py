@@ -42,6 +42,8 @@ class Job:
     """Report log_epoch / end_fold here; a failing tracker is handled inside."""
     console: Console
     interactive: bool
+    executor: Any = None
+    """Where the trainer's folds run (the ``executor:`` section's plugin, started); None: in-process."""
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -134,12 +136,18 @@ def run_experiment(config: ResolvedConfig, *, fresh: bool = False, console: Cons
     # Before any plugin or tracker writes there (the lock, mlflow.db, results.duckdb).
     ownership.check_output_dir(Path(config.output_dir), "output_dir")
     registry = get_registry(config.disabled_plugins)
-    dataset = registry.get("datasets", config.data.name).factory(config.data.config)
-    model_reg = registry.get("models", config.model.name)
-    trainer = registry.get("trainers", config.trainer.name).factory(config.trainer.config)
-    trackers = build_trackers(config, registry, console)
-    with run_folder_lock(Path(config.output_dir), config.model.name):
-        return _start(config, fresh, console, registry, dataset, model_reg, trainer, trackers)
+    executor = registry.get("executors", config.executor.name).factory(config.executor.config)
+    # Before the dataset (the synthetic one writes data): a cluster nobody answers is one line, nothing written.
+    executor.start()
+    try:
+        dataset = registry.get("datasets", config.data.name).factory(config.data.config)
+        model_reg = registry.get("models", config.model.name)
+        trainer = registry.get("trainers", config.trainer.name).factory(config.trainer.config)
+        trackers = build_trackers(config, registry, console)
+        with run_folder_lock(Path(config.output_dir), config.model.name):
+            return _start(config, fresh, console, registry, dataset, model_reg, trainer, trackers, executor)
+    finally:
+        executor.close()
 
 
 @contextlib.contextmanager
@@ -206,7 +214,7 @@ def _alive(pid: int) -> bool:
 
 
 def _start(config: ResolvedConfig, fresh: bool, console: Console, registry: Registry, dataset: Any, model_reg: Any,
-           trainer: Any, trackers: TrackerSet) -> RunSummary:
+           trainer: Any, trackers: TrackerSet, executor: Any = None) -> RunSummary:
     run_dir, run_id, resumed = prepare_run_dir(config, fresh=fresh,
                                                note=lambda text: console.print(f"[dim]{text}[/]", soft_wrap=True))
     (run_dir / "config.yaml").write_text(config.to_yaml())
@@ -248,6 +256,7 @@ def _start(config: ResolvedConfig, fresh: bool, console: Console, registry: Regi
         trackers=trackers,
         console=console,
         interactive=is_interactive(),
+        executor=executor,
     )
     trackers.open(run_dir)
     try:

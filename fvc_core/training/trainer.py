@@ -1,12 +1,35 @@
-"""The ``supervised`` trainer: k-fold cross-validation over the dataset plugin's table."""
+"""The ``supervised`` trainer: k-fold cross-validation over the dataset plugin's table.
+
+``run(job)`` plans the run (every split made and saved before any training), turns each unfinished
+fold into a task and hands the tasks to the run's executor (``executor:``; in-process by default).
+``run_fold(job, fold)`` trains one fold from the saved plan, in whatever process an executor runs it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from fvc_core.tracking import FoldResult, RunSummary
 from fvc_core.training.config import SupervisedConfig
+
+
+@dataclass
+class _Plan:
+    """What every fold of a run shares: splits of each repeat, the loader over the run's videos."""
+
+    device: Any
+    amp_dtype: Any
+    repeats: list[tuple[int, int, Path]]
+    """(repeat, its seed, its folder)."""
+    splits_of: dict[int, list[Any]]
+    fingerprint: str
+    paths: list[str]
+    row_of: dict[str, int]
+    loader: Any
+    sampler: Any
+    skipped: Any
 
 
 class SupervisedTrainer:
@@ -15,27 +38,22 @@ class SupervisedTrainer:
 
     def __init__(self, config: SupervisedConfig | None = None):
         self.config = config or SupervisedConfig()
+        self._plan_of: tuple[str, _Plan] | None = None
 
-    def run(self, job: Any) -> RunSummary:
-        from fvc_core.training import outputs
+    def _plan(self, job: Any) -> _Plan:
         from fvc_core.training.data import ClipSource, make_loader
-        from fvc_core.training.loop import (
-            Environment,
-            FoldTraining,
-            SkippedVideos,
-            resolve_amp,
-            resolve_device,
-        )
-        from fvc_core.training.progress import RunProgress
+        from fvc_core.training.loop import SkippedVideos, resolve_amp, resolve_device
         from fvc_core.training.splits import load_or_make_splits, table_fingerprint
 
+        key = f"{job.run.run_dir}|{job.run.run_id}"
+        if self._plan_of is not None and self._plan_of[0] == key:
+            return self._plan_of[1]
         cfg = self.config
         run_dir = Path(job.run.run_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         seed = int(job.config.seed)
         device = resolve_device(cfg.device)
         amp_dtype = resolve_amp(cfg.amp, device)
-
         # Every split of every repeat is made (and checked) before any training starts. Repeat r
         # splits under seed + r; with one repeat the folders are fold_<k>/ as they always were.
         table = job.dataset.table()
@@ -43,51 +61,116 @@ class SupervisedTrainer:
                    for r in range(cfg.repeats)]
         splits_of = {r: load_or_make_splits(table, base, cfg.folds, cfg.val_fraction, r_seed)
                      for r, r_seed, base in repeats}
-        fingerprint = table_fingerprint(table)
         catalog = splits_of[0][0].table.sort("video_path")
         paths = catalog["video_path"].to_list()
-        row_of = {p: i for i, p in enumerate(paths)}
         source = ClipSource(job.dataset, paths, catalog["label"].to_list())
         loader, sampler = make_loader(source, batch_size=cfg.batch_size, num_workers=cfg.num_workers,
                                       prefetch_factor=cfg.prefetch_factor, seed=seed,
                                       pin_memory=device.type == "cuda")
         skipped = SkippedVideos(run_dir / "skipped_videos.json", getattr(job.dataset, "on_bad_video", "fail"))
+        plan = _Plan(device, amp_dtype, repeats, splits_of, table_fingerprint(table), paths,
+                     {p: i for i, p in enumerate(paths)}, loader, sampler, skipped)
+        self._plan_of = (key, plan)
+        return plan
 
+    def _release(self) -> None:
+        self._plan_of = None  # stops the loader's persistent workers now rather than at interpreter exit
+
+    def _fold(self, plan: _Plan, repeat: int, fold_in_repeat: int) -> tuple[int, Path, Any, FoldResult | None]:
+        """The fold's number across the run, its folder, its split, and its result if it finished earlier."""
+        from fvc_core.training import outputs
+
+        r, _, base = plan.repeats[repeat]
+        split = plan.splits_of[r][fold_in_repeat]
+        # Numbered across the run so trackers keyed on the fold see each one once.
+        number = r * self.config.folds + split.fold
+        fold_dir = base / f"fold_{split.fold}"
+        done = outputs.read_finished_fold(number, fold_dir, plan.fingerprint)
+        if done is not None:
+            done.repeat, done.fold_in_repeat = r, split.fold
+        return number, fold_dir, split, done
+
+    def _train(self, job: Any, plan: _Plan, repeat: int, number: int, fold_dir: Path, split: Any,
+               progress: Any) -> FoldResult:
+        from fvc_core.training.loop import Environment, FoldTraining
+
+        r, r_seed, _ = plan.repeats[repeat]
+        env = Environment(plan.device, plan.amp_dtype, plan.loader, plan.sampler, plan.paths, plan.row_of,
+                          plan.skipped, r_seed, progress, plan.fingerprint)
+        parts = {part: [(plan.row_of[p], int(lab)) for p, lab in
+                        split.part(part).select("video_path", "label").iter_rows()]
+                 for part in ("train", "val", "test")}
+        return FoldTraining(job, self.config, env, number, parts, fold_dir, r, split.fold).run()
+
+    def run_fold(self, job: Any, fold: int, repeat: int = 0) -> FoldResult:
+        """Train one fold (``fold`` within ``repeat``) from the run's saved splits, or return it as
+        finished; what an executor calls in a process of its own (a Ray worker)."""
+        from fvc_core.training.progress import RunProgress
+
+        plan = self._plan(job)
+        number, fold_dir, split, done = self._fold(plan, repeat, fold)
+        if done is not None:
+            return done
+        with RunProgress(job.console, False, 1, self.config.epochs) as progress:
+            return self._train(job, plan, repeat, number, fold_dir, split, progress)
+
+    def run(self, job: Any) -> RunSummary:
+        from fvc_core.builtin.local_executor import LocalExecutor
+        from fvc_core.executors import FoldTask, run_fold_task
+        from fvc_core.training import outputs
+        from fvc_core.training.loop import SkippedVideos
+        from fvc_core.training.progress import RunProgress
+
+        cfg = self.config
+        executor = getattr(job, "executor", None) or LocalExecutor()
+        plan = self._plan(job)
         results: list[FoldResult] = []
-        total = cfg.folds * cfg.repeats
-        with RunProgress(job.console, job.interactive, total, cfg.epochs) as progress:
-            for r, r_seed, base in repeats:
-                env = Environment(device, amp_dtype, loader, sampler, paths, row_of, skipped, r_seed, progress,
-                                  fingerprint)
+        with RunProgress(job.console, job.interactive, cfg.folds * cfg.repeats, cfg.epochs) as progress:
+            tasks: list[FoldTask] = []
+            todo: dict[tuple[int, int], tuple[int, Path, Any]] = {}
+            for r, r_seed, base in plan.repeats:
                 if cfg.repeats > 1:
                     job.console.print(f"repeat {r} of {cfg.repeats} (seed {r_seed}): folds "
                                       f"{r * cfg.folds}-{(r + 1) * cfg.folds - 1} in {base}", highlight=False)
-                for split in splits_of[r]:
-                    # Numbered across the run so trackers keyed on the fold see each one once.
-                    fold = r * cfg.folds + split.fold
-                    fold_dir = base / f"fold_{split.fold}"
-                    done = outputs.read_finished_fold(fold, fold_dir, fingerprint)
+                for split in plan.splits_of[r]:
+                    number, fold_dir, split, done = self._fold(plan, r, split.fold)
                     if done is not None:
-                        done.repeat, done.fold_in_repeat = r, split.fold
                         results.append(done)
-                        progress.fold_done(fold, "finished earlier, kept")
+                        progress.fold_done(number, "finished earlier, kept")
                         continue
-                    parts = {part: [(row_of[p], int(lab)) for p, lab in
-                                    split.part(part).select("video_path", "label").iter_rows()]
-                             for part in ("train", "val", "test")}
-                    try:
-                        result = FoldTraining(job, cfg, env, fold, parts, fold_dir, r, split.fold).run()
-                    except KeyboardInterrupt:
-                        job.console.print(f"[yellow]interrupted:[/] fold {fold} resumes from its last "
-                                          "finished epoch on the next `fvc run` of this config")
-                        raise
+                    task = FoldTask.of(job, split.fold, r)
+                    tasks.append(task)
+                    todo[task.key] = (number, fold_dir, split)
+
+            current: list[int] = []
+
+            def in_process(task: FoldTask, events: Any) -> FoldResult:
+                number, fold_dir, split = todo[task.key]
+                current[:] = [number]
+                return self._train(job, plan, task.repeat, number, fold_dir, split, progress)
+
+            # In-process, a fold shares the loader (and its warm workers) of the one before; elsewhere
+            # the task alone rebuilds what it needs from the saved plan.
+            fn = in_process if getattr(executor, "in_process", False) else run_fold_task
+            try:
+                for _task, result in executor.run(tasks, fn, job.trackers):
                     job.trackers.end_fold(result)
                     results.append(result)
-                    progress.fold_done(fold)
-        del env, loader, sampler  # stops the persistent workers now rather than at interpreter exit
+                    progress.fold_done(result.fold)
+            except KeyboardInterrupt:
+                which = f"fold {current[0]}" if current else "the unfinished folds"
+                job.console.print(f"[yellow]interrupted:[/] {which} resumes from its last finished epoch on "
+                                  "the next `fvc run` of this config")
+                raise
+        results.sort(key=lambda res: res.fold)
+        paths = plan.paths
+        # Read back: folds run elsewhere record the videos they skipped in the same file.
+        skipped = SkippedVideos(plan.skipped.path, plan.skipped.policy).as_list()
+        self._release()
+        plan = None  # the last reference to the loader: its persistent workers stop now, not at exit
 
         n_test = sum(r.metrics.get("n", 0) for r in results)
         ratio = n_test / (len(results) * len(paths) - n_test) if results and len(paths) else float("nan")
-        summary = outputs.write_summary(job.run, results, skipped.as_list(), cfg.repeats, ratio)
+        summary = outputs.write_summary(job.run, results, skipped, cfg.repeats, ratio)
         outputs.print_summary(job.console, summary)
         return summary

@@ -29,18 +29,6 @@ FOLDS = 2
 ENV = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
-def _has_run_fold() -> bool:
-    from fvc_core.training.trainer import SupervisedTrainer
-
-    return hasattr(SupervisedTrainer, "run_fold")
-
-
-needs_run_fold = pytest.mark.xfail(not _has_run_fold(), strict=False,
-                                   reason="SupervisedTrainer.run_fold(job, fold) is not in the trainer yet")
-needs_integration = pytest.mark.xfail(strict=False, reason="the runner does not yet build the executor and the "
-                                      "trainer does not yet hand its folds to it (issue 19, lead's integration)")
-
-
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     """A finished 2-fold run, trained in one process: the numbers every other way must reproduce."""
@@ -79,7 +67,6 @@ def fold_1_again(reference, name: str) -> tuple[FoldTask, Path]:
     return FoldTask(config=config, run_dir=str(copy), fold=1, seed=config["seed"], run_id=state["run_id"]), copy
 
 
-@needs_run_fold
 def test_a_fold_run_from_its_task_in_this_process_is_byte_identical(reference, recorder, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     task, copy = fold_1_again(reference, "in_process")
@@ -89,7 +76,6 @@ def test_a_fold_run_from_its_task_in_this_process_is_byte_identical(reference, r
     assert [(e[1], e[2]) for e in recorder.events if e[0] == "log_epoch"] == [(1, 1), (1, 2)]
 
 
-@needs_run_fold
 def test_a_fold_run_from_its_task_in_a_ray_worker_is_byte_identical(reference, recorder, ray_cluster):
     from fvc_ray.config import RayExecutorConfig
     from fvc_ray.executor import RayExecutor
@@ -106,7 +92,6 @@ def test_a_fold_run_from_its_task_in_a_ray_worker_is_byte_identical(reference, r
     assert [(e[1], e[2]) for e in recorder.events if e[0] == "log_epoch"] == [(1, 1), (1, 2)]
 
 
-@needs_run_fold
 def test_a_ray_worker_killed_mid_fold_is_retried_and_the_fold_ends_byte_identical(reference, recorder,
                                                                                    ray_cluster):
     import signal
@@ -144,7 +129,6 @@ def _loopback_env() -> dict[str, str]:
     return {**ENV, "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
 
 
-@needs_integration
 def test_fvc_run_on_ray_gives_the_same_metrics_as_local(reference, ray_cluster):
     root, path, run_dir = reference
     out = root / "on_ray"
@@ -156,7 +140,6 @@ def test_fvc_run_on_ray_gives_the_same_metrics_as_local(reference, ray_cluster):
     assert metrics(out / "naive_cnn") == metrics(run_dir)
 
 
-@needs_integration
 def test_fvc_run_with_an_address_nobody_answers_writes_nothing(reference):
     root, path, _ = reference
     with socket.socket() as s:
