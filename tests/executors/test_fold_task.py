@@ -67,10 +67,18 @@ def fold_1_again(reference, name: str) -> tuple[FoldTask, Path]:
     return FoldTask(config=config, run_dir=str(copy), fold=1, seed=config["seed"], run_id=state["run_id"]), copy
 
 
-def test_a_fold_run_from_its_task_in_this_process_is_byte_identical(reference, recorder, monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    task, copy = fold_1_again(reference, "in_process")
-    result = run_fold_task(task, recorder)
+def test_a_fold_run_from_its_task_in_this_process_is_byte_identical(reference, recorder):
+    import torch
+
+    # The reference trained with one thread; torch reads OMP_NUM_THREADS only when it starts, and this
+    # process's torch may be running already (the full suite), so set the count itself.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        task, copy = fold_1_again(reference, "in_process")
+        result = run_fold_task(task, recorder)
+    finally:
+        torch.set_num_threads(threads)
     assert result.fold == 1
     assert metrics(copy) == metrics(reference[2])
     assert [(e[1], e[2]) for e in recorder.events if e[0] == "log_epoch"] == [(1, 1), (1, 2)]
