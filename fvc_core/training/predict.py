@@ -50,14 +50,31 @@ def fold_dirs(run_dir: Path) -> list[Path]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir}: no such run folder")
-    found = [d for d in run_dir.glob("fold_*") if d.name[5:].isdigit() and (d / "metrics.json").exists()]
+    # fold_<k>/, or repeat_<r>/fold_<k>/ for repeated cross-validation (trainer.repeats > 1).
+    candidates = [*run_dir.glob("fold_*"), *run_dir.glob("repeat_*/fold_*")]
+    found = [d for d in candidates if d.name[5:].isdigit() and (d.parent == run_dir or d.parent.name[7:].isdigit())
+             and (d / "metrics.json").exists()]
     if not found:
         raise UserError(f"{run_dir}: no finished fold (fold_<k>/model.pt with metrics.json) here yet")
     for d in found:
         if not (d / "model.pt").exists():
             raise UserError(f"{d / 'model.pt'}: missing, though fold {d.name[5:]} finished (metrics.json is "
                             "there); restore it, or delete the fold folder and run `fvc run` again to retrain it")
-    return sorted(found, key=lambda d: int(d.name[5:]))
+    return sorted(found, key=fold_number)
+
+
+def fold_number(fold_dir: Path) -> int:
+    """The fold's number across the run (what trackers and ``score_fold_<k>`` use): ``k`` for
+    ``fold_<k>``, ``r * folds + k`` for ``repeat_<r>/fold_<k>``, as its metrics.json records it."""
+    from fvc_core.training.outputs import read_json
+
+    fold_dir = Path(fold_dir)
+    if fold_dir.parent.name.startswith("repeat_"):
+        recorded = read_json(fold_dir / "metrics.json").get("fold")
+        if isinstance(recorded, int):
+            return recorded
+        raise UserError(f"{fold_dir / 'metrics.json'}: no fold number; the run folder is not one fvc wrote")
+    return int(fold_dir.name[5:])
 
 
 # What a model's behaviour depends on (as in ResolvedConfig.hash): trackers and output_dir are not.
@@ -162,7 +179,7 @@ def score_videos(run_dir: str | Path, paths: list[str | Path], *, device: str = 
     threshold = float((config.get("trainer") or {}).get("threshold", 0.5))
     policy = getattr(dataset, "on_bad_video", "fail")
     folds = fold_dirs(run_dir)
-    models = [(int(d.name[5:]), load_fold_model(d, device=device)) for d in folds]
+    models = [(fold_number(d), load_fold_model(d, device=device)) for d in folds]
     videos = expand_videos(list(paths))
 
     rows: list[dict[str, Any]] = []

@@ -157,3 +157,20 @@ def test_predict_refuses_a_damaged_model(finished_run, tmp_path, capsys):
     assert main(["predict", str(run), str(root / "videos/real")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {run / 'fold_1/model.pt'}: corrupt (checksum mismatch") and "\n" not in err
+
+
+def test_predict_reads_the_folds_of_repeated_cross_validation(finished_run, tmp_path):
+    import shutil
+
+    root, run_dir, _ = finished_run
+    plain = score_videos(run_dir, sorted(str(p) for p in (root / "videos/real").glob("*.mp4"))[:2])
+    run = copy_of(run_dir, tmp_path)
+    # trainer.repeats > 1 lays folds out as repeat_<r>/fold_<k>, numbered across the run in metrics.json:
+    # both folds here are a fold_0 of their repeat, and must stay two folds, not one scored twice.
+    for r, fold in ((0, "fold_0"), (1, "fold_1")):
+        (run / f"repeat_{r}").mkdir()
+        shutil.move(run / fold, run / f"repeat_{r}" / "fold_0")
+    scores = score_videos(run, sorted(str(p) for p in (root / "videos/real").glob("*.mp4"))[:2])
+    assert [c for c in scores.columns if c.startswith("score_fold_")] == ["score_fold_0", "score_fold_1"]
+    for column in ("score", "score_fold_0", "score_fold_1"):
+        np.testing.assert_array_equal(scores[column].to_numpy(), plain[column].to_numpy())
