@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from fvc_core.errors import ConfigError, PluginError, UserError
+from fvc_core.errors import ConfigError, PluginError, UserError, one_line
 from fvc_core.plugins import KIND_NOUN, Registry, closest, get_registry, validation_problems
 
 PLUGIN_SECTIONS = {"data": "datasets", "model": "models", "trainer": "trainers", "executor": "executors"}
@@ -171,7 +171,7 @@ def _yaml_problem(exc: yaml.YAMLError) -> tuple[str, str]:
             shown = tag.group(1).replace("tag:yaml.org,2002:", "!!")
             what = f"the tag {shown} is not allowed (fvc reads plain YAML: mappings, lists, text, numbers)"
         return where, what
-    return "", str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return "", one_line(exc, with_type=False)
 
 
 def _read_config_text(path: Path) -> str:

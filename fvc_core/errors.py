@@ -67,3 +67,16 @@ def is_disk_full(exc: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+def one_line(exc: BaseException, limit: int | None = None, *, with_type: bool = True) -> str:
+    """What one line of a warning or error says about an exception: ``Type: first line of its message``.
+
+    ``with_type=False`` gives the first line alone (the type when the message is empty); ``limit`` cuts
+    the message to that many characters, for a library that puts a whole dump in its first line."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    first = lines[0][:limit] if lines else ""
+    kind = type(exc).__name__
+    if not with_type:
+        return first or kind
+    return f"{kind}: {first}" if first else kind

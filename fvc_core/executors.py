@@ -167,8 +167,9 @@ def _fold_context(task: FoldTask) -> tuple[Any, Any]:
         return _contexts[key]
     from fvc_core.config import resolve
     from fvc_core.console import get_console
+    from fvc_core.contract import Job
     from fvc_core.plugins import get_registry
-    from fvc_core.runner import Job, versions
+    from fvc_core.runner import versions
     from fvc_core.trackers import TrackerSet
     from fvc_core.tracking import RunInfo
 

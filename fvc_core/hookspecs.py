@@ -17,6 +17,10 @@ an instance of it and builds the object. Keep plugin modules free of heavy
 imports (torch, av, mlflow...): import them inside the factory, so that
 ``fvc --help``, ``fvc plugins`` and ``fvc check`` stay instant.
 
+The types named below (``Register``, ``Dataset``, ``Job``, ``RunInfo``, ``FoldResult``,
+``RunSummary``, ``Tracker``, ``TrackerConfig``, ``FoldTask``, ``Executor``, ``UserError``...) and
+``hookimpl`` itself are all importable from one module, ``fvc_core.contract``.
+
 The core's own console tracker, ``supervised`` trainer and ``local`` executor register
 through these same hooks (``fvc_core/builtin/``).
 """
@@ -33,7 +37,7 @@ hookimpl = pluggy.HookimplMarker("fvc")
 def register_datasets(register):
     """Register dataset plugins, selected by ``data.name``.
 
-    ``factory(config)`` returns an object with:
+    ``factory(config)`` returns a ``fvc_core.contract.Dataset``: an object with
 
     - ``table() -> polars.DataFrame``: one row per video with ``video_path``
       (absolute, str), ``label`` (int 0 = real, 1 = fake) and ``group`` (str:
@@ -71,9 +75,9 @@ def register_trainers(register):
     """Register trainer plugins, selected by ``trainer.name``.
 
     ``factory(config)`` returns an object with ``run(job) -> RunSummary``, where
-    ``job`` is a ``fvc_core.runner.Job`` (resolved config, dataset, a model
+    ``job`` is a ``fvc_core.contract.Job`` (resolved config, dataset, a model
     builder, trackers, output folder) and ``RunSummary`` comes from
-    ``fvc_core.tracking``.
+    ``fvc_core.contract``.
     """
 
 
@@ -82,8 +86,8 @@ def register_trackers(register):
     """Register tracker plugins, selected by listing their names in ``trackers:``.
 
     A tracker's settings sit in a top-level section of its own name; its config
-    model should subclass ``fvc_core.tracking.TrackerConfig`` (which adds
-    ``fail_fast``). ``factory(config)`` returns a ``fvc_core.tracking.Tracker``:
+    model should subclass ``fvc_core.contract.TrackerConfig`` (which adds
+    ``fail_fast``). ``factory(config)`` returns a ``fvc_core.contract.Tracker``:
     the trainer reports run start, per-epoch metrics, fold end, run end and
     failure to it. A tracker that raises is reported once and switched off, so
     tracking never costs a run its results (unless ``fail_fast: true``).
@@ -95,10 +99,10 @@ def register_executors(register):
     """Register executor plugins, selected by ``executor.name`` (default ``local``).
 
     An executor decides where the folds of a run are trained. ``factory(config)``
-    returns a ``fvc_core.executors.Executor``: ``start()`` connects to whatever
+    returns a ``fvc_core.contract.Executor``: ``start()`` connects to whatever
     runs the tasks (a UserError in one line if it cannot, before anything is
     written), ``run(tasks, fn, events)`` calls ``fn(task, events)`` for every
-    ``fvc_core.executors.FoldTask`` and yields ``(task, result)`` as each fold
+    ``fvc_core.contract.FoldTask`` and yields ``(task, result)`` as each fold
     finishes, every event of a task delivered to ``events`` before its result;
     ``close()`` releases what ``start`` took. ``in_process`` says whether ``fn``
     runs in the calling process; an executor that leaves it receives

@@ -20,7 +20,7 @@ import pluggy
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from fvc_core import hookspecs
-from fvc_core.errors import ConfigError, PluginError
+from fvc_core.errors import ConfigError, PluginError, one_line
 
 ENTRY_POINT_GROUP = "fvc"
 BUILTIN_PLUGINS = ("fvc_core.builtin.console", "fvc_core.builtin.supervised", "fvc_core.builtin.local_executor")
@@ -67,11 +67,6 @@ class Command:
     configure: Callable[[Any], None]
     run: Callable[[Any], int | None]
     plugin: PluginInfo
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def closest(name: str, candidates: Iterable[str]) -> str:
@@ -209,7 +204,7 @@ class _Loader:
             module = load()
             self.pm.register(module, name=info.name)
         except Exception as exc:  # a broken third-party plugin must not take fvc down
-            info.error = _one_line(exc)
+            info.error = one_line(exc)
             return
         info.hooks = sorted(
             impl_name for impl_name in dir(self.pm.hook)
@@ -238,7 +233,7 @@ class _Loader:
                 if impl.plugin_name == info.name:
                     impl.function(add_command=add_command)
         except Exception as exc:
-            info.error = _one_line(exc)
+            info.error = one_line(exc)
 
 
 def _entry_points() -> list[importlib.metadata.EntryPoint]:

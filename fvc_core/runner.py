@@ -13,7 +13,6 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,41 +20,18 @@ from typing import Any
 from rich.console import Console
 
 from fvc_core import ownership
+from fvc_core.atomic import write_atomic
 from fvc_core.config import ResolvedConfig
 from fvc_core.console import get_console, is_interactive
-from fvc_core.errors import DiskFullError, UserError, is_disk_full
+from fvc_core.contract import Job
+from fvc_core.errors import UserError, one_line
 from fvc_core.plugins import Registry, get_registry
-from fvc_core.trackers import TrackerSet, build_trackers, reason
+from fvc_core.trackers import TrackerSet, build_trackers
 from fvc_core.tracking import INTERRUPTED, RunInfo, RunSummary
 
 
-@dataclass
-class Job:
-    """What a trainer receives."""
-
-    config: ResolvedConfig
-    run: RunInfo
-    dataset: Any
-    build_model: Callable[[], Any]
-    """A fresh model from the config, on every call."""
-    trackers: TrackerSet
-    """Report log_epoch / end_fold here; a failing tracker is handled inside."""
-    console: Console
-    interactive: bool
-    executor: Any = None
-    """Where the trainer's folds run (the ``executor:`` section's plugin, started); None: in-process."""
-
-
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=2, default=str))
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)  # a full disk must not leave a half-written file of ours behind
-        if is_disk_full(exc):
-            raise DiskFullError(path) from None
-        raise
+    write_atomic(path, json.dumps(data, indent=2, default=str))
 
 
 def _now() -> str:
@@ -281,8 +257,8 @@ def _run(trainer: Any, job: Job, trackers: TrackerSet, state_path: Path, state: 
         trackers.fail_run(run, INTERRUPTED)
         raise
     except BaseException as exc:
-        _write_json(state_path, {**state, "status": "failed", "error": reason(exc), "ended": _now()})
-        trackers.fail_run(run, reason(exc))
+        _write_json(state_path, {**state, "status": "failed", "error": one_line(exc), "ended": _now()})
+        trackers.fail_run(run, one_line(exc))
         raise
     # Written first: trackers that keep run.json (MLflow's artifact) get the final state.
     _write_json(state_path, {**state, "status": "finished", "ended": _now()})

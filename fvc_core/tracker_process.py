@@ -225,7 +225,7 @@ def serve(conn: Connection, specs: list[tuple[str, bytes]], lock_path: str) -> N
     # end, when training is done, all of it.
     with contextlib.suppress(OSError, AttributeError):
         os.nice(10)
-    from fvc_core.trackers import TrackerSet, could_not_start
+    from fvc_core.tracker_set import TrackerSet, could_not_start
     from fvc_core.tracking import KILLED
     built = []
     for name, spec in specs:

@@ -11,7 +11,6 @@ loads without complaint (zeroed tensor data loads as zeros), so loading never tr
 from __future__ import annotations
 
 import hashlib
-import os
 import pickle
 import random
 from pathlib import Path
@@ -20,7 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from fvc_core.errors import DiskFullError, UserError
+from fvc_core.atomic import write_atomic
+from fvc_core.errors import DiskFullError, UserError, one_line
 
 
 class CheckpointError(UserError):
@@ -51,13 +51,7 @@ def recorded_checksums(path: Path) -> list[str]:
 
 def _write_record(path: Path, digests: list[str]) -> None:
     record = checksum_path(path)
-    tmp = record.with_name(f".{record.name}.tmp")
-    try:
-        tmp.write_text("".join(f"{d}  {Path(path).name}\n" for d in dict.fromkeys(digests)))
-        os.replace(tmp, record)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(record, "".join(f"{d}  {Path(path).name}\n" for d in dict.fromkeys(digests)))
 
 
 def record_checksum(path: Path) -> None:
@@ -74,8 +68,10 @@ def save_atomic(obj: Any, path: Path) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
+    digest = ""
+
+    def write(tmp: Path) -> None:
+        nonlocal digest
         # Our own file object, closed on failure: a deleted file still open keeps its space on the disk.
         with open(tmp, "wb") as f:
             torch.save(obj, f)
@@ -83,15 +79,12 @@ def save_atomic(obj: Any, path: Path) -> None:
         # Between the two record writes the old and the new bytes are both accepted, so a crash
         # at any point leaves a record that matches the file on disk.
         _write_record(path, [digest, *recorded_checksums(path)])
-        os.replace(tmp, path)
-        _write_record(path, [digest])
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        from fvc_core.training.outputs import disk_full
 
-        if disk_full(exc):
-            raise DiskFullError(path) from None
-        raise
+    write_atomic(path, write)
+    try:
+        _write_record(path, [digest])
+    except DiskFullError:
+        raise DiskFullError(path) from None  # the checkpoint is what the user knows, not its record
 
 
 def remove(path: Path) -> None:
@@ -133,7 +126,7 @@ def load_safe(path: Path, map_location: str | torch.device = "cpu", *, check: bo
             ) from None
         raise CheckpointError(f"{path}: not a readable checkpoint (unpickling failed)") from None
     except (RuntimeError, EOFError, OSError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = one_line(exc, with_type=False)
         raise CheckpointError(f"{path}: not a readable checkpoint ({first[:160]})") from None
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +13,8 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from fvc_core.errors import DiskFullError, UserError, is_disk_full
+from fvc_core.atomic import write_atomic
+from fvc_core.errors import UserError, is_disk_full
 from fvc_core.tracking import FoldResult, RunInfo, RunSummary
 from fvc_core.training.config import SCORE_METRICS
 from fvc_core.training.metrics import summarize
@@ -50,24 +49,9 @@ def disk_full(exc: BaseException) -> bool:
     return False
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """``write`` a temporary file, then os.replace it to ``path``. On failure the temporary file is
-    removed, and a full disk is a DiskFullError naming ``path``."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if disk_full(exc):
-            raise DiskFullError(path) from None
-        raise
-
-
 def write_json(path: Path, data: Any) -> None:
     text = json.dumps(plain(data), indent=2) + "\n"
-    _write_atomic(path, lambda tmp: tmp.write_text(text))
+    write_atomic(path, text)
 
 
 class RecordError(UserError):
@@ -99,7 +83,7 @@ def write_predictions(path: Path, video_paths: list[str], labels: list[int], sco
         {"video_path": video_paths, "label": labels, "score": scores, "fold": [fold] * len(video_paths)},
         schema={"video_path": pl.String, "label": pl.Int64, "score": pl.Float64, "fold": pl.Int64},
     )
-    _write_atomic(path, frame.write_parquet)
+    write_atomic(path, frame.write_parquet)
 
 
 def fold_result(fold: int, fold_dir: Path, metrics: dict[str, Any], history: list[dict[str, Any]],

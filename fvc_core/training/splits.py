@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from fvc_core.errors import DiskFullError, UserError
+from fvc_core.atomic import write_atomic
+from fvc_core.errors import UserError, one_line
 
 PARTS = ("train", "val", "test")
 CLASS_NAMES = {0: "real", 1: "fake"}
@@ -157,17 +158,7 @@ def split_path(run_dir: Path, fold: int) -> Path:
 
 def save_split(split: FoldSplit, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".parquet.tmp")
-    try:
-        split.table.write_parquet(tmp)
-        tmp.replace(path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        from fvc_core.training.outputs import disk_full
-
-        if disk_full(exc):
-            raise DiskFullError(path) from None
-        raise
+    write_atomic(path, split.table.write_parquet)
 
 
 def table_fingerprint(table: pl.DataFrame) -> str:
@@ -181,7 +172,7 @@ def _read_split(path: Path, fold: int) -> FoldSplit:
     try:
         saved = pl.read_parquet(path)
     except Exception as exc:  # polars raises several types for a damaged file
-        raise UserError(f"{path}: unreadable saved split ({str(exc).splitlines()[0][:120]}); delete "
+        raise UserError(f"{path}: unreadable saved split ({one_line(exc, 120, with_type=False)}); delete "
                         f"{path.parent} to train fold {fold} again, or use --fresh") from None
     if saved.columns != ["video_path", "label", "group", "part"]:
         raise UserError(f"{path}: not a saved split (columns {saved.columns}); use --fresh or another output_dir")

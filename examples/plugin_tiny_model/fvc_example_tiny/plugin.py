@@ -2,7 +2,7 @@
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fvc_core.hookspecs import hookimpl
+from fvc_core.contract import hookimpl
 
 
 class TinyCNNConfig(BaseModel):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from fvc_core.tracking import TrackerConfig
+from fvc_core.contract import TrackerConfig
 
 DEFAULT_FILE = "results.duckdb"
 

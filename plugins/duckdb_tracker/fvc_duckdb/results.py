@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from fvc_core.errors import UserError
+from fvc_core.contract import UserError, one_line
 from fvc_duckdb.config import DEFAULT_FILE
 
 SEARCH_DEPTH = 3
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
                 except duckdb.Error as exc:
                     if any(sign in str(exc) for sign in store.DAMAGED):
                         raise
-                    raise UserError(f"SQL: {str(exc).strip().splitlines()[0]}") from None
+                    raise UserError(f"SQL: {one_line(exc, with_type=False)}") from None
                 if frame is None:
                     console.print("done (the results file is opened read-only: statements that write fail)")
                 else:
@@ -91,10 +91,10 @@ def run(args: argparse.Namespace) -> int:
     except store.ResultsUnavailable as exc:
         raise UserError(str(exc)) from None
     except duckdb.CatalogException as exc:
-        raise UserError(f"{path}: not an fvc results database ({str(exc).splitlines()[0]})") from None
+        raise UserError(f"{path}: not an fvc results database ({one_line(exc, with_type=False)})") from None
     except duckdb.Error as exc:
         # A file cut short or overwritten in places opens, then fails at the first block it reads.
-        raise UserError(f"results database {path} is damaged ({str(exc).strip().splitlines()[0]}); "
+        raise UserError(f"results database {path} is damaged ({one_line(exc, with_type=False)}); "
                         "move it aside and the next run makes a new one") from None
     return 0
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import random
 import re
 import time
@@ -24,6 +23,8 @@ from typing import Any
 
 import duckdb
 
+from fvc_core.atomic import write_atomic
+from fvc_core.contract import DiskFullError, one_line
 from fvc_core.tracking import TEST_METRIC_NAMES
 
 SCHEMA = """
@@ -154,8 +155,7 @@ def number(value: Any) -> float | None:
 
 
 def _why(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
+    return one_line(exc, with_type=False)
 
 
 @contextlib.contextmanager
@@ -215,24 +215,24 @@ def create_database(path: Path) -> None:
     """
     if path.exists():
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    wal = tmp.with_name(tmp.name + ".wal")
+    def build(tmp: Path) -> None:
+        wal = tmp.with_name(tmp.name + ".wal")
+        try:
+            with contextlib.closing(duckdb.connect(str(tmp))) as con:
+                con.execute(SCHEMA)
+                con.execute("CHECKPOINT")
+            if wal.exists():  # closing could not fold the log into the file: it is not whole
+                raise ResultsUnavailable(f"results database {path} could not be created whole")
+        finally:
+            wal.unlink(missing_ok=True)
+
     try:
-        with contextlib.closing(duckdb.connect(str(tmp))) as con:
-            con.execute(SCHEMA)
-            con.execute("CHECKPOINT")
-        if wal.exists():  # closing could not fold the log into the file: it is not whole
-            raise ResultsUnavailable(f"results database {path} could not be created whole")
-        os.link(tmp, path)  # create-if-absent, atomically: another run's new file is never replaced
-    except FileExistsError:
-        pass
+        # create-if-absent, atomically: another run's new file is never replaced
+        write_atomic(path, build, per_process=True, create_only=True)
+    except DiskFullError:
+        raise _no_space(path) from None
     except (duckdb.Error, OSError) as exc:
-        if _disk_full(exc):
-            raise _no_space(path) from None
         raise ResultsUnavailable(f"cannot create results database {path}: {_why(exc)}") from None
-    finally:
-        tmp.unlink(missing_ok=True)
-        wal.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fvc_core.errors import UserError
+from fvc_core.contract import UserError, one_line
 from fvc_loaders.config import MetadataConfig
 
 if TYPE_CHECKING:
@@ -40,8 +40,8 @@ def read_table(path: str | Path) -> pl.DataFrame:
     try:
         return pl.read_parquet(path)
     except Exception as exc:  # polars raises several types for a file that is not Parquet
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UserError(f"{path}: cannot read the metadata table as Parquet ({first})") from None
+        raise UserError(f"{path}: cannot read the metadata table as Parquet ({one_line(exc, with_type=False)})"
+                        ) from None
 
 
 def resolve_paths(paths: pl.Series, base: Path) -> pl.Series:

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fvc_core.errors import UserError
+from fvc_core.atomic import write_atomic
+from fvc_core.contract import UserError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -137,15 +138,6 @@ def evaluation_metrics(frame: pl.DataFrame, threshold: float) -> dict[str, Any]:
     return out
 
 
-def write_atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -207,9 +199,9 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
                "skipped": [{"video_path": p, "error": e} for p, e in skipped.select("video_path", "error").iter_rows()]}
     ownership.claim(out_dir, EVALUATION, way_out=EVAL_WAY_OUT)
     with ownership.os_errors(out_dir):
-        write_atomic(out_dir / "predictions.parquet", predictions.write_parquet)
-        write_atomic(out_dir / "metrics.json",
-                     lambda p: p.write_text(json.dumps(plain(metrics), indent=2, allow_nan=False) + "\n"))
+        write_atomic(out_dir / "predictions.parquet", predictions.write_parquet, per_process=True)
+        write_atomic(out_dir / "metrics.json", json.dumps(plain(metrics), indent=2, allow_nan=False) + "\n",
+                     per_process=True)
     return metrics
 
 

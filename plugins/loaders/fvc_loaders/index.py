@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fvc_core.errors import UserError
+from fvc_core.atomic import write_atomic
+from fvc_core.contract import UserError
 
 if TYPE_CHECKING:
     import polars as pl
@@ -117,12 +118,7 @@ def write_table(table: pl.DataFrame, output: str | Path, metadata: dict[str, str
     """Write atomically, so that a table on disk is always complete."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.name}.{os.getpid()}.tmp")
-    try:
-        table.write_parquet(tmp, metadata=metadata)
-        os.replace(tmp, output)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(output, lambda tmp: table.write_parquet(tmp, metadata=metadata), per_process=True)
     return output
 
 

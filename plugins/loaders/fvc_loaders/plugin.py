@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from fvc_core.hookspecs import hookimpl
+from fvc_core.contract import hookimpl
 from fvc_loaders.config import MetadataConfig, SyntheticConfig
 
 

@@ -23,7 +23,8 @@ from fractions import Fraction
 from pathlib import Path
 
 from fvc_core import ownership
-from fvc_core.errors import BadVideoError, UserError
+from fvc_core.atomic import write_atomic
+from fvc_core.contract import BadVideoError, UserError
 
 SCALED_TABLE = "scaled_metadata.parquet"
 BAD_TABLE = "bad_videos.parquet"
@@ -69,6 +70,10 @@ def _frame_rate(fps: float | None) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
+class _NoFrames(Exception):
+    """An encode that decoded nothing: the half-made copy goes, and the video is reported bad."""
+
+
 def scale_video(encoding: Encoding, job: tuple[str, str]) -> tuple[str, int] | tuple[None, int]:
     """Write the letterboxed copy ``job[1]`` of ``job[0]``: (None, frames) or (reason, 0) for a bad video."""
     import av
@@ -78,9 +83,10 @@ def scale_video(encoding: Encoding, job: tuple[str, str]) -> tuple[str, int] | t
     source, target = job
     target_path = Path(target)
     target_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target_path.with_name(f".{target_path.name}.{os.getpid()}.tmp.mp4")
     written = 0
-    try:
+
+    def encode(tmp: Path) -> None:
+        nonlocal written
         info = probe(source)
         with av.open(str(tmp), "w", format="mp4") as out:
             rate = _frame_rate(getattr(info, "fps", None))
@@ -101,13 +107,15 @@ def scale_video(encoding: Encoding, job: tuple[str, str]) -> tuple[str, int] | t
                 written += 1
             out.mux(stream.encode(None))
         if written == 0:
-            return "no frame could be decoded", 0
-        os.replace(tmp, target_path)
-        return None, written
+            raise _NoFrames
+
+    try:
+        write_atomic(target_path, encode, per_process=True, suffix=".mp4")
+    except _NoFrames:
+        return "no frame could be decoded", 0
     except BadVideoError as exc:
         return exc.reason, 0
-    finally:
-        tmp.unlink(missing_ok=True)
+    return None, written
 
 
 def _prepared_before_markers(out: Path) -> bool:

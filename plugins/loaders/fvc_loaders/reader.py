@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import av
 import numpy as np
 
-from fvc_core.errors import BadVideoError
+from fvc_core.contract import BadVideoError
 from fvc_loaders.letterbox import FrameConverter, letterbox
 from fvc_loaders.sampling import is_shadowed, plan_seeks, target_times
 

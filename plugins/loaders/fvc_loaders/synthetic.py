@@ -17,12 +17,12 @@ the ``metadata`` dataset's code: nothing bypasses decoding.
 from __future__ import annotations
 
 import json
-import os
 from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fvc_core import ownership
+from fvc_core.atomic import write_atomic
 from fvc_loaders.config import MetadataConfig, SyntheticConfig
 from fvc_loaders.dataset import MetadataDataset
 
@@ -173,8 +173,7 @@ def _encode(path: Path, pictures: list[np.ndarray]) -> None:
     """Write ``pictures`` as an H.264 MP4, atomically: a temporary name, renamed when complete."""
     import av
 
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.mp4")
-    try:
+    def encode(tmp: Path) -> None:
         with av.open(str(tmp), "w", format="mp4") as out:
             stream = out.add_stream("libx264", rate=Fraction(FPS))
             stream.width = stream.height = pictures[0].shape[0]
@@ -186,9 +185,8 @@ def _encode(path: Path, pictures: list[np.ndarray]) -> None:
                 frame.pts = i
                 out.mux(stream.encode(frame))
             out.mux(stream.encode(None))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    write_atomic(path, encode, per_process=True, suffix=".mp4")
 
 
 def _params(videos: int, frames: int, frame_size: int, seed: int) -> dict[str, int]:
@@ -257,18 +255,9 @@ def make_synthetic_dataset(
             rows["label"].append(label)
             rows["source_id"].append(source)
 
-    _write_atomic(root / PARAMS_NAME, lambda p: p.write_text(json.dumps(_params(videos, frames, frame_size, seed))))
-    _write_atomic(table_path, lambda p: pl.DataFrame(rows).write_parquet(p))
+    write_atomic(root / PARAMS_NAME, json.dumps(_params(videos, frames, frame_size, seed)), per_process=True)
+    write_atomic(table_path, pl.DataFrame(rows).write_parquet, per_process=True)
     return table_path
-
-
-def _write_atomic(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 class SyntheticDataset(MetadataDataset):

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fvc_core.errors import BadVideoError, ConfigError, UserError
+from fvc_core.contract import BadVideoError, ConfigError, UserError, one_line
 
 TABLE_SUFFIXES = (".parquet", ".pq")
 
@@ -35,7 +35,7 @@ def check_video(dataset: Any, path: str) -> str | None:
     except BadVideoError as exc:
         return exc.reason
     except Exception as exc:  # anything read_video lets through would stop training the same way
-        return f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}".rstrip(": ")
+        return one_line(exc)
     if clip.ndim != 4 or clip.shape[1] != 3:
         return f"decoded to a clip of shape {tuple(clip.shape)}, expected (T, 3, H, W)"
     return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from fvc_core.tracking import TrackerConfig
+from fvc_core.contract import TrackerConfig
 
 
 class MlflowConfig(TrackerConfig):

@@ -18,6 +18,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from fvc_core.atomic import write_atomic
+
 
 def cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -67,9 +69,7 @@ def template() -> Path:
     except OSError:  # no writable cache: build it for this run only
         folder = Path(tempfile.mkdtemp(prefix="fvc-mlflow-"))
         cached = folder / name
-    tmp = folder / f".{name}.{os.getpid()}.tmp"
-    _build(tmp)
-    os.replace(tmp, cached)  # whole or not at all, even with two runs building it at once
+    write_atomic(cached, _build, per_process=True)  # whole or not at all, even with two runs building it at once
     return cached
 
 
@@ -83,21 +83,15 @@ def ensure_local_store(db: Path, artifact_root: Path) -> None:
         return
     db.parent.mkdir(parents=True, exist_ok=True)
     source = template()
-    tmp = db.with_name(f".{db.name}.{os.getpid()}.tmp")
-    try:
-        shutil.copyfile(source, tmp)  # inside the try: a copy cut short by a full disk is removed
+
+    def build(tmp: Path) -> None:
+        shutil.copyfile(source, tmp)
         # The template's built-in "Default" experiment points wherever it was built: point it here.
         with contextlib.closing(sqlite3.connect(tmp)) as con, con:
             con.execute("UPDATE experiments SET artifact_location = ? WHERE experiment_id = 0",
                         [(artifact_root / "0").resolve().as_uri()])
-        os.link(tmp, db)  # create-if-absent, atomically
-    except FileExistsError:
-        pass
-    except OSError:  # a file system without hard links
-        if not db.exists():
-            os.replace(tmp, db)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    write_atomic(db, build, per_process=True, create_only=True)  # never replaces a store made meanwhile
 
 
 def sqlite_file(uri: str) -> Path | None:

@@ -7,7 +7,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from fvc_core.tracking import test_metric_name
+from fvc_core.contract import test_metric_name
 
 # MLflow's limits (mlflow.utils.validation); longer values are cut rather than refused.
 MAX_PARAM_VALUE = 6000

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fvc_core.hookspecs import hookimpl
+from fvc_core.contract import hookimpl
 from fvc_mlflow.config import MlflowConfig
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from fvc_core.errors import UserError
+from fvc_core.contract import UserError
 
 # Where each layout keeps its colour channels.
 CHANNEL_DIM = {"ntchw": 2, "ncthw": 1}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fvc_core.hookspecs import hookimpl
+from fvc_core.contract import hookimpl
 from fvc_naive_cnn.config import NaiveCNNConfig
 
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import ray
 
-from fvc_core.errors import UserError
-from fvc_core.executors import FoldFunction, FoldTask, ForwardingTracker, deliver
+from fvc_core.contract import FoldFunction, FoldTask, UserError, one_line
+from fvc_core.executors import ForwardingTracker, deliver
 from fvc_ray.config import RayExecutorConfig
 
 # How often the driver looks for new events while no fold has finished.
@@ -77,7 +77,8 @@ class RayExecutor:
         try:
             ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            raise UserError(f"executor.address: cannot use the Ray cluster at {address}: {_first_line(exc)}") from None
+            raise UserError(f"executor.address: cannot use the Ray cluster at {address}: "
+                            f"{one_line(exc, with_type=False)}") from None
         finally:
             for sig, handler in handlers.items():
                 if handler is not None:
@@ -107,7 +108,8 @@ class RayExecutor:
                 if address != "auto":
                     raise UserError(f"{where}: {address!r} is not a Ray address (host:port, auto, "
                                     "ray://host:port or local)") from None
-                raise UserError(f"{where}: auto: no Ray cluster found on this machine ({_first_line(exc)}); "
+                raise UserError(f"{where}: auto: no Ray cluster found on this machine "
+                                f"({one_line(exc, with_type=False)}); "
                                 "start one with `ray start --head`, or give its host:port") from None
         host, sep, port = target.rpartition(":")
         if not sep or not port.isdigit() or not host:
@@ -168,13 +170,8 @@ class RayExecutor:
             cause = exc.cause
             if isinstance(cause, BaseException):
                 raise cause from None  # the fold's own error, as the local executor would raise it
-            raise RuntimeError(f"{task.label} failed in its Ray worker: {_first_line(exc)}") from None
+            raise RuntimeError(f"{task.label} failed in its Ray worker: {one_line(exc, with_type=False)}") from None
         except ray.exceptions.RayError as exc:
             raise RuntimeError(f"{task.label}: its Ray worker or node was lost and {self.config.max_retries} "
-                               f"retries did not finish it ({type(exc).__name__}: {_first_line(exc)}); "
+                               f"retries did not finish it ({one_line(exc)}); "
                                "run the same command again to resume") from None
-
-
-def _first_line(exc: BaseException) -> str:
-    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[0] if lines else type(exc).__name__

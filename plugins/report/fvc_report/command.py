@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from fvc_core.errors import UserError
+from fvc_core.contract import UserError
 
 
 def configure_report(parser: argparse.ArgumentParser) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fvc_core.errors import UserError
+from fvc_core.contract import UserError
 
 
 def _dataset(run_dir: Path) -> Any:

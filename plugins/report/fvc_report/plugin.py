@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from fvc_core.hookspecs import hookimpl
+from fvc_core.contract import hookimpl
 
 
 def _lazy(module: str, function: str) -> Any:

@@ -8,14 +8,14 @@ import base64
 import html
 import json
 import math
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fvc_core.errors import UserError
+from fvc_core.atomic import write_atomic
+from fvc_core.contract import UserError
 from fvc_report.rundata import METRICS, Run
 
 # Written right after the doctype: `fvc report` overwrites only a file that starts with it.
@@ -99,13 +99,7 @@ def check_output(path: Path) -> None:
 def write(path: Path, text: str) -> None:
     """Written to a hidden temporary file beside it, then renamed: a reader never sees half a report,
     and a failure leaves no temporary file behind."""
-    tmp = path.with_name(f".{path.name}.fvc-report.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    write_atomic(path, text, per_process=True)
 
 
 def page(title: str, body: list[str], nav: list[tuple[str, str]]) -> str:

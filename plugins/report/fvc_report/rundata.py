@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from fvc_core.errors import UserError
+from fvc_core.contract import UserError, one_line
 
 METRICS = ("accuracy", "precision", "recall", "f1_score", "roc_auc", "average_precision", "eer")
 
@@ -68,7 +68,7 @@ def _read_json(path: Path, notes: list[str]) -> Any:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        notes.append(f"{path}: unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); left out")
+        notes.append(f"{path}: unreadable ({one_line(exc, 120)}); left out")
         return None
 
 
@@ -112,7 +112,7 @@ def read_run(path: str | Path, label: str | None = None) -> Run:
     try:
         config = yaml.safe_load((path / "config.yaml").read_text())
     except yaml.YAMLError as exc:
-        raise UserError(f"{path / 'config.yaml'}: invalid YAML ({str(exc).splitlines()[0]})") from None
+        raise UserError(f"{path / 'config.yaml'}: invalid YAML ({one_line(exc, with_type=False)})") from None
     if not isinstance(config, dict):
         raise UserError(f"{path / 'config.yaml'}: not an fvc run config")
     notes: list[str] = []

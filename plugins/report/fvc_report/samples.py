@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from fvc_core.contract import one_line
 from fvc_report.rundata import Run
 
 FRAMES_SHOWN = 4
@@ -43,7 +44,7 @@ def build_dataset(run: Run) -> Any:
         return get_registry().create("datasets", name, data)
     except Exception as exc:  # a missing plugin, a moved table: the report goes on without frames
         run.notes.append(f"sample frames left out: dataset {name!r} of {run.path / 'config.yaml'} could not be "
-                         f"built ({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__})")
+                         f"built ({one_line(exc, 160, with_type=False)})")
         return None
 
 
@@ -51,7 +52,7 @@ def _frames(dataset: Any, path: str) -> tuple[np.ndarray | None, str | None]:
     try:
         clip = np.asarray(dataset.read_video(path))  # (T, 3, H, W) uint8
     except Exception as exc:  # BadVideoError or a file gone since the run: shown beside the sample
-        return None, str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        return None, one_line(exc, 200, with_type=False)
     if clip.ndim != 4 or clip.shape[1] not in (1, 3):
         return None, f"clip of shape {tuple(clip.shape)}, not (T, 3, H, W)"
     idx = np.unique(np.linspace(0, clip.shape[0] - 1, FRAMES_SHOWN).round().astype(int))

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from fvc_core.contract import one_line
 from fvc_loaders.index import VIDEO_EXTENSIONS
 
 # FF++'s download script names c0 "raw"; papers and the issue call it c0.
@@ -29,7 +30,7 @@ def read_json(path: Path, root: Path, problems: list[str]) -> Any:
     try:
         return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        problems.append(f"{rel}: not readable as JSON ({str(exc).splitlines()[0]})")
+        problems.append(f"{rel}: not readable as JSON ({one_line(exc, with_type=False)})")
         return None
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from fvc_core.errors import PluginError
+from fvc_core.contract import PluginError
 
 HOOK = "register_layouts"
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fvc_core.errors import UserError
+from fvc_core.contract import UserError
 from fvc_loaders.layouts.registry import Layout, Video
 
 if TYPE_CHECKING:

@@ -1,0 +1,67 @@
+"""One way to write a file: whole or not at all.
+
+The content goes to a hidden temporary file beside the target (same folder, so the rename is atomic
+on one file system), then takes the target's name. A crash or kill leaves the old file or the new
+one, never half of one; any failure removes the temporary file, and a full disk is a one-line
+``DiskFullError`` naming the target rather than a library's traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from fvc_core.errors import DiskFullError, is_disk_full
+
+Content = bytes | str | Callable[[Path], None]
+"""Bytes, text (UTF-8), or a function that writes the file it is given (``df.write_parquet``...)."""
+
+
+def temporary_name(path: Path, *, per_process: bool = False, suffix: str = "") -> Path:
+    """``.<name>.tmp`` beside ``path``, or ``.<name>.<pid>.tmp`` when several processes may write it
+    at once (each then has its own, and a cleaner can tell a dead writer's file by its pid).
+    ``suffix`` follows ``.tmp`` for writers that choose the format by extension (``.mp4``)."""
+    middle = f".{os.getpid()}" if per_process else ""
+    return path.with_name(f".{path.name}{middle}.tmp{suffix}")
+
+
+def write_atomic(path: str | os.PathLike[str], content: Content, *, per_process: bool = False,
+                 suffix: str = "", fsync: bool = False, create_only: bool = False) -> bool:
+    """Write ``content`` to ``path`` through a temporary file; True when ``path`` now holds it.
+
+    ``fsync`` flushes the file to the disk before the rename (a power cut then keeps it too).
+    ``create_only`` never replaces a file that exists, even one another process makes at the same
+    moment (hard link, create-if-absent): False when ``path`` was there first; where the file system
+    has no hard links, a plain rename if ``path`` is still absent.
+    """
+    path = Path(path)
+    tmp = temporary_name(path, per_process=per_process, suffix=suffix)
+    try:
+        if callable(content):
+            content(tmp)
+        elif isinstance(content, str):
+            tmp.write_text(content, encoding="utf-8")
+        else:
+            tmp.write_bytes(content)
+        if fsync:
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+        if not create_only:
+            os.replace(tmp, path)
+            return True
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        except OSError:  # a file system without hard links
+            if path.exists():
+                return False
+            os.replace(tmp, path)
+        return True
+    except BaseException as exc:
+        if is_disk_full(exc):
+            raise DiskFullError(path) from None
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)
