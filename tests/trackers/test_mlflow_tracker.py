@@ -72,7 +72,9 @@ def test_a_run_is_a_parent_with_one_nested_run_per_fold(output_dir, client, monk
 
     assert (output_dir / "mlflow.db").is_file()
     assert not (tmp_path / "mlruns").exists() and not (tmp_path / "mlartifacts").exists()
-    assert client.get_experiment_by_name("full") is not None
+    experiment = client.get_experiment_by_name("full")
+    # Declared as model training, not GenAI work.
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     parents, children = split(runs_of(client, run.run_id))
     assert len(parents) == 1 and len(children) == 2
     parent = parents[0]
@@ -300,3 +302,11 @@ def test_a_new_local_store_is_a_copy_of_a_cached_migrated_one(tmp_path, monkeypa
     second = tmp_path / "b" / "mlflow.db"
     ensure_local_store(second, tmp_path / "b" / "mlartifacts")
     assert MlflowClient(f"sqlite:///{second}").get_experiment_by_name("kept") is None
+
+
+def test_an_experiment_kind_the_user_chose_is_kept(output_dir, client):
+    experiment_id = client.create_experiment("chosen_kind")
+    client.set_experiment_tag(experiment_id, "mlflow.experimentKind", "finetuning")
+    run = make_run(output_dir, model="m_kind", experiment="chosen_kind")
+    full_run(MlflowTracker(MlflowConfig()), run)
+    assert client.get_experiment(experiment_id).tags["mlflow.experimentKind"] == "finetuning"

@@ -46,6 +46,10 @@ METRICS_PER_BATCH = 1000
 NOT_METRICS = {"epoch", "step", "fold"}
 
 
+
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+
 class MlflowUnavailable(RuntimeError):
     """The tracking store cannot be reached or opened."""
 
@@ -169,6 +173,16 @@ class MlflowTracker(Tracker):
                                     "point mlflow.tracking_uri elsewhere") from None
 
     def _experiment(self, run: RunInfo) -> str:
+        experiment_id = self._find_or_create_experiment(run)
+        # Declares what fvc's experiments are (MLflow 3 reads this tag to tell model training from GenAI
+        # work); a kind the user chose is left alone. What opens the UI on the runs is the link's
+        # `?workflowType=machine_learning` (docs/tracking.md): the tag alone did not, in MLflow 3.17.
+        experiment = self.client.get_experiment(experiment_id)
+        if EXPERIMENT_KIND_TAG not in (experiment.tags or {}):
+            self.client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+        return experiment_id
+
+    def _find_or_create_experiment(self, run: RunInfo) -> str:
         name = self.config.experiment_name or run.experiment
         experiment = self.client.get_experiment_by_name(name)
         if experiment is not None:
