@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from fvc_core.errors import BadVideoError, UserError
+from fvc_core.errors import BadVideoError, UserError, one_line
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
 
@@ -26,7 +26,7 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise UserError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+        raise UserError(f"{path}: invalid YAML ({one_line(exc, with_type=False)})") from None
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
         raise UserError(f"{path}: not an fvc run config (no model section)")
     return data
@@ -135,7 +135,7 @@ def load_fold_model(fold_dir: str | Path, *, device: str = "cpu"):
         model.load_state_dict(state["model_state_dict"])
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not fit model {name!r} "
-                              f"({str(exc).splitlines()[0][:200]})") from None
+                              f"({one_line(exc, 200, with_type=False)})") from None
     return model.to(torch.device(device)).eval()
 
 

@@ -16,7 +16,7 @@ from fvc_core.errors import DiskFullError, one_line
 
 REPO = Path(fvc_core.__file__).parent.parent
 # The lead's files, being edited while this refactor landed (see the helper's report): their copies go next.
-PENDING = {"fvc_core/training/predict.py", "plugins/mlflow_tracker/fvc_mlflow/tracker.py"}
+PENDING: set[str] = set()
 
 
 def _sources() -> list[Path]:

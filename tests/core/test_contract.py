@@ -59,7 +59,7 @@ def test_plugins_in_the_repository_import_the_contract_names_from_the_contract()
              "TrackerConfig": "fvc_core.tracking", "hookimpl": "fvc_core.hookspecs"}
     offenders = []
     # The lead's file, left as it is for now (see the helper's report).
-    exempt = {REPO / "plugins/mlflow_tracker/fvc_mlflow/tracker.py"}
+    exempt: set[Path] = set()
     for path in [*REPO.glob("plugins/*/fvc_*/**/*.py"), *REPO.glob("examples/plugin_tiny_model/fvc_*/*.py")]:
         if path in exempt:
             continue

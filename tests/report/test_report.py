@@ -10,6 +10,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+import yaml
 from PIL import Image
 
 from tests.report.conftest import fvc
@@ -153,3 +154,27 @@ def test_two_runs_side_by_side(tiny_run, tmp_path):
     ids = Page(out.read_text()).ids()
     assert {"comparison", "r0-run", "r1-run", "r0-metrics", "r1-metrics"} <= ids
     assert "samples" not in " ".join(ids)
+
+
+def test_repeated_cross_validation_is_reported_fold_by_fold(tiny_run, tmp_path):
+    # trainer.repeats > 1 lays folds out as repeat_<r>/fold_<k>: here two repeats of one fold each,
+    # numbered 0 and 1 across the run, as the trainer numbers them.
+    run = tmp_path / "out/naive_cnn"
+    shutil.copytree(tiny_run, run)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["trainer"].update(folds=1, repeats=2)
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    for r, fold in ((0, "fold_0"), (1, "fold_1")):
+        (run / f"repeat_{r}").mkdir()
+        shutil.move(run / fold, run / f"repeat_{r}" / "fold_0")
+    out = tmp_path / "repeats.html"
+    done = fvc("report", str(run), "-o", str(out), "--no-samples")
+    assert done.returncode == 0, done.stderr
+    text = out.read_text()
+    assert "2 of 2" in text and "partial run" not in text
+    rows = Page(text).rows
+    assert set(rows) == {"0", "1", "mean", "std"}
+    for k in (0, 1):
+        metrics = json.loads((tiny_run / f"fold_{k}/metrics.json").read_text())
+        shown = [json.loads(v) if v is not None else None for v in rows[str(k)][1:1 + len(METRICS)]]
+        assert shown == [metrics[m] for m in METRICS]

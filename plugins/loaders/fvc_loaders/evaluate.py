@@ -166,7 +166,7 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
 
     from fvc_core import ownership
     from fvc_core.training.outputs import plain
-    from fvc_core.training.predict import fold_dirs, score_videos
+    from fvc_core.training.predict import fold_dirs, fold_number, score_videos
 
     run_dir = Path(run_dir)
     dataset, config = _run_dataset(run_dir)
@@ -191,7 +191,7 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
         "table": str(table.path.resolve()), "table_sha256": _sha256(table.path), "dataset": table.name,
         "layout": table_layout(table.path), "split": split, "clips": clips,
         "video_score": VIDEO_SCORE, "fold_aggregation": FOLD_AGGREGATION, "threshold": threshold,
-        "folds": [int(d.name[5:]) for d in folds], "device": device,
+        "folds": [fold_number(d) for d in folds], "device": device,
         "trained_on": (config.get("data") or {}).get("metadata") or (config.get("data") or {}).get("name"),
     }
     metrics = {"name": table.name, "run_dir": str(run_dir.resolve()), "protocol": protocol,

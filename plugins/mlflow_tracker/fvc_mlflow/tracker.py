@@ -24,16 +24,18 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID
 
-from fvc_core.tracking import (
+from fvc_core.atomic import write_atomic
+from fvc_core.contract import (
     INTERRUPTED,
     KILLED,
     FoldResult,
     RunInfo,
     RunSummary,
     Tracker,
-    history_steps,
+    one_line,
     test_metric_name,
 )
+from fvc_core.tracking import history_steps
 from fvc_mlflow.config import MlflowConfig
 from fvc_mlflow.local_store import ensure_local_store, sqlite_file, usable_problem
 from fvc_mlflow.params import as_test_metrics, flatten, numeric
@@ -88,8 +90,7 @@ def _why(exc: BaseException) -> str:
                            ("unable to open database file", "unable to open the database file")):
         if marker in text:
             return reason
-    lines = text.strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:200]}" if lines else type(exc).__name__
+    return one_line(exc, 200)
 
 
 def _git_commit(cwd: Path) -> str | None:
@@ -216,9 +217,7 @@ class MlflowTracker(Tracker):
             "fold_runs": {str(k): v for k, v in sorted(self.children.items())},
             "ended_folds": sorted(self.ended),
         }
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(state, indent=2))
 
     def _resume(self) -> bool:
         """Find the parent and fold runs of an earlier attempt of this fvc run: state file, else tags."""

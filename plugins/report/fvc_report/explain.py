@@ -101,7 +101,7 @@ def explain(run_dir: Path, video: Path, *, frames: int = 4, device: str = "cpu")
     """Per fold: frame scores and Grad-CAM maps of ``video``; and the decoded clip."""
     import torch
 
-    from fvc_core.training.predict import fold_dirs, load_fold_model
+    from fvc_core.training.predict import fold_dirs, fold_number, load_fold_model
 
     if not video.is_file():
         raise UserError(f"{video}: no such video file")
@@ -111,7 +111,7 @@ def explain(run_dir: Path, video: Path, *, frames: int = 4, device: str = "cpu")
     for d in folds:
         model = load_fold_model(d, device=device)
         scores, cams = frame_scores_and_cams(model, clip.unsqueeze(0).to(device))
-        out["folds"][int(d.name[5:])] = {"scores": scores, "cams": cams}
+        out["folds"][fold_number(d)] = {"scores": scores, "cams": cams}
     t = clip.shape[0]
     out["shown"] = np.unique(np.linspace(0, t - 1, max(1, min(frames, t))).round().astype(int))
     return out

@@ -124,12 +124,19 @@ def read_run(path: str | Path, label: str | None = None) -> Run:
         status = ("running (in progress)" if _lock_holder_alive(path, str(state.get("model", path.name)))
                   else "stopped while running (killed?)")
     trainer = config.get("trainer") or {}
-    expected = int(trainer.get("folds", 0) or 0) if isinstance(trainer, dict) else 0
+    per_repeat = int(trainer.get("folds", 0) or 0) if isinstance(trainer, dict) else 0
+    repeats = int(trainer.get("repeats", 1) or 1) if isinstance(trainer, dict) else 1
+    expected = per_repeat * repeats
 
+    def number(d: Path) -> int:
+        # fold_<k>, or repeat_<r>/fold_<k> numbered across the run as the trainer numbers it
+        return int(d.name[5:]) + (int(d.parent.name[7:]) * per_repeat if d.parent != path else 0)
+
+    found = [d for d in (*path.glob("fold_*"), *path.glob("repeat_*/fold_*"))
+             if d.is_dir() and d.name[5:].isdigit() and (d.parent == path or d.parent.name[7:].isdigit())]
     folds: list[Fold] = []
-    for d in sorted((d for d in path.glob("fold_*") if d.is_dir() and d.name[5:].isdigit()),
-                    key=lambda d: int(d.name[5:])):
-        fold = Fold(index=int(d.name[5:]), path=d, finished=(d / "metrics.json").exists(),
+    for d in sorted(found, key=number):
+        fold = Fold(index=number(d), path=d, finished=(d / "metrics.json").exists(),
                     has_model=(d / "model.pt").exists(), has_checksum=(d / "model.pt.sha256").exists())
         if fold.finished:
             fold.metrics = _read_json(d / "metrics.json", fold.notes)
