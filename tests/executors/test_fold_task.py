@@ -161,3 +161,31 @@ def test_fvc_run_with_an_address_nobody_answers_writes_nothing(reference):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "executor.address: no Ray cluster answers at" in lines[0], done.stderr
     assert not out.exists()
+
+
+def test_after_the_driver_is_killed_the_same_run_on_ray_keeps_finished_folds_and_trains_the_rest(reference,
+                                                                                                ray_cluster):
+    # The run folder as a killed driver leaves it: fold 0 finished, fold 1 planned but not trained,
+    # run.json still saying running.
+    root, path, run_dir = reference
+    out = root / "driver_killed"
+    copy = out / "naive_cnn"
+    shutil.copytree(run_dir, copy)
+    for f in (copy / "fold_1").iterdir():
+        if f.name != "split.parquet":
+            f.unlink()
+    (copy / "summary.json").unlink()
+    state = json.loads((copy / "run.json").read_text())
+    (copy / "run.json").write_text(json.dumps({**state, "status": "running"}))
+    kept = (copy / "fold_0" / "metrics.json").stat().st_mtime_ns
+
+    done = subprocess.run([*FVC, "run", str(path), f"output_dir={out}", "executor.name=ray",
+                           f"executor.address={ray_cluster.address}"], capture_output=True, text=True,
+                          env=_loopback_env(), timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "finished earlier, kept" in done.stdout
+    assert (copy / "fold_0" / "metrics.json").stat().st_mtime_ns == kept  # not trained again
+    assert (copy / ".fold-locks" / "repeat_0_fold_1.lock").exists()  # fold 1 went to the cluster
+    assert not (copy / ".fold-locks" / "repeat_0_fold_0.lock").exists()
+    assert metrics(copy) == metrics(run_dir)
+    assert json.loads((copy / "run.json").read_text())["status"] == "finished"
