@@ -14,6 +14,8 @@ import functools
 import os
 import random
 import signal
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -109,6 +111,24 @@ def collate(items: list[Item]) -> Batch:
     return Batch([it.row for it in good], labels, videos, bad)
 
 
+def _quiet_fd_sharing(default: Callable[..., Any]) -> Callable[..., Any]:
+    """A worker's ``sys.excepthook`` that drops what multiprocessing's fd-passing thread
+    (``resource_sharer._serve``, which reports through ``sys.excepthook`` itself) raises when the
+    training process stopped mid-handshake (SIGTERM, Ctrl-C: a broken pipe): teardown noise that
+    printed a traceback under fvc's one line. A sharing failure while the run goes on still surfaces
+    in the training process, as a DataLoader error."""
+
+    def hook(exc_type: Any, exc: Any, tb: Any) -> None:
+        frame = tb
+        while frame is not None:
+            if frame.tb_frame.f_code.co_filename.endswith(os.path.join("multiprocessing", "resource_sharer.py")):
+                return
+            frame = frame.tb_next
+        default(exc_type, exc, tb)
+
+    return hook
+
+
 def _start_worker(worker_id: int, *, parent: int) -> None:
     # A worker only serves the training process: if that one is killed outright (SIGKILL, out of
     # memory) the worker goes at once instead of decoding on and holding the files it inherited.
@@ -119,6 +139,7 @@ def _start_worker(worker_id: int, *, parent: int) -> None:
     # Treated as Ctrl-C instead: torch's worker loop ends quietly on KeyboardInterrupt, and the
     # training process, which got the signal too, saves what it has and says so.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    sys.excepthook = _quiet_fd_sharing(sys.excepthook)
     # Plugins that use numpy's or python's global RNG get a worker seed derived from the run's seed.
     seed = torch.initial_seed() % 2**32
     np.random.seed(seed)
