@@ -44,6 +44,12 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from fvc_core.console import get_console
 
     config = load_config(args.config, args.overrides, disabled=args.disabled)
+    # What `fvc run` would refuse before writing anything (the filesystem root, a file): said here too.
+    from pathlib import Path
+
+    from fvc_core.ownership import check_output_dir
+
+    check_output_dir(Path(config.output_dir), "output_dir")
     console = get_console()
     console.print(config.to_yaml(), end="", markup=False)
     console.print(f"# {args.config}: valid (config hash {config.hash()})", markup=False)
