@@ -51,7 +51,11 @@ class SupervisedConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    folds: int = Field(5, ge=2, description="k of stratified (group-aware) k-fold cross-validation.")
+    split: Literal["kfold", "official"] = Field(
+        "kfold", description="kfold: k stratified (group-aware) folds; official: one fold from the table's "
+        "own split column (train/val/test, as `fvc index --layout` writes), the published protocol.")
+    folds: int = Field(5, ge=1, description="k of stratified (group-aware) k-fold cross-validation "
+                       "(1 with split: official).")
     val_fraction: float = Field(0.2, gt=0, lt=1, description="Share of each fold's training part held out "
                                 "for early stopping and best-checkpoint choice.")
     epochs: int = Field(25, ge=1)
@@ -91,6 +95,17 @@ class SupervisedConfig(BaseModel):
         if head not in ("auto", "cpu", "cuda", "mps") or (head in ("auto", "cpu") and ":" in value):
             raise ValueError(f"unknown device {value!r}; auto, cpu, cuda, cuda:N or mps")
         return value
+
+    @model_validator(mode="after")
+    def _folds_of_the_split(self) -> SupervisedConfig:
+        if self.split == "official":
+            if "folds" in self.model_fields_set and self.folds != 1:
+                raise ValueError(f"folds={self.folds} with split: official, which is one fold (the table's "
+                                 "own train/val/test): set trainer.folds=1 or leave it out")
+            self.folds = 1
+        elif self.folds < 2:
+            raise ValueError(f"folds={self.folds}: k-fold cross-validation needs at least 2 folds")
+        return self
 
     @model_validator(mode="after")
     def _warmup_within_epochs(self) -> SupervisedConfig:

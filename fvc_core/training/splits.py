@@ -106,6 +106,48 @@ def make_splits(table: pl.DataFrame, folds: int, val_fraction: float, seed: int)
     return result
 
 
+def make_official_split(table: pl.DataFrame, val_fraction: float, seed: int) -> list[FoldSplit]:
+    """One fold from the table's own ``split`` column (train / val / test: a dataset's published
+    protocol, as ``fvc index --layout`` writes it). Without ``val`` rows, a validation part is carved
+    from ``train`` as k-fold does (group-aware); test stays exactly the published one."""
+    labels = set(table["label"].unique().to_list())
+    if not labels <= {0, 1}:
+        raise UserError(f"data: labels must be 0 (real) or 1 (fake), got {sorted(labels)}")
+    if "split" not in table.columns:
+        raise UserError("trainer.split: official needs a 'split' column (train/val/test) in the data table, as "
+                        "`fvc index --layout` writes; this table has none: use trainer.split=kfold")
+    table = table.select("video_path", "label", "group", pl.col("split").cast(pl.String)).sort("video_path")
+    given = table["split"].fill_null("")
+    odd = sorted(set(given.to_list()) - set(PARTS))
+    if odd:
+        rows = table.filter(~given.is_in(PARTS))["video_path"].to_list()
+        raise UserError(f"trainer.split: official: the table's split column holds {odd} for {len(rows)} video(s) "
+                        f"(e.g. {rows[0]}); only train, val and test are official parts")
+    grouped = _grouped(table)
+    if grouped:
+        straddling = table.group_by("group").agg(pl.col("split").n_unique()).filter(pl.col("split") > 1)
+        if straddling.height:
+            raise UserError(f"trainer.split: official: group(s) {straddling['group'].to_list()[:3]} lie in two "
+                            "official parts; the split would leak a source between training and test")
+    part = given.to_numpy().astype(object)
+    if "val" not in set(part.tolist()):
+        y = table["label"].to_numpy()
+        train_idx = np.flatnonzero(part == "train")
+        if len(np.unique(y[train_idx])) < 2:
+            raise UserError("trainer.split: official: the train part lacks real or fake videos")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            part[_validation_part(y, table["group"].to_numpy(), train_idx, val_fraction, seed + 1000, grouped)] = "val"
+    split = FoldSplit(0, table.drop("split").with_columns(pl.Series("part", part.tolist(), dtype=pl.String)))
+    for name in PARTS:
+        present = set(split.part(name)["label"].to_list())
+        missing = [CLASS_NAMES[c] for c in CLASS_NAMES if c not in present]
+        if missing:
+            raise UserError(f"trainer.split: official: the {name} part has no {' or '.join(missing)} video; a "
+                            "detector is trained, chosen and tested on both classes")
+    return [split]
+
+
 def _validation_part(y: np.ndarray, groups: np.ndarray, train_idx: np.ndarray, val_fraction: float,
                      seed: int, grouped: bool) -> np.ndarray:
     """Indices (into the table) of the validation part carved from a fold's training part."""
@@ -199,14 +241,15 @@ def _difference(saved: pl.DataFrame, fresh: pl.DataFrame) -> str:
 
 
 def load_or_make_splits(table: pl.DataFrame, run_dir: Path, folds: int, val_fraction: float,
-                        seed: int) -> list[FoldSplit]:
+                        seed: int, official: bool = False) -> list[FoldSplit]:
     """The run's saved splits, or new ones (saved now, before any training).
 
     A saved split must equal, row for row (video_path, label, group, part), the split the table
     gives now: a run whose table changed is refused, finished folds included, rather than mixing
     folds trained on two different tables.
     """
-    fresh = make_splits(table, folds, val_fraction, seed)
+    fresh = make_official_split(table, val_fraction, seed) if official else make_splits(table, folds,
+                                                                                          val_fraction, seed)
     result = []
     for split in fresh:
         path = split_path(run_dir, split.fold)

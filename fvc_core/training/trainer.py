@@ -59,7 +59,8 @@ class SupervisedTrainer:
         table = job.dataset.table()
         repeats = [(r, seed + r, run_dir if cfg.repeats == 1 else run_dir / f"repeat_{r}")
                    for r in range(cfg.repeats)]
-        splits_of = {r: load_or_make_splits(table, base, cfg.folds, cfg.val_fraction, r_seed)
+        splits_of = {r: load_or_make_splits(table, base, cfg.folds, cfg.val_fraction, r_seed,
+                                            official=cfg.split == "official")
                      for r, r_seed, base in repeats}
         catalog = splits_of[0][0].table.sort("video_path")
         paths = catalog["video_path"].to_list()
