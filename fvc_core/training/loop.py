@@ -279,9 +279,6 @@ class FoldTraining:
             "rng": checkpoint.rng_state(),
         }, self.last_path)
 
-    def _save_best(self, epoch: int, value: float) -> None:
-        self._save_model(epoch, value=value)
-
     def _save_model(self, epoch: int, value: float | None = None, trained_on: str = "train") -> None:
         from fvc_core.training.outputs import plain
 
@@ -391,6 +388,11 @@ class FoldTraining:
             self.env.progress.step(None)
         return rows, scores, loss_sum / len(rows) if rows else math.nan
 
+    def _rates(self) -> dict[str, float]:
+        """The learning rates in force: ``lr`` (the head's) and ``lr_<group>`` for the others."""
+        return {"lr" if group["name"] == "head" else f"lr_{group['name']}": float(group["lr"])
+                for group in self.optimizer.param_groups}
+
     # -- refit -----------------------------------------------------------------------------------
     def _refit(self, state: Any) -> list[dict[str, float]]:
         """Train a fresh model on train + val for the chosen number of epochs, on the schedule of a full
@@ -399,11 +401,10 @@ class FoldTraining:
         cfg = self.cfg
         epochs = self.stopping.best_epoch or cfg.epochs
         selection = {"history": self.history, "early_stopping": self.stopping.state_dict()}
-        selection_history, stopping_state = self.history, self.stopping.state_dict()
         self.parts["refit"] = self.parts["train"] + self.parts["val"]
         self.train_part = "refit"
         self._build()  # a fresh model, optimiser and schedule sized to train + val
-        self.stopping.load_state_dict(stopping_state)
+        self.stopping.load_state_dict(selection["early_stopping"])
         history: list[dict[str, float]] = []
         start = 1
         if state is not None:
@@ -417,9 +418,8 @@ class FoldTraining:
         self.env.progress.start_refit(self.fold, len(self.parts["refit"]), epochs, start)
         for epoch in range(start, epochs + 1):
             stats = self.train_epoch(epoch)
-            row = {"epoch": epoch, "train_loss": stats["train_loss"], "step": self.step}
-            for group in self.optimizer.param_groups:
-                row["lr" if group["name"] == "head" else f"lr_{group['name']}"] = float(group["lr"])
+            rates = self._rates()
+            row = {"epoch": epoch, "train_loss": stats["train_loss"], "step": self.step, **rates}
             history.append(row)
             checkpoint.save_atomic({
                 "config_hash": self.job.run.config_hash,
@@ -434,10 +434,9 @@ class FoldTraining:
                 "selection": selection,
                 "rng": checkpoint.rng_state(),
             }, self.refit_path)
-            rates = {k: v for k, v in row.items() if k == "lr" or k.startswith("lr_")}
             self.env.progress.end_epoch(self.fold, epoch, stats["epoch_seconds"], stats["data_wait_seconds"],
                                         self.steps_per_epoch, rates, of=epochs, phase="refit")
-        self.history = selection_history
+        self.history = selection["history"]
         self._save_model(epochs, trained_on="train+val")
         return history
 
@@ -467,8 +466,8 @@ class FoldTraining:
             labels = [self.labels[r] for r in rows]
             metrics: dict[str, float] = {"epoch": epoch, "train_loss": stats["train_loss"], "val_loss": val_loss,
                        **validation_metrics(labels, scores, cfg.threshold)}
-            for group in self.optimizer.param_groups:
-                metrics["lr" if group["name"] == "head" else f"lr_{group['name']}"] = float(group["lr"])
+            rates = self._rates()
+            metrics.update(rates)
             metrics["epoch_seconds"] = stats["epoch_seconds"]
             metrics["data_wait_seconds"] = stats["data_wait_seconds"]
             # The optimiser step at the epoch's end: trackers catching up from history.json need it.
@@ -476,12 +475,11 @@ class FoldTraining:
             self.history.append(metrics)
             value = metrics[self.stopping.metric]
             if self.stopping.update(value, epoch, tiebreak=val_loss):
-                self._save_best(epoch, value)
+                self._save_model(epoch, value=value)
             self._save_last(epoch)
             # Timings stay in history.json and the progress line; trackers get what was learned.
             learned = {k: v for k, v in metrics.items() if k not in ("epoch", "step", *TIMINGS)}
             self.job.trackers.log_epoch(self.fold, epoch, learned, self.step)
-            rates = {k: v for k, v in metrics.items() if k == "lr" or k.startswith("lr_")}
             self.env.progress.end_epoch(self.fold, epoch, stats["epoch_seconds"], stats["data_wait_seconds"],
                                         self.steps_per_epoch, rates)
 
