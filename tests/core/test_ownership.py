@@ -13,31 +13,7 @@ from fvc_core import ownership
 from fvc_core.cli import main
 from fvc_core.errors import UserError
 
-from .fake_plugin import install
-
 REPO = Path(__file__).resolve().parents[2]
-CONFIG = """
-experiment: e
-output_dir: {out}
-data: {{name: d}}
-model: {{name: m}}
-trainer: {{name: t}}
-trackers: [recorder]
-"""
-
-
-@pytest.fixture
-def events(site):
-    return install(site).EVENTS
-
-
-@pytest.fixture
-def config(tmp_path):
-    path = tmp_path / "exp.yaml"
-    path.write_text(CONFIG.format(out=tmp_path / "out"))
-    return path
-
-
 def one_error_line(capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err

@@ -7,32 +7,7 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from fvc_core.cli import main
-
-from .fake_plugin import install
-
-CONFIG = """
-experiment: e
-output_dir: {out}
-data: {{name: d}}
-model: {{name: m}}
-trainer: {{name: t}}
-trackers: [recorder]
-"""
-
-
-@pytest.fixture
-def events(site):
-    return install(site).EVENTS
-
-
-@pytest.fixture
-def config(tmp_path):
-    path = tmp_path / "exp.yaml"
-    path.write_text(CONFIG.format(out=tmp_path / "out"))
-    return path
 
 
 def test_run_reports_to_trackers_and_records_state(events, config, tmp_path):
