@@ -90,3 +90,13 @@ def parks_after_first_checkpoint(task: FoldTask, events):
         return run_fold_task(task, events)
     finally:
         MetadataDataset.read_video = read
+
+
+def gpus_seen(task: FoldTask, events) -> dict:
+    """Side by side with the other folds, what this fold's process is given: the GPUs Ray assigned
+    it and the CUDA_VISIBLE_DEVICES torch would read (torch numbers the visible ones from 0)."""
+    import ray
+
+    side_by_side(task, events)
+    return {"ray_gpu_ids": [str(i) for i in ray.get_gpu_ids()],
+            "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")}

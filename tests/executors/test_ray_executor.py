@@ -64,6 +64,22 @@ def test_each_folds_events_reach_the_driver_in_order_before_its_result(connect, 
                         ("result", fold)]
 
 
+def test_each_fold_sees_a_gpu_of_its_own(ray_cluster, connect, tmp_path, recorder):
+    # A node declaring two GPUs (Ray's logical resources: no device needed to check the
+    # assignment); two folds of one GPU each run side by side there, and each process sees one
+    # GPU, not the other's: torch's "cuda" in that fold is its own device.
+    node = ray_cluster.add_node(num_cpus=2, num_gpus=2, node_ip_address="127.0.0.1")
+    try:
+        ray_cluster.wait_for_nodes()
+        results = [r for _, r in connect(num_cpus=1, num_gpus=1).run(fold_tasks(tmp_path, 2), tasks.gpus_seen,
+                                                                     recorder)]
+    finally:
+        ray_cluster.remove_node(node)
+    seen = [r["CUDA_VISIBLE_DEVICES"] for r in results]
+    assert sorted(seen) == ["0", "1"], results
+    assert [r["ray_gpu_ids"] for r in results] == [[s] for s in seen]
+
+
 def kill_when_parked(run_dir: Path, fold: int) -> threading.Thread:
     """SIGKILL the worker that parked fold ``fold`` (it wrote its pid) once it has parked."""
     def kill() -> None:
