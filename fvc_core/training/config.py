@@ -27,6 +27,10 @@ class EarlyStoppingConfig(BaseModel):
                         "the lower val_loss): " + ", ".join(VAL_METRICS))
     mode: Literal["auto", "max", "min"] = Field("auto", description="auto: min for val_loss/val_eer, else max")
     min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
+    keep: Literal["best", "last"] = Field(
+        "best", description="Which epoch's model scores the test part (and, with refit, how many epochs the "
+        "refit trains): best, the epoch with the best metric; last, the last epoch trained, unless early "
+        "stopping ended the fold (then the best: the metric had got worse for `patience` epochs).")
 
     @field_validator("metric")
     @classmethod

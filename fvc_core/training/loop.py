@@ -279,7 +279,15 @@ class FoldTraining:
             "rng": checkpoint.rng_state(),
         }, self.last_path)
 
-    def _save_model(self, epoch: int, value: float | None = None, trained_on: str = "train") -> None:
+    def _chosen_epoch(self) -> int | None:
+        """The epoch whose model scores the test part: the best one, or with ``keep: last`` the last
+        trained unless early stopping ended the fold."""
+        if self.cfg.early_stopping.keep == "last" and not self.stopping.stopped and self.history:
+            return int(self.history[-1]["epoch"])
+        return self.stopping.best_epoch
+
+    def _save_model(self, epoch: int, value: float | None = None, trained_on: str = "train",
+                    chosen_by: str | None = None) -> None:
         from fvc_core.training.outputs import plain
 
         checkpoint.save_atomic({
@@ -290,7 +298,7 @@ class FoldTraining:
             "config_hash": self.job.run.config_hash,
             "epoch": epoch,
             "fold": self.fold,
-            "metric": self.stopping.metric if value is not None else "refit: last epoch",
+            "metric": chosen_by or (self.stopping.metric if value is not None else "refit: last epoch"),
             "metric_value": value,
         }, self.best_path)
 
@@ -399,7 +407,7 @@ class FoldTraining:
         ``epochs``-long run (so epoch e has the lr it had when it was chosen), keep its last epoch as
         model.pt. Checkpoints to refit_last.pt every epoch; ``state`` is that checkpoint on resume."""
         cfg = self.cfg
-        epochs = self.stopping.best_epoch or cfg.epochs
+        epochs = self._chosen_epoch() or cfg.epochs
         selection = {"history": self.history, "early_stopping": self.stopping.state_dict()}
         self.parts["refit"] = self.parts["train"] + self.parts["val"]
         self.train_part = "refit"
@@ -483,6 +491,10 @@ class FoldTraining:
             self.env.progress.end_epoch(self.fold, epoch, stats["epoch_seconds"], stats["data_wait_seconds"],
                                         self.steps_per_epoch, rates)
 
+        chosen = self._chosen_epoch()
+        if not cfg.refit and chosen != self.stopping.best_epoch and refit_state is None:
+            # keep=last: the model in hand is the last epoch's (trained, or resumed from last.pt).
+            self._save_model(chosen, chosen_by="last epoch")
         refit_history: list[dict[str, float]] = []
         if cfg.refit:
             refit_history = self._refit(refit_state)
@@ -495,8 +507,12 @@ class FoldTraining:
                                   scores, self.fold)
         outputs.write_json(paths["history.json"], self.history)
         test = compute_metrics(labels, scores, cfg.threshold)
-        test.update(fold=self.fold, best_epoch=self.stopping.best_epoch, best_metric=self.stopping.metric,
-                    best_metric_value=self.stopping.best, table_fingerprint=self.env.table_fingerprint)
+        # best_epoch is the epoch whose model scored the test part (refit: how many epochs it trained);
+        # best_metric_epoch the one the validation metric liked best: they differ only with keep=last.
+        test.update(fold=self.fold, best_epoch=chosen, best_metric=self.stopping.metric,
+                    best_metric_value=self.stopping.best, best_metric_epoch=self.stopping.best_epoch,
+                    kept=cfg.early_stopping.keep if chosen != self.stopping.best_epoch else "best",
+                    table_fingerprint=self.env.table_fingerprint)
         # Which model scored the test part: a reader comparing runs must know whether the validation
         # videos were trained on.
         if cfg.refit:
@@ -510,5 +526,5 @@ class FoldTraining:
         outputs.write_json(paths["metrics.json"], test)  # last: its presence marks the fold finished
         checkpoint.remove(self.last_path)
         checkpoint.remove(self.refit_path)
-        return outputs.fold_result(self.fold, self.fold_dir, test, self.history, self.stopping.best_epoch,
+        return outputs.fold_result(self.fold, self.fold_dir, test, self.history, chosen,
                                    self.repeat, self.fold_in_repeat)

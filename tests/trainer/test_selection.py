@@ -82,3 +82,50 @@ def test_the_default_selection_metric_does_not_saturate():
 
     assert SupervisedConfig().early_stopping.metric == "val_loss"
     assert SupervisedConfig().early_stopping.resolved_mode() == "min"
+
+
+def _model_epoch(fold_dir) -> int:
+    return torch.load(fold_dir / "model.pt", weights_only=True)["epoch"]
+
+
+def test_keep_last_scores_the_last_epoch_when_no_early_stop_happened(tmp_path):
+    # patience larger than the budget: the fold runs every epoch, so `last` keeps epoch 4 whatever
+    # the validation loss did, and says which epoch the metric preferred.
+    config = small_config(epochs=4, warmup_epochs=0, lr=3e-2, backbone_lr=None,
+                          early_stopping={"patience": 10, "keep": "last"})
+    SupervisedTrainer(config).run(make_job(tmp_path, config))
+    differed = 0
+    for fold in range(2):
+        fold_dir = tmp_path / "tiny_model" / f"fold_{fold}"
+        metrics = json.loads((fold_dir / "metrics.json").read_text())
+        history = json.loads((fold_dir / "history.json").read_text())
+        best = min(history, key=lambda h: (h["val_loss"], h["epoch"]))["epoch"]
+        assert metrics["best_epoch"] == 4 and _model_epoch(fold_dir) == 4
+        assert metrics["best_metric_epoch"] == best
+        assert metrics["kept"] == ("last" if best != 4 else "best")
+        differed += best != 4
+    assert differed, "the validation loss was lowest at the last epoch in every fold: the test would not see keep"
+
+
+def test_keep_last_still_keeps_the_best_epoch_when_early_stopping_ended_the_fold(tmp_path):
+    # min_delta no validation loss can beat: epoch 1 stays best and patience 1 stops the fold at epoch 2.
+    config = small_config(epochs=5, warmup_epochs=0,
+                          early_stopping={"patience": 1, "keep": "last", "min_delta": 100.0})
+    SupervisedTrainer(config).run(make_job(tmp_path, config))
+    for fold in range(2):
+        fold_dir = tmp_path / "tiny_model" / f"fold_{fold}"
+        metrics = json.loads((fold_dir / "metrics.json").read_text())
+        assert len(json.loads((fold_dir / "history.json").read_text())) == 2
+        assert metrics["best_epoch"] == 1 == _model_epoch(fold_dir) and metrics["kept"] == "best"
+
+
+def test_keep_last_with_refit_trains_the_refit_for_every_epoch(tmp_path):
+    config = small_config(epochs=4, warmup_epochs=0, refit=True, lr=3e-2, backbone_lr=None,
+                          early_stopping={"patience": None, "keep": "last"})
+    SupervisedTrainer(config).run(make_job(tmp_path, config))
+    differed = 0
+    for fold in range(2):
+        metrics = json.loads((tmp_path / "tiny_model" / f"fold_{fold}" / "metrics.json").read_text())
+        assert metrics["refit_epochs"] == 4 and metrics["best_epoch"] == 4
+        differed += metrics["best_metric_epoch"] != 4
+    assert differed, "the validation loss was lowest at the last epoch in every fold: the test would not see keep"
