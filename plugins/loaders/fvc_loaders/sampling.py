@@ -77,3 +77,40 @@ def plan_seeks(
         seeks.append(bool(seek))
         reached = t
     return seeks
+
+
+# --- windows of consecutive frames (data.sampler: window) ----------------------------------------
+
+
+def window_targets(starts: Sequence[float], clip_len: int, period: float, end: float) -> np.ndarray:
+    """Target times ``(len(starts), clip_len)``: ``clip_len`` frames ``period`` apart from each start.
+
+    Each target sits at the centre of its frame slot, as the uniform rule's do, and
+    takes the frame on screen then: a rate above the video's repeats frames, one
+    below drops them. Targets past ``end`` (a window longer than the video) are
+    moved back to the last half period before it, so they repeat the last frame.
+    """
+    if clip_len < 1 or period <= 0:
+        raise ValueError("clip_len must be at least 1 and period positive")
+    times = np.asarray(starts, dtype=np.float64)[:, None] + (np.arange(clip_len) + 0.5) * period
+    starts_floor = np.asarray(starts, dtype=np.float64)[:, None]
+    return np.maximum(np.minimum(times, end - period / 2), starts_floor)
+
+
+def even_window_starts(start: float, duration: float, span: float, count: int) -> np.ndarray:
+    """``count`` window starts whose windows are centred on ``count`` equal slices of the video.
+
+    Clamped so a window stays inside the video when it fits; a video shorter than
+    ``span`` gives every window the same start, the video's own.
+    """
+    if count < 1:
+        raise ValueError("count must be at least 1")
+    centres = start + (np.arange(count) + 0.5) * (duration / count)
+    return np.clip(centres - span / 2, start, start + max(duration - span, 0.0))
+
+
+def random_window_start(start: float, duration: float, span: float, seed: int) -> float:
+    """One window start drawn uniformly where a window of ``span`` fits, from ``seed`` alone."""
+    # A stream of its own, apart from the augmentation's draws from the same seed.
+    rng = np.random.default_rng([seed, 0x57A27])
+    return float(start + rng.uniform(0.0, max(duration - span, 0.0)))
