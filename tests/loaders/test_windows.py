@@ -26,6 +26,13 @@ from fvc_core.training.clips import mean_probability_logits, video_logits  # noq
 from fvc_core.training.data import clip_seed  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def two_core_decoder(monkeypatch):
+    """Seek-or-decode-on choices depend on the decoder's thread count (``sampling.DecodeCosts``): pin
+    it to a 2-core machine's (3 frame threads) so every machine tests the same paths."""
+    monkeypatch.setattr(reader, "_threads", lambda codec: 3)
+
+
 def indices(clip: torch.Tensor) -> list[int]:
     return [index_of(frame) for frame in clip]
 

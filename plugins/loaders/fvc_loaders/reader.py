@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ import numpy as np
 from fvc_core.contract import BadVideoError
 from fvc_loaders.letterbox import FrameConverter, letterbox
 from fvc_loaders.sampling import (
+    DecodeCosts,
     even_window_starts,
     is_shadowed,
     plan_seeks,
@@ -249,7 +251,8 @@ def _pick_in_order(path, container, stream, timing: _Timing, targets: np.ndarray
 def _pick(path, container, stream, timing: _Timing, targets: list[float], size: int) -> list[np.ndarray]:
     """The frames on screen at each target time (ascending), converted; fewer when the file stops short."""
     num_frames = len(targets)
-    seeks = plan_seeks(targets, _keyframes_before(stream, targets, timing), timing.start, timing.frame_duration)
+    seeks = plan_seeks(targets, _keyframes_before(stream, targets, timing), timing.start, timing.frame_duration,
+                       _costs(stream))
     convert = FrameConverter(size, stream.sample_aspect_ratio)
     shadowed = _shadow_test(targets)
     tolerance = min(_HALF_TICK, timing.frame_duration / 16)
@@ -302,6 +305,19 @@ def _pick(path, container, stream, timing: _Timing, targets: list[float], size: 
     if not picked and prev is None:
         raise VideoReadError(path, "no frame could be decoded")
     return picked
+
+
+def _costs(stream) -> DecodeCosts:
+    codec = stream.codec_context
+    return DecodeCosts.of(b_frames=bool(codec.has_b_frames), intra_only=bool(getattr(codec.codec, "intra_only", False)),
+                          threads=_threads(codec))
+
+
+def _threads(codec) -> int:
+    """Frame threads the decoder runs: FFmpeg's automatic count is one per usable core plus one, at most 16."""
+    if codec.thread_count:
+        return int(codec.thread_count)
+    return min(len(os.sched_getaffinity(0)) + 1, 16) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _shadow_test(targets):
