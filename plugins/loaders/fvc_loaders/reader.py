@@ -25,7 +25,7 @@ import av
 import numpy as np
 
 from fvc_core.contract import BadVideoError
-from fvc_loaders.letterbox import FrameConverter, letterbox
+from fvc_loaders.letterbox import FrameConverter, clip_of, letterbox
 from fvc_loaders.sampling import (
     DecodeCosts,
     even_window_starts,
@@ -130,8 +130,8 @@ def read_clip(
 
     if num_frames < 1 or size < 1:
         raise ValueError(f"num_frames and size must be positive, got {num_frames} and {size}")
-    frames = _sample(path, size, lambda timing: target_times(timing.start, timing.duration, num_frames))
-    clip = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
+    pictures = _sample(path, size, lambda timing: target_times(timing.start, timing.duration, num_frames))
+    clip = torch.from_numpy(clip_of(pictures, size))
     if augment_seed is not None:
         from fvc_loaders.augment import augment_clip
 
@@ -179,8 +179,7 @@ def read_windows(
             starts = [random_window_start(timing.start, timing.duration, span, seed + j) for j in range(count)]
         return window_targets(starts, clip_len, period, timing.start + timing.duration)
 
-    frames = _sample(path, size, plan)
-    clip = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
+    clip = torch.from_numpy(clip_of(_sample(path, size, plan), size))
     if augment_seed is not None:
         from fvc_loaders.augment import augment_clip
 
@@ -208,7 +207,8 @@ def iter_letterboxed_frames(path: str | Path, size: int) -> Iterator[np.ndarray]
 
 
 def _sample(path: str | Path, size: int, plan: Callable[[_Timing], np.ndarray]) -> list[np.ndarray]:
-    """The frames on screen at the times ``plan(timing)`` gives (stream ticks, any order), converted."""
+    """The frames on screen at the times ``plan(timing)`` gives (stream ticks, any order): upright,
+    scaled pictures, not yet padded (``letterbox.clip_of`` pads them into the clip)."""
     with _open(path) as (container, stream):
         timing = _Timing.of(container, stream)
         if not timing.duration:
@@ -253,7 +253,7 @@ def _pick(path, container, stream, timing: _Timing, targets: list[float], size: 
     num_frames = len(targets)
     seeks = plan_seeks(targets, _keyframes_before(stream, targets, timing), timing.start, timing.frame_duration,
                        _costs(stream))
-    convert = FrameConverter(size, stream.sample_aspect_ratio)
+    convert = FrameConverter(size, stream.sample_aspect_ratio).picture  # padded once, in the clip
     shadowed = _shadow_test(targets)
     tolerance = min(_HALF_TICK, timing.frame_duration / 16)
     picked: list[np.ndarray] = []
