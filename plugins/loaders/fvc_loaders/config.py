@@ -32,6 +32,11 @@ class ClipConfig(BaseModel):
     on_bad_video: Literal["fail", "skip"] = Field(
         "fail", description="A video that cannot be read stops the run (fail) or is left out and reported (skip)."
     )
+    cache: Path | None = Field(None, description="Folder for decoded, letterboxed clips (fvc's own): later epochs "
+                               "read them instead of decoding. Keyed by video content and clip settings; "
+                               "augmentation is applied after it. Unset: decode every time.")
+    cache_max_gb: float = Field(20.0, gt=0, description="data.cache is kept under this size (GB); the least "
+                                "recently used clips go first.")
     augment: bool = Field(False, description="Augment training clips (reproducibly, from the seed). Off by "
                           "default: it lowered test AUC on all three datasets measured (docs/loader.md).")
 

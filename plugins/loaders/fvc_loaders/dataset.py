@@ -142,6 +142,12 @@ class MetadataDataset:
 
     def __init__(self, config: MetadataConfig):
         self.config = config
+        self._cache = None
+        if config.cache is not None:
+            from fvc_loaders.cache import ClipCache
+
+            # Refused here, in one line, if the folder is not fvc's: before any training starts.
+            self._cache = ClipCache(config.cache, int(config.cache_max_gb * 1e9))
 
     @property
     def on_bad_video(self) -> str:
@@ -165,13 +171,32 @@ class MetadataDataset:
 
         c = self.config
         augment_seed = seed if (augment and c.augment) else None
-        if c.sampler == "uniform":
-            return read_clip(path, c.num_frames, c.size, augment_seed=augment_seed)
-        assert c.clip_len is not None  # the config requires it with sampler: window
-        if augment:
+        if c.sampler == "window" and augment:
+            # A new window every epoch: nothing to reuse, so never cached.
+            assert c.clip_len is not None  # the config requires it with sampler: window
             return read_windows(path, c.clip_len, c.size, fps=c.fps, seed=seed, augment_seed=augment_seed)[0]
-        clips = read_windows(path, c.clip_len, c.size, fps=c.fps, count=c.clips_per_video)
-        return clips[0] if c.clips_per_video == 1 else clips
+        if c.sampler == "uniform":
+            def make() -> torch.Tensor:
+                return read_clip(path, c.num_frames, c.size)
+        else:
+            def make() -> torch.Tensor:
+                assert c.clip_len is not None
+                clips = read_windows(path, c.clip_len, c.size, fps=c.fps, count=c.clips_per_video)
+                return clips[0] if c.clips_per_video == 1 else clips
+        clip = self._cache.clip(path, self.clip_settings(), make) if self._cache is not None else make()
+        if augment_seed is not None:  # after the cache, so every epoch gets its own draw
+            from fvc_loaders.augment import augment_clip
+
+            clip = augment_clip(clip, augment_seed)
+        return clip
+
+    def clip_settings(self) -> dict[str, Any]:
+        """Every setting that shapes an unaugmented clip (the cache's key, beside the video's content)."""
+        c = self.config
+        if c.sampler == "uniform":
+            return {"sampler": "uniform", "num_frames": c.num_frames, "size": c.size, "decoder": "pyav"}
+        return {"sampler": "window", "clip_len": c.clip_len, "fps": c.fps, "clips_per_video": c.clips_per_video,
+                "size": c.size, "decoder": "pyav"}
 
     def protocol(self) -> dict[str, Any]:
         c = self.config
