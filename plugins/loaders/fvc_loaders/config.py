@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 
 class ClipConfig(BaseModel):
@@ -16,13 +17,53 @@ class ClipConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    num_frames: int = Field(16, ge=1, description="Frames sampled uniformly over each video's duration.")
+    sampler: Literal["uniform", "window"] = Field(
+        "uniform", description="uniform: num_frames frames spread over the whole video. window: clip_len "
+        "consecutive frames (at fps), one random window per training epoch, clips_per_video evenly placed "
+        "windows in evaluation (their fake probabilities averaged).")
+    num_frames: int = Field(16, ge=1, description="Frames sampled uniformly over each video's duration "
+                            "(sampler: uniform).")
+    clip_len: int | None = Field(None, ge=1, description="Frames per window (sampler: window; required there).")
+    fps: float | None = Field(None, gt=0, description="Frame rate of a window, frames picked by timestamp "
+                              "(dropped or repeated); unset: the video's own rate (sampler: window).")
+    clips_per_video: int = Field(1, ge=1, description="Evenly placed windows scored per video in evaluation, "
+                                 "their fake probabilities averaged (sampler: window).")
     size: int = Field(256, ge=8, description="Clips are letterboxed to size x size pixels.")
     on_bad_video: Literal["fail", "skip"] = Field(
         "fail", description="A video that cannot be read stops the run (fail) or is left out and reported (skip)."
     )
+    cache: Path | None = Field(None, description="Folder for decoded, letterboxed clips (fvc's own): later epochs "
+                               "read them instead of decoding. Keyed by video content and clip settings; "
+                               "augmentation is applied after it. Unset: decode every time.")
+    cache_max_gb: float = Field(20.0, gt=0, description="data.cache is kept under this size (GB); the least "
+                                "recently used clips go first.")
     augment: bool = Field(False, description="Augment training clips (reproducibly, from the seed). Off by "
                           "default: it lowered test AUC on all three datasets measured (docs/loader.md).")
+
+    @model_validator(mode="after")
+    def _keys_of_the_sampler(self) -> ClipConfig:
+        # A key of the other sampler would be silently ignored: say so instead.
+        # A key at its default is not "given": config.yaml, read back by fvc predict and evaluate, holds them all.
+        fields = type(self).model_fields
+        given = {k for k in self.model_fields_set if getattr(self, k) != fields[k].default}
+        if self.sampler == "uniform":
+            wrong = [k for k in ("clip_len", "fps", "clips_per_video") if k in given]
+            if wrong:
+                verb = "apply" if len(wrong) > 1 else "applies"
+                raise PydanticCustomError("sampler", f"{', '.join(wrong)} {verb} only to sampler: window "
+                                          "(this one is uniform: num_frames frames over the whole video)")
+        else:
+            if self.clip_len is None:
+                raise PydanticCustomError("sampler", "sampler: window needs clip_len (frames per window)")
+            if "num_frames" in given:
+                raise PydanticCustomError("sampler", "num_frames applies only to sampler: uniform; a window "
+                                          "has clip_len frames")
+        return self
+
+    @property
+    def frames_per_clip(self) -> int:
+        """T of the clips the model sees."""
+        return self.clip_len if self.sampler == "window" and self.clip_len else self.num_frames
 
 
 class MetadataConfig(ClipConfig):

@@ -142,6 +142,12 @@ class MetadataDataset:
 
     def __init__(self, config: MetadataConfig):
         self.config = config
+        self._cache = None
+        if config.cache is not None:
+            from fvc_loaders.cache import ClipCache
+
+            # Refused here, in one line, if the folder is not fvc's: before any training starts.
+            self._cache = ClipCache(config.cache, int(config.cache_max_gb * 1e9))
 
     @property
     def on_bad_video(self) -> str:
@@ -151,22 +157,63 @@ class MetadataDataset:
         return load_table(self.config)
 
     def read_video(self, path: str | Path, *, augment: bool = False, seed: int = 0) -> torch.Tensor:
-        """uint8 ``(num_frames, 3, size, size)``; ``BadVideoError`` naming the file when it cannot be read."""
-        from fvc_loaders.reader import read_clip
+        """uint8 ``(T, 3, size, size)``; ``BadVideoError`` naming the file when it cannot be read.
 
-        augment_seed = seed if (augment and self.config.augment) else None
-        return read_clip(path, self.config.num_frames, self.config.size, augment_seed=augment_seed)
+        With ``sampler: window``, a training read (``augment=True``: the trainer's
+        seed is one per seed, fold, epoch and video) is one window drawn from
+        ``seed``, so a rerun or a resumed run reads the same windows; an
+        evaluation read is ``clips_per_video`` evenly placed windows, stacked
+        ``(clips_per_video, T, 3, size, size)`` when there are several (the
+        trainer scores each and averages their fake probabilities,
+        ``fvc_core.training.clips``).
+        """
+        from fvc_loaders.reader import read_clip, read_windows
+
+        c = self.config
+        augment_seed = seed if (augment and c.augment) else None
+        if c.sampler == "window" and augment:
+            # A new window every epoch: nothing to reuse, so never cached.
+            assert c.clip_len is not None  # the config requires it with sampler: window
+            return read_windows(path, c.clip_len, c.size, fps=c.fps, seed=seed, augment_seed=augment_seed)[0]
+        if c.sampler == "uniform":
+            def make() -> torch.Tensor:
+                return read_clip(path, c.num_frames, c.size)
+        else:
+            def make() -> torch.Tensor:
+                assert c.clip_len is not None
+                clips = read_windows(path, c.clip_len, c.size, fps=c.fps, count=c.clips_per_video)
+                return clips[0] if c.clips_per_video == 1 else clips
+        clip = self._cache.clip(path, self.clip_settings(), make) if self._cache is not None else make()
+        if augment_seed is not None:  # after the cache, so every epoch gets its own draw
+            from fvc_loaders.augment import augment_clip
+
+            clip = augment_clip(clip, augment_seed)
+        return clip
+
+    def clip_settings(self) -> dict[str, Any]:
+        """Every setting that shapes an unaugmented clip (the cache's key, beside the video's content)."""
+        c = self.config
+        if c.sampler == "uniform":
+            return {"sampler": "uniform", "num_frames": c.num_frames, "size": c.size, "decoder": "pyav"}
+        return {"sampler": "window", "clip_len": c.clip_len, "fps": c.fps, "clips_per_video": c.clips_per_video,
+                "size": c.size, "decoder": "pyav"}
 
     def protocol(self) -> dict[str, Any]:
+        c = self.config
+        sampler: dict[str, Any] = {"sampler": "uniform-time", "num_frames": c.num_frames}
+        if c.sampler == "window":
+            sampler = {"sampler": "window", "num_frames": c.clip_len, "clip_len": c.clip_len,
+                       "fps": c.fps if c.fps is not None else "video", "train_windows": "one random per epoch",
+                       "clips_per_video": c.clips_per_video,
+                       "clip_aggregation": "mean fake probability" if c.clips_per_video > 1 else "none"}
         return {
             "dataset": self.name,
-            "metadata": str(self.config.metadata),
-            "num_frames": self.config.num_frames,
-            "size": self.config.size,
-            "sampler": "uniform-time",
+            "metadata": str(c.metadata),
+            **sampler,
+            "size": c.size,
             "letterbox": True,
-            "augment": self.config.augment,
-            "on_bad_video": self.config.on_bad_video,
+            "augment": c.augment,
+            "on_bad_video": c.on_bad_video,
             "decoder": "pyav",
         }
 

@@ -34,6 +34,16 @@ def pad(image: np.ndarray, size: int) -> np.ndarray:
     return canvas
 
 
+def clip_of(pictures: list[np.ndarray], size: int) -> np.ndarray:
+    """(T, 3, size, size) uint8 from (h, w, 3) pictures, each centred on black: one copy per frame."""
+    out = np.zeros((len(pictures), 3, size, size), dtype=np.uint8)
+    for i, image in enumerate(pictures):
+        h, w = image.shape[:2]
+        top, left = (size - h) // 2, (size - w) // 2
+        out[i, :, top : top + h, left : left + w] = image.transpose(2, 0, 1)
+    return out
+
+
 def letterbox(frame: np.ndarray, size: int) -> np.ndarray:
     """An RGB picture (H, W, 3) uint8 letterboxed to (size, size, 3) uint8, with the reader's scaler."""
     frame = np.asarray(frame)
@@ -62,6 +72,11 @@ class FrameConverter:
         self._reformatter = VideoReformatter()
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+        """(size, size, 3) uint8: the frame upright and letterboxed."""
+        return pad(self.picture(frame), self.size)
+
+    def picture(self, frame: av.VideoFrame) -> np.ndarray:
+        """(h, w, 3) uint8: the frame upright, scaled to fit ``size`` x ``size``, not yet padded."""
         turns = quarter_turns(frame.rotation)
         shown_w, shown_h = frame.width * self.sar, frame.height
         if turns % 2:
@@ -75,7 +90,7 @@ class FrameConverter:
             image = self._reformatter.reformat(frame, stored_w, stored_h, "rgb24").to_ndarray()
         if turns:
             image = np.rot90(image, k=turns)
-        return pad(image, self.size)
+        return image
 
     def _grey(self, frame: av.VideoFrame, width: int, height: int) -> np.ndarray:
         # swscale ignores the colour range of grey input and treats it as full
