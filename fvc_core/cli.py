@@ -51,8 +51,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from fvc_core.ownership import check_output_dir
 
     check_output_dir(Path(config.output_dir), "output_dir")
+    # What the dataset can tell without decoding (its table, its files): a missing table is found
+    # here, not minutes into a run.
+    dataset = get_registry(config.disabled_plugins).create("datasets", config.data.name, config.data.config)
+    notes = dataset.check() if callable(getattr(dataset, "check", None)) else []
     console = get_console()
     console.print(config.to_yaml(), end="", markup=False)
+    for note in notes or []:
+        console.print(f"# note: {note}", markup=False)
     console.print(f"# {args.config}: valid (config hash {config.hash()})", markup=False)
     return 0
 

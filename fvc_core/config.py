@@ -553,11 +553,16 @@ def resolve(
         except PluginError as exc:
             text = str(exc).replace(f"{key}: ", f"{key}.name: ", 1)
             install = PLUGIN_DISTRIBUTIONS.get((kind, name))
-            if install and name not in registry.names(kind):
+            if install and name not in registry.names(kind) and registry.disabled_provider(kind, name) is None:
                 text += f"; it comes with the plugin {install}"
             problems.append(text)
         except ConfigError as exc:
             problems += exc.problems
+
+    if "data" in sections and "model" in sections:
+        from fvc_core.model_input import input_problems
+
+        problems += input_problems(sections["data"].config, sections["model"].config, sections["model"].name)
 
     tracker_list = core.trackers if core else ([] if "trackers" in failed else data.get("trackers", ["console"]))
     trackers = []

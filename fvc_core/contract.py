@@ -82,6 +82,13 @@ class Dataset(Protocol):
         video it cannot read."""
         ...
 
+    def check(self) -> list[str]:
+        """What ``fvc check`` can verify without decoding a video or writing a file (the table exists,
+        has its columns, its labels are known, its videos exist): a UserError in one line for a
+        problem, else notes worth showing (possibly none). Optional: ``fvc check`` skips a dataset
+        without it."""
+        ...
+
     def protocol(self) -> dict[str, Any]:
         """How a clip is made (frames, size, sampler...), recorded with the run so that every number
         can be traced to how it was measured. Optional."""

@@ -50,6 +50,9 @@ def register_datasets(register):
     - ``on_bad_video``: ``"fail"`` or ``"skip"``, the policy the trainer applies.
     - ``protocol() -> dict``: how a clip is made (frames, size, sampler...), so
       that every number can be traced to how it was measured.
+    - ``check() -> list[str]`` (optional): what ``fvc check`` can verify without
+      decoding or writing (table, columns, labels, files exist); a UserError for
+      a problem, else notes to show.
     """
 
 

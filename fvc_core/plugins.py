@@ -124,7 +124,7 @@ class Registry:
             hint = ""
             if broken:
                 hint = "; plugins that failed to load: " + ", ".join(f"{p.name} ({p.error})" for p in broken)
-            off = self._disabled_provider(kind, name)
+            off = self.disabled_provider(kind, name)
             if off is not None:
                 raise PluginError(f"{at}{noun} {name!r} is disabled: it comes with the plugin {off.name!r} "
                                   f"({off.distribution}), left out by -p no:{off.name} or plugins.disable"
@@ -137,7 +137,7 @@ class Registry:
             return None
         return f"no installed plugin is named {name!r}{closest(name, self.installed)}"
 
-    def _disabled_provider(self, kind: str, name: str) -> PluginInfo | None:
+    def disabled_provider(self, kind: str, name: str) -> PluginInfo | None:
         """The disabled plugin that would provide ``name``; only looked up for a name not found, so the
         disabled plugins are imported (by a registry of their own) only to explain a miss."""
         if not self.disabled:

@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from fvc_core.model_input import ClipSpec
+
 
 class ClipConfig(BaseModel):
     """How a video becomes a clip; shared by every dataset of this distribution."""
@@ -23,6 +25,16 @@ class ClipConfig(BaseModel):
     )
     augment: bool = Field(False, description="Augment training clips (reproducibly, from the seed). Off by "
                           "default: it lowered test AUC on all three datasets measured (docs/loader.md).")
+
+    def clip_spec(self) -> ClipSpec:
+        """The clips a model receives, checked against what it declares (fvc_core.model_input)."""
+        # getattr: the window sampler's keys (sampler, clip_len, fps) belong to the loader's windows.
+        sampler = getattr(self, "sampler", "uniform")
+        window = sampler == "window" and getattr(self, "clip_len", None)
+        frames_key = "data.clip_len" if window else "data.num_frames"
+        return ClipSpec(frames=window or self.num_frames, height=self.size, width=self.size, sampler=sampler,
+                        fps=getattr(self, "fps", None) if window else None,
+                        keys={"frames": frames_key, "size": "data.size", "sampler": "data.sampler", "fps": "data.fps"})
 
 
 class MetadataConfig(ClipConfig):
