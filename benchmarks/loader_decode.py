@@ -1,20 +1,23 @@
-"""Decode speed of the fvc PyAV reader, side by side with decord and the ffmpeg command line.
+"""Decode speed of the fvc PyAV reader, side by side with decord and a plain PyAV loop.
 
     .venv/bin/python benchmarks/loader_decode.py            # writes its videos under /tmp/fvc_loader_bench
+    .venv/bin/python benchmarks/loader_decode.py --every-frame   # also (b), every frame vs the ffmpeg CLI
 
-Makes two H.264 files with PyAV (720p with a 250-frame GOP and B-frames, and
-1080p), then times, in one run and interleaved (medians of --repeats):
+Makes a set of H.264 files with the ffmpeg command line (libx264, 20 s at 25 fps,
+testsrc2 with a little temporal noise, about 2-6 Mbit/s): GOP 12 to 250, 480p to
+1080p, with and without B-frames, and one variable-frame-rate file. Then times, in
+one run and interleaved (medians of --repeats after a warm-up):
 
-(a) a 16-frame clip letterboxed to 256: ``read_clip`` against decord
+(a) clips of 16, 64 and 500 frames letterboxed to 256: ``read_clip`` against decord
     (``VideoReader(width=, height=, num_threads=2)`` + ``get_batch``, padded the
-    same way) and, for context, a naive PyAV loop that decodes every frame up to
-    the last one wanted and converts only the kept ones;
-(b) every frame letterboxed to 256: ``iter_letterboxed_frames`` against
-    ``ffmpeg -threads 2 -i F -vf scale=W:H,pad=256:256:X:Y -pix_fmt rgb24 -f null -``.
+    same way) and a plain PyAV loop that decodes straight on up to the last frame
+    wanted and converts only the kept ones;
+(b) with --every-frame, every frame letterboxed to 256: ``iter_letterboxed_frames``
+    against ``ffmpeg -threads 2 -i F -vf scale=W:H,pad=256:256:X:Y -pix_fmt rgb24 -f null -``.
 
 decord and ffmpeg are benchmark peers only, never dependencies of fvc; a peer
 that is missing is reported as such. Ratios are fvc time / peer time (below 1:
-fvc is faster).
+fvc is faster); the last line gives the geometric mean of fvc/decord.
 """
 
 from __future__ import annotations
@@ -39,45 +42,32 @@ sys.path.insert(0, str(ROOT / "plugins" / "loaders"))
 from fvc_loaders.letterbox import fit, pad  # noqa: E402
 from fvc_loaders.reader import iter_letterboxed_frames, probe, read_clip  # noqa: E402
 
+# name: (width, height, x264 options); every file 20 s at 25 fps (500 frames, fewer for the VFR one).
 VIDEOS = {
-    # name: (width, height, frames, fps, x264 params)
-    "720p_gop250_bframes": (1280, 720, 300, 30, "keyint=250:min-keyint=250:scenecut=0:bframes=3"),
-    "1080p": (1920, 1080, 240, 30, "bframes=3"),
+    "480p_gop12_noB": (640, 480, ["-g", "12", "-bf", "0"]),
+    "480p_gop250_3B": (640, 480, ["-g", "250", "-keyint_min", "250", "-sc_threshold", "0", "-bf", "3"]),
+    "720p_gop30_3B": (1280, 720, ["-g", "30", "-bf", "3"]),
+    "720p_gop250_3B": (1280, 720, ["-g", "250", "-keyint_min", "250", "-sc_threshold", "0", "-bf", "3"]),
+    "1080p_gop60_2B": (1920, 1080, ["-g", "60", "-bf", "2"]),
+    "1080p_gop25_noB": (1920, 1080, ["-g", "25", "-bf", "0"]),
+    "720p_vfr_gop60_3B": (1280, 720, ["-g", "60", "-bf", "3"]),
 }
+SECONDS, FPS = 20, 25
+# The VFR file keeps frames 0-19 of every 50 and a third of the rest: bursts at 25 fps, then stills.
+VFR_SELECT = "select='lt(mod(n\\,50)\\,20)+not(mod(n\\,3))'"
 
 
-def synthetic_frames(width: int, height: int, count: int, seed: int = 0):
-    """A smooth random texture panning across the frame, a moving square and a little grain.
-
-    Flat or static frames decode unrealistically fast; this keeps the encoder busy
-    with motion and detail like camera footage does, at a bit rate of a few Mbit/s.
-    """
-    rng = np.random.default_rng(seed)
-    coarse = rng.integers(0, 256, (height // 8 + 8, width // 8 + 8, 3), dtype=np.uint8)
-    texture = np.repeat(np.repeat(coarse, 8, axis=0), 8, axis=1)
-    for i in range(count):
-        dx, dy = (3 * i) % 64, (2 * i) % 64
-        frame = texture[dy : dy + height, dx : dx + width].copy()
-        s = height // 6
-        x, y = (11 * i) % (width - s), (7 * i) % (height - s)
-        frame[y : y + s, x : x + s] = 255 - frame[y : y + s, x : x + s]
-        frame += rng.integers(0, 4, frame.shape, dtype=np.uint8)
-        yield frame
-
-
-def make_video(path: Path, width: int, height: int, frames: int, fps: int, x264_params: str) -> Path:
+def make_video(path: Path, width: int, height: int, x264: list[str], vfr: bool) -> Path:
+    """An H.264 MP4 made by the ffmpeg CLI; kept between runs (the name says what it holds)."""
     if path.exists():
         return path
     tmp = path.with_suffix(".tmp.mp4")
-    with av.open(str(tmp), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "veryfast", "crf": "23", "x264-params": x264_params}
-        for i, picture in enumerate(synthetic_frames(width, height, frames)):
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-            frame.pts = i
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+    vf = "noise=alls=3:allf=t" + (f",{VFR_SELECT}" if vfr else "")
+    command = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+               f"testsrc2=size={width}x{height}:rate={FPS}:duration={SECONDS}", "-vf", vf,
+               *(["-fps_mode", "vfr"] if vfr else []), "-c:v", "libx264", "-preset", "veryfast", "-crf", "23",
+               *x264, "-pix_fmt", "yuv420p", str(tmp)]
+    subprocess.run(command, check=True)
     tmp.rename(path)
     return path
 
@@ -173,20 +163,25 @@ def available(module: str) -> bool:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/fvc_loader_bench"))
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--frames", type=int, nargs="+", default=[16, 64, 500])
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--only", nargs="+", choices=list(VIDEOS), help="a subset of the files")
+    parser.add_argument("--every-frame", action="store_true", help="also (b): every frame against the ffmpeg CLI")
     args = parser.parse_args()
 
     import torch
 
     torch.set_num_threads(1)  # the reader only stacks arrays; decoding threads are FFmpeg's
+    if not shutil.which("ffmpeg"):
+        print("the benchmark files are made with the ffmpeg command line; install it (apt-get install ffmpeg)")
+        return 2
     args.workdir.mkdir(parents=True, exist_ok=True)
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores; "
-          f"PyAV {av.__version__} (FFmpeg {'.'.join(map(str, av.library_versions['libavcodec']))} libavcodec)")
-    if shutil.which("ffmpeg"):
-        version = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]
-        print(f"ffmpeg CLI: {version}")
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, load average "
+          f"{os.getloadavg()[0]:.1f}; PyAV {av.__version__} (libavcodec "
+          f"{'.'.join(map(str, av.library_versions['libavcodec']))})")
+    version = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]
+    print(f"ffmpeg CLI: {version}")
     has_decord = available("decord")
     if has_decord:
         import decord
@@ -194,41 +189,49 @@ def main() -> int:
         print(f"decord {decord.__version__}")
 
     paths = {}
-    for name, (w, h, n, fps, params) in VIDEOS.items():
+    for name in args.only or VIDEOS:
+        w, h, x264 = VIDEOS[name]
         start = time.perf_counter()
-        paths[name] = make_video(args.workdir / f"{name}.mp4", w, h, n, fps, params)
+        paths[name] = make_video(args.workdir / f"{name}.mp4", w, h, x264, vfr="vfr" in name)
         info = probe(paths[name])
-        print(f"{name}: {info.width}x{info.height}, {info.frame_count} frames at {info.fps:g} fps, "
+        print(f"{name}: {info.width}x{info.height}, {info.frame_count} frames, {info.duration_s:.1f} s, "
               f"keyframe every {info.keyframe_interval or '?'} frames, "
               f"{paths[name].stat().st_size / 1e6:.1f} MB (ready in {time.perf_counter() - start:.1f}s)")
 
-    print(f"\n(a) {args.frames} frames letterboxed to {args.size}: median of {args.repeats} runs, seconds")
+    print(f"\n(a) clips letterboxed to {args.size}: median of {args.repeats} interleaved runs, seconds")
+    print("| file | frames | fvc `read_clip` | decord `get_batch` | plain PyAV loop | fvc/decord | fvc/plain |")
+    print("|---|---|---|---|---|---|---|")
+    ratios: list[float] = []
     for name, path in paths.items():
-        contenders = {
-            "fvc read_clip": lambda p=path: fvc_clip(p, args.frames, args.size),
-            "naive PyAV loop": lambda p=path: naive_pyav_clip(p, args.frames, args.size),
-        }
-        if has_decord:
-            contenders["decord get_batch"] = lambda p=path: decord_clip(p, args.frames, args.size)
-        t = interleaved(contenders, args.repeats)
-        line = ", ".join(f"{k} {v:.3f}" for k, v in t.items())
-        ours = t["fvc read_clip"]
-        ratios = ", ".join(f"fvc/{k.split()[0]} {ours / v:.2f}" for k, v in t.items() if k != "fvc read_clip")
-        print(f"  {name}: {line}  ->  {ratios}")
-    if not has_decord:
+        for num in args.frames:
+            contenders = {
+                "fvc": lambda p=path, n=num: fvc_clip(p, n, args.size),
+                "plain": lambda p=path, n=num: naive_pyav_clip(p, n, args.size),
+            }
+            if has_decord:
+                contenders["decord"] = lambda p=path, n=num: decord_clip(p, n, args.size)
+            t = interleaved(contenders, args.repeats)
+            d = t.get("decord")
+            if d:
+                ratios.append(t["fvc"] / d)
+            fvc, plain = t["fvc"], t["plain"]
+            peer = f"{d:.3f} | " if d else "- | "
+            vs_decord = f"**{fvc / d:.2f}**" if d else "-"
+            print(f"| {name} | {num} | {fvc:.3f} | {peer}{plain:.3f} | {vs_decord} | {fvc / plain:.2f} |", flush=True)
+    if ratios:
+        print(f"\nfvc/decord: geometric mean {statistics.geometric_mean(ratios):.2f}, worst {max(ratios):.2f} "
+              f"over {len(ratios)} cases")
+    else:
         print("  decord is not installed or does not import: no decord comparison")
 
-    print(f"\n(b) every frame letterboxed to {args.size}: median of {args.repeats} runs, seconds")
-    for name, path in paths.items():
-        contenders = {"fvc iter_letterboxed_frames": lambda p=path: fvc_every_frame(p, args.size)}
-        if shutil.which("ffmpeg"):
-            contenders["ffmpeg -threads 2"] = lambda p=path: ffmpeg_every_frame(p, args.size)
-        t = interleaved(contenders, args.repeats)
-        line = ", ".join(f"{k} {v:.3f}" for k, v in t.items())
-        ratio = (f"fvc/ffmpeg {t['fvc iter_letterboxed_frames'] / t['ffmpeg -threads 2']:.2f}"
-                 if "ffmpeg -threads 2" in t else "no ffmpeg CLI on PATH")
-        print(f"  {name}: {line}  ->  {ratio}")
-        if "ffmpeg -threads 2" in t:
+    if args.every_frame:
+        print(f"\n(b) every frame letterboxed to {args.size}: median of {args.repeats} runs, seconds")
+        for name, path in paths.items():
+            contenders = {"fvc iter_letterboxed_frames": lambda p=path: fvc_every_frame(p, args.size),
+                          "ffmpeg -threads 2": lambda p=path: ffmpeg_every_frame(p, args.size)}
+            t = interleaved(contenders, args.repeats)
+            line = ", ".join(f"{k} {v:.3f}" for k, v in t.items())
+            print(f"  {name}: {line}  ->  fvc/ffmpeg {t['fvc iter_letterboxed_frames'] / t['ffmpeg -threads 2']:.2f}")
             print(f"    {' '.join(ffmpeg_every_frame_command(path, args.size))}")
     return 0
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from fvc_core.errors import BadVideoError, UserError
 from fvc_core.training import checkpoint
+from fvc_core.training.clips import video_logits
 from fvc_core.training.config import PRETRAINED_BACKBONE_LR_FACTOR, SupervisedConfig
 from fvc_core.training.data import Key, clip_seed, epoch_order
 from fvc_core.training.metrics import validation_metrics
@@ -381,7 +382,7 @@ class FoldTraining:
                 videos = batch.videos.to(self.env.device, non_blocking=True)
                 labels = batch.labels.to(self.env.device, non_blocking=True)
                 with self._autocast():
-                    logits = self.model(videos)
+                    logits = video_logits(self.model, videos)  # several clips per video: their mean probability
                 loss_sum += float(self.objective.loss(logits, labels)) * len(batch.rows)
                 rows += batch.rows
                 scores += self.objective.scores(logits).cpu().tolist()

@@ -183,6 +183,7 @@ def score_videos(run_dir: str | Path, paths: list[str | Path], *, device: str = 
     """
     import torch
 
+    from fvc_core.training.clips import video_logits
     from fvc_core.training.loop import Objective
 
     run_dir = Path(run_dir)
@@ -209,7 +210,8 @@ def score_videos(run_dir: str | Path, paths: list[str | Path], *, device: str = 
                     raise
                 rows.append({**row, "error": exc.reason})
                 continue
-            fold_scores = {f"score_fold_{k}": float(Objective.scores(model(clip))[0]) for k, model in models}
+            fold_scores = {f"score_fold_{k}": float(Objective.scores(video_logits(model, clip))[0])
+                           for k, model in models}
             mean = sum(fold_scores.values()) / len(fold_scores)
             rows.append({**row, "score": mean, "prediction": "fake" if mean >= threshold else "real",
                          **fold_scores, "error": None})

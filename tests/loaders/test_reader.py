@@ -28,6 +28,13 @@ from fvc_loaders.sampling import pick_on_screen, target_times  # noqa: E402
 ENCODERS = available_encoders()
 
 
+@pytest.fixture(autouse=True)
+def two_core_decoder(monkeypatch):
+    """Seek-or-decode-on choices depend on the decoder's thread count (``sampling.DecodeCosts``): pin
+    it to a 2-core machine's (3 frame threads) so every machine tests the same paths."""
+    monkeypatch.setattr(reader, "_threads", lambda codec: 3)
+
+
 def expected(frames: int, num: int) -> list[int]:
     """The rule for evenly spaced frames: the frame on screen at the centre of each slice."""
     return pick_on_screen(np.arange(frames), target_times(0, frames, num))
@@ -171,7 +178,9 @@ def test_seeks_past_keyframes_between_distant_targets_and_still_picks_exactly(tm
         assert interval is None and seeks == []
     else:
         assert 1 <= interval <= 10  # mjpeg is all keyframes; the mpeg4 encoder adds some of its own
-        assert len(seeks) >= 4
+        # The first target is 15 frames in: with B-frames, half of the 10 frames before its keyframe
+        # are dropped unseen anyway, too few to pay a seek; every later target is 30 frames on.
+        assert len(seeks) >= (4 if codec == "mjpeg" else 3)
 
 
 def test_decodes_straight_on_when_no_keyframe_lies_between_targets(tmp_path, seeks):
@@ -326,3 +335,42 @@ def test_same_frames_as_every_frame_letterboxed(tmp_path):
     clip = reader.read_clip(path, 4, 32)
     for frame, i in zip(clip, expected(16, 4), strict=True):
         assert np.array_equal(frame.permute(1, 2, 0).numpy(), every[i])
+
+
+# --- what a seek costs in this file -------------------------------------------------------------------
+
+
+def test_seeking_pays_only_when_the_frames_it_skips_cost_more_than_the_seek():
+    from fvc_loaders.sampling import DecodeCosts, plan_seeks
+
+    targets = [5.5, 15.5, 40.5]  # keyframes at 0, 10, 20, 30, 40: frame units, frame_duration 1
+    keyframes = [0.0, 10.0, 40.0]
+    plain = DecodeCosts.of(b_frames=False, intra_only=False, threads=3)  # a seek costs 6 decoded frames
+    # Seeking to 10 skips 4.5 frames (fewer than 6): decode on; seeking to 40 skips 24.5: seek.
+    assert plan_seeks(targets, keyframes, 0.0, 1.0, plain) == [False, False, True]
+    # With B-frames, half of the frames passed over are dropped unseen anyway: 12 frames pay no seek.
+    b_frames = DecodeCosts.of(b_frames=True, intra_only=False, threads=3)
+    assert plan_seeks([5.5, 20.5, 40.5], [0.0, 20.0, 40.0], 0.0, 1.0, b_frames) == [False, True, True]
+    assert plan_seeks([5.5, 17.5, 40.5], [0.0, 15.0, 40.0], 0.0, 1.0, b_frames) == [False, False, True]
+    # More decoding threads: a longer pipeline to refill after each seek.
+    wide = DecodeCosts.of(b_frames=True, intra_only=False, threads=16)
+    assert plan_seeks([5.5, 20.5, 60.5], [0.0, 20.0, 60.0], 0.0, 1.0, wide) == [False, False, True]
+    # An intra-only stream decodes nothing it passes over, but reading packets adds up: 6 pay a seek.
+    mjpeg = DecodeCosts.of(b_frames=False, intra_only=True, threads=3)
+    assert plan_seeks([2.5, 5.5, 12.5], [2.0, 5.0, 12.0], 0.0, 1.0, mjpeg) == [False, False, True]
+    # No index: never seek.
+    assert plan_seeks(targets, [None, None, None], 0.0, 1.0, plain) == [False, False, False]
+
+
+def test_reader_uses_the_files_b_frames_to_decide(tmp_path, seeks):
+    # Targets at frames 12, 36, 60; keyframes at 0, 22, 44, 66: a seek would skip the 10 frames from
+    # 12 to 22 and the 8 from 36 to 44. That pays without B-frames (all of them decoded otherwise), not
+    # with 3 (about half of them would be decoded).
+    common = dict(frames=72, width=48, height=32, gop=22)
+    no_b = make_video(tmp_path / "noB", bframes=0, **common)
+    with_b = make_video(tmp_path / "B", bframes=3, **common)
+    for path, sought in ((no_b, 2), (with_b, 0)):
+        seeks.clear()
+        clip = reader.read_clip(path, 3, 32)
+        assert [i % 28 for i in expected(72, 3)] == indices(clip)
+        assert len(seeks) == sought, path.name

@@ -8,7 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from fvc_core.model_input import ClipSpec
 
@@ -18,7 +19,17 @@ class ClipConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    num_frames: int = Field(16, ge=1, description="Frames sampled uniformly over each video's duration.")
+    sampler: Literal["uniform", "window"] = Field(
+        "uniform", description="uniform: num_frames frames spread over the whole video. window: clip_len "
+        "consecutive frames (at fps), one random window per training epoch, clips_per_video evenly placed "
+        "windows in evaluation (their fake probabilities averaged).")
+    num_frames: int = Field(16, ge=1, description="Frames sampled uniformly over each video's duration "
+                            "(sampler: uniform).")
+    clip_len: int | None = Field(None, ge=1, description="Frames per window (sampler: window; required there).")
+    fps: float | None = Field(None, gt=0, description="Frame rate of a window, frames picked by timestamp "
+                              "(dropped or repeated); unset: the video's own rate (sampler: window).")
+    clips_per_video: int = Field(1, ge=1, description="Evenly placed windows scored per video in evaluation, "
+                                 "their fake probabilities averaged (sampler: window).")
     size: int = Field(256, ge=8, description="Clips are letterboxed to size x size pixels.")
     on_bad_video: Literal["fail", "skip"] = Field(
         "fail", description="A video that cannot be read stops the run (fail) or is left out and reported (skip)."
@@ -26,14 +37,37 @@ class ClipConfig(BaseModel):
     augment: bool = Field(False, description="Augment training clips (reproducibly, from the seed). Off by "
                           "default: it lowered test AUC on all three datasets measured (docs/loader.md).")
 
+    @model_validator(mode="after")
+    def _keys_of_the_sampler(self) -> ClipConfig:
+        # A key of the other sampler would be silently ignored: say so instead.
+        # A key at its default is not "given": config.yaml, read back by fvc predict and evaluate, holds them all.
+        fields = type(self).model_fields
+        given = {k for k in self.model_fields_set if getattr(self, k) != fields[k].default}
+        if self.sampler == "uniform":
+            wrong = [k for k in ("clip_len", "fps", "clips_per_video") if k in given]
+            if wrong:
+                verb = "apply" if len(wrong) > 1 else "applies"
+                raise PydanticCustomError("sampler", f"{', '.join(wrong)} {verb} only to sampler: window "
+                                          "(this one is uniform: num_frames frames over the whole video)")
+        else:
+            if self.clip_len is None:
+                raise PydanticCustomError("sampler", "sampler: window needs clip_len (frames per window)")
+            if "num_frames" in given:
+                raise PydanticCustomError("sampler", "num_frames applies only to sampler: uniform; a window "
+                                          "has clip_len frames")
+        return self
+
+    @property
+    def frames_per_clip(self) -> int:
+        """T of the clips the model sees."""
+        return self.clip_len if self.sampler == "window" and self.clip_len else self.num_frames
+
     def clip_spec(self) -> ClipSpec:
         """The clips a model receives, checked against what it declares (fvc_core.model_input)."""
-        # getattr: the window sampler's keys (sampler, clip_len, fps) belong to the loader's windows.
-        sampler = getattr(self, "sampler", "uniform")
-        window = sampler == "window" and getattr(self, "clip_len", None)
+        window = self.sampler == "window"
         frames_key = "data.clip_len" if window else "data.num_frames"
-        return ClipSpec(frames=window or self.num_frames, height=self.size, width=self.size, sampler=sampler,
-                        fps=getattr(self, "fps", None) if window else None,
+        return ClipSpec(frames=self.frames_per_clip, height=self.size, width=self.size, sampler=self.sampler,
+                        fps=self.fps if window else None,
                         keys={"frames": frames_key, "size": "data.size", "sampler": "data.sampler", "fps": "data.fps"})
 
 

@@ -190,24 +190,46 @@ class MetadataDataset:
         return missing_videos(self.table(), self.config.metadata, self.config.on_bad_video)
 
     def read_video(self, path: str | Path, *, augment: bool = False, seed: int = 0) -> torch.Tensor:
-        """uint8 ``(num_frames, 3, size, size)``; ``BadVideoError`` naming the file when it cannot be read."""
-        from fvc_loaders.reader import read_clip
+        """uint8 ``(T, 3, size, size)``; ``BadVideoError`` naming the file when it cannot be read.
 
-        augment_seed = seed if (augment and self.config.augment) else None
-        return read_clip(path, self.config.num_frames, self.config.size, augment_seed=augment_seed)
+        With ``sampler: window``, a training read (``augment=True``: the trainer's
+        seed is one per seed, fold, epoch and video) is one window drawn from
+        ``seed``, so a rerun or a resumed run reads the same windows; an
+        evaluation read is ``clips_per_video`` evenly placed windows, stacked
+        ``(clips_per_video, T, 3, size, size)`` when there are several (the
+        trainer scores each and averages their fake probabilities,
+        ``fvc_core.training.clips``).
+        """
+        from fvc_loaders.reader import read_clip, read_windows
+
+        c = self.config
+        augment_seed = seed if (augment and c.augment) else None
+        if c.sampler == "uniform":
+            return read_clip(path, c.num_frames, c.size, augment_seed=augment_seed)
+        assert c.clip_len is not None  # the config requires it with sampler: window
+        if augment:
+            return read_windows(path, c.clip_len, c.size, fps=c.fps, seed=seed, augment_seed=augment_seed)[0]
+        clips = read_windows(path, c.clip_len, c.size, fps=c.fps, count=c.clips_per_video)
+        return clips[0] if c.clips_per_video == 1 else clips
 
     def protocol(self) -> dict[str, Any]:
+        c = self.config
+        sampler: dict[str, Any] = {"sampler": "uniform-time", "num_frames": c.num_frames}
+        if c.sampler == "window":
+            sampler = {"sampler": "window", "num_frames": c.clip_len, "clip_len": c.clip_len,
+                       "fps": c.fps if c.fps is not None else "video", "train_windows": "one random per epoch",
+                       "clips_per_video": c.clips_per_video,
+                       "clip_aggregation": "mean fake probability" if c.clips_per_video > 1 else "none"}
         # A subclass reading its own table (fvc_loaders.api) may have no `metadata` key.
-        source = {"metadata": str(self.config.metadata)} if hasattr(self.config, "metadata") else {}
+        source = {"metadata": str(c.metadata)} if hasattr(c, "metadata") else {}
         return {
             "dataset": self.name,
             **source,
-            "num_frames": self.config.num_frames,
-            "size": self.config.size,
-            "sampler": "uniform-time",
+            **sampler,
+            "size": c.size,
             "letterbox": True,
-            "augment": self.config.augment,
-            "on_bad_video": self.config.on_bad_video,
+            "augment": c.augment,
+            "on_bad_video": c.on_bad_video,
             "decoder": "pyav",
         }
 

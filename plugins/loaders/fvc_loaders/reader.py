@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -25,7 +26,15 @@ import numpy as np
 
 from fvc_core.contract import BadVideoError
 from fvc_loaders.letterbox import FrameConverter, letterbox
-from fvc_loaders.sampling import is_shadowed, plan_seeks, target_times
+from fvc_loaders.sampling import (
+    DecodeCosts,
+    even_window_starts,
+    is_shadowed,
+    plan_seeks,
+    random_window_start,
+    target_times,
+    window_targets,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -37,6 +46,7 @@ __all__ = [
     "letterbox",
     "probe",
     "read_clip",
+    "read_windows",
 ]
 
 log = logging.getLogger(__name__)
@@ -120,13 +130,62 @@ def read_clip(
 
     if num_frames < 1 or size < 1:
         raise ValueError(f"num_frames and size must be positive, got {num_frames} and {size}")
-    frames = _sample(path, num_frames, size)
+    frames = _sample(path, size, lambda timing: target_times(timing.start, timing.duration, num_frames))
     clip = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
     if augment_seed is not None:
         from fvc_loaders.augment import augment_clip
 
         clip = augment_clip(clip, augment_seed)
     return clip
+
+
+def read_windows(
+    path: str | Path,
+    clip_len: int,
+    size: int,
+    *,
+    fps: float | None = None,
+    count: int = 1,
+    seed: int | None = None,
+    augment_seed: int | None = None,
+) -> torch.Tensor:
+    """uint8 ``(count, clip_len, 3, size, size)``: windows of ``clip_len`` frames at ``fps``, letterboxed.
+
+    Frame ``i`` of a window starting at ``s`` is the frame on screen at
+    ``s + (i + 0.5) / fps`` (None: the video's own average rate, i.e.
+    consecutive frames), so a lower rate drops frames and a higher one repeats
+    them, by timestamp, also in a variable-frame-rate video. ``seed`` None
+    places the windows evenly (centred on ``count`` equal slices of the
+    duration, as evaluation wants); an int draws each start uniformly where a
+    window fits, from that seed alone (window ``j`` from ``seed + j``). A
+    video shorter than a window repeats its last frame. Only the packets the
+    windows need are decoded (a seek to the keyframe before each window when
+    that skips enough). ``augment_seed`` applies one ``augment_clip`` draw to
+    every window. Raises VideoReadError naming the file and the reason.
+    """
+    import torch
+
+    if clip_len < 1 or size < 1 or count < 1:
+        raise ValueError(f"clip_len, size and count must be positive, got {clip_len}, {size} and {count}")
+    if fps is not None and not fps > 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+
+    def plan(timing: _Timing) -> np.ndarray:
+        period = timing.frame_duration if fps is None else float(1 / (Fraction(fps) * timing.time_base))
+        span = clip_len * period
+        if seed is None:
+            starts = even_window_starts(timing.start, timing.duration, span, count)
+        else:
+            starts = [random_window_start(timing.start, timing.duration, span, seed + j) for j in range(count)]
+        return window_targets(starts, clip_len, period, timing.start + timing.duration)
+
+    frames = _sample(path, size, plan)
+    clip = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).contiguous()
+    if augment_seed is not None:
+        from fvc_loaders.augment import augment_clip
+
+        clip = augment_clip(clip, augment_seed)
+    return clip.reshape(count, clip_len, *clip.shape[1:])
 
 
 def iter_letterboxed_frames(path: str | Path, size: int) -> Iterator[np.ndarray]:
@@ -148,32 +207,52 @@ def iter_letterboxed_frames(path: str | Path, size: int) -> Iterator[np.ndarray]
 # --- sampling -----------------------------------------------------------------------------------
 
 
-def _sample(path: str | Path, num_frames: int, size: int) -> list[np.ndarray]:
+def _sample(path: str | Path, size: int, plan: Callable[[_Timing], np.ndarray]) -> list[np.ndarray]:
+    """The frames on screen at the times ``plan(timing)`` gives (stream ticks, any order), converted."""
     with _open(path) as (container, stream):
         timing = _Timing.of(container, stream)
         if not timing.duration:
             timing = timing.with_duration(_demuxed_duration(path, timing))
-        picked = _pick(path, container, stream, timing, num_frames, size)
-    if len(picked) == num_frames:
+        targets = np.ravel(plan(timing))
+        picked = _pick_in_order(path, container, stream, timing, targets, size)
+    if len(picked) == len(targets):
         return picked
     # The file ended well before its header's duration (a cut download): sample
     # again, by the same rule, over the frames that are really there.
     real = _demuxed_duration(path, timing)
     log.warning("%s: video ends at %.3fs, before the %.3fs its header gives; sampling over what is there",
                 path, float(real * timing.time_base), float(timing.duration * timing.time_base))
+    timing = timing.with_duration(real)
+    targets = np.ravel(plan(timing))
     with _open(path) as (container, stream):
-        picked = _pick(path, container, stream, timing.with_duration(real), num_frames, size)
+        picked = _pick_in_order(path, container, stream, timing, targets, size)
     if not picked:
         raise VideoReadError(path, "no frame could be decoded")
-    while len(picked) < num_frames:  # only if decoding stops short of the demuxed packets
+    while len(picked) < len(targets):  # only if decoding stops short of the demuxed packets
         picked.append(picked[-1])
     return picked
 
 
-def _pick(path, container, stream, timing: _Timing, num_frames: int, size: int) -> list[np.ndarray]:
-    """The frames on screen at each target time, converted; fewer when the file stops short."""
-    targets = [float(t) for t in target_times(timing.start, timing.duration, num_frames)]
-    seeks = plan_seeks(targets, _keyframes_before(stream, targets, timing), timing.start, timing.frame_duration)
+def _pick_in_order(path, container, stream, timing: _Timing, targets: np.ndarray, size: int) -> list[np.ndarray]:
+    """``_pick`` for targets in any order (overlapping windows): picked ascending, returned as given.
+
+    Fewer frames than targets when the file stops short (then in ascending order).
+    """
+    order = np.argsort(targets, kind="stable")
+    picked = _pick(path, container, stream, timing, [float(t) for t in targets[order]], size)
+    if len(picked) < len(targets):
+        return picked
+    out: list[np.ndarray] = [picked[0]] * len(targets)
+    for rank, i in enumerate(order):
+        out[i] = picked[rank]
+    return out
+
+
+def _pick(path, container, stream, timing: _Timing, targets: list[float], size: int) -> list[np.ndarray]:
+    """The frames on screen at each target time (ascending), converted; fewer when the file stops short."""
+    num_frames = len(targets)
+    seeks = plan_seeks(targets, _keyframes_before(stream, targets, timing), timing.start, timing.frame_duration,
+                       _costs(stream))
     convert = FrameConverter(size, stream.sample_aspect_ratio)
     shadowed = _shadow_test(targets)
     tolerance = min(_HALF_TICK, timing.frame_duration / 16)
@@ -226,6 +305,19 @@ def _pick(path, container, stream, timing: _Timing, num_frames: int, size: int) 
     if not picked and prev is None:
         raise VideoReadError(path, "no frame could be decoded")
     return picked
+
+
+def _costs(stream) -> DecodeCosts:
+    codec = stream.codec_context
+    return DecodeCosts.of(b_frames=bool(codec.has_b_frames), intra_only=bool(getattr(codec.codec, "intra_only", False)),
+                          threads=_threads(codec))
+
+
+def _threads(codec) -> int:
+    """Frame threads the decoder runs: FFmpeg's automatic count is one per usable core plus one, at most 16."""
+    if codec.thread_count:
+        return int(codec.thread_count)
+    return min(len(os.sched_getaffinity(0)) + 1, 16) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _shadow_test(targets):

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from fvc_core import ownership
 from fvc_core.atomic import write_atomic
-from fvc_loaders.config import MetadataConfig, SyntheticConfig
+from fvc_loaders.config import ClipConfig, MetadataConfig, SyntheticConfig
 from fvc_loaders.dataset import MetadataDataset
 
 if TYPE_CHECKING:
@@ -270,10 +270,7 @@ class SyntheticDataset(MetadataDataset):
         super().__init__(MetadataConfig(
             metadata=Path(config.root) / TABLE_NAME,
             group_column="source_id",
-            num_frames=config.num_frames,
-            size=config.size,
-            on_bad_video=config.on_bad_video,
-            augment=config.augment,
+            **_clip_settings(config),
         ))
 
     def table(self) -> pl.DataFrame:
@@ -290,6 +287,14 @@ class SyntheticDataset(MetadataDataset):
     def protocol(self) -> dict[str, Any]:
         c = self.synthetic
         return {**super().protocol(), "synthetic": _params(c.videos, c.frames, c.frame_size, c.seed)}
+
+
+def _clip_settings(config: SyntheticConfig) -> dict[str, Any]:
+    """The clip keys the user gave, plus this dataset's own defaults (smaller than a table's)."""
+    keys = set(ClipConfig.model_fields) & (config.model_fields_set | {"num_frames", "size"})
+    if config.sampler == "window":
+        keys.discard("num_frames")  # the window's clip_len says it; num_frames would be refused
+    return config.model_dump(include=keys)
 
 
 def build_synthetic_dataset(config: SyntheticConfig) -> SyntheticDataset:

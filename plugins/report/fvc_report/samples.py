@@ -51,6 +51,8 @@ def build_dataset(run: Run) -> Any:
 def _frames(dataset: Any, path: str) -> tuple[np.ndarray | None, str | None]:
     try:
         clip = np.asarray(dataset.read_video(path))  # (T, 3, H, W) uint8
+        if clip.ndim == 5:  # several evaluation windows (K, T, 3, H, W): frames from all of them
+            clip = clip.reshape(-1, *clip.shape[2:])
     except Exception as exc:  # BadVideoError or a file gone since the run: shown beside the sample
         return None, one_line(exc, 200, with_type=False)
     if clip.ndim != 4 or clip.shape[1] not in (1, 3):
