@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from fvc_core.errors import BadVideoError, ConfigError, DiskFullError, PluginError, UserError, one_line
 from fvc_core.executors import Executor, FoldFunction, FoldTask
 from fvc_core.hookspecs import hookimpl
+from fvc_core.model_input import ClipSpec, ModelInput
 from fvc_core.tracking import (
     INTERRUPTED,
     KILLED,
@@ -45,9 +46,9 @@ if TYPE_CHECKING:
     from fvc_core.tracker_set import TrackerSet
 
 __all__ = [
-    "BadVideoError", "ConfigError", "Dataset", "DiskFullError", "Executor", "FoldFunction", "FoldResult",
-    "FoldTask", "INTERRUPTED", "Job", "KILLED", "PluginError", "Register", "RunInfo", "RunSummary", "Tracker",
-    "TrackerConfig", "UserError", "hookimpl", "one_line", "test_metric_name",
+    "BadVideoError", "ClipSpec", "ConfigError", "Dataset", "DiskFullError", "Executor", "FoldFunction", "FoldResult",
+    "FoldTask", "INTERRUPTED", "Job", "KILLED", "ModelInput", "PluginError", "Register", "RunInfo", "RunSummary",
+    "Tracker", "TrackerConfig", "UserError", "hookimpl", "one_line", "test_metric_name",
 ]
 
 

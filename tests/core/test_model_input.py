@@ -17,7 +17,7 @@ pytest.importorskip("fvc_naive_cnn")
 TEMPORAL = '''
 from pydantic import BaseModel, ConfigDict
 from fvc_core.contract import hookimpl
-from fvc_core.model_input import ModelInput
+from fvc_core.contract import ModelInput
 
 class Cfg(BaseModel):
     model_config = ConfigDict(extra="forbid")

@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from fvc_core.model_input import ClipSpec
+from fvc_core.contract import ClipSpec
 
 
 class ClipConfig(BaseModel):

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from fvc_core.model_input import ModelInput
+from fvc_core.contract import ModelInput
 
 TrainMemory = Literal["bounded", "unbounded"]
 
