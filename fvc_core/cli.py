@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from fvc_core import __version__
-from fvc_core.errors import DiskFullError, Terminated, UserError, is_disk_full
+from fvc_core.errors import DiskFullError, Terminated, UserError, is_disk_full, one_line
+from fvc_core.pipes import closed_pipe_is_the_end
 from fvc_core.plugins import DISABLE_ENV, KINDS, get_registry
 
 
@@ -50,8 +51,14 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from fvc_core.ownership import check_output_dir
 
     check_output_dir(Path(config.output_dir), "output_dir")
+    # What the dataset can tell without decoding (its table, its files): a missing table is found
+    # here, not minutes into a run.
+    dataset = get_registry(config.disabled_plugins).create("datasets", config.data.name, config.data.config)
+    notes = dataset.check() if callable(getattr(dataset, "check", None)) else []
     console = get_console()
     console.print(config.to_yaml(), end="", markup=False)
+    for note in notes or []:
+        console.print(f"# note: {note}", markup=False)
     console.print(f"# {args.config}: valid (config hash {config.hash()})", markup=False)
     return 0
 
@@ -64,6 +71,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
+    """The installed plugins; exit 1 when one failed to load, so a script or CI job notices."""
     registry = get_registry(args.disabled)
     rows = []
     for p in registry.plugins:
@@ -75,9 +83,10 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         {"kind": kind, "name": name, "distributions": [r.plugin.distribution for r in regs]}
         for (kind, name), regs in registry.conflicts.items()
     ]
+    failed = [p for p in registry.plugins if p.error]
     if args.json:
         print(json.dumps({"plugins": rows, "conflicts": conflicts, "disabled": sorted(args.disabled)}, indent=2))
-        return 0
+        return 1 if failed else 0
     from rich.table import Table
 
     from fvc_core.console import get_console
@@ -88,7 +97,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     for r in rows:
         provides = "\n".join(f"{k}: {', '.join(v)}" for k, v in r["provides"].items() if k in KINDS)
         if r["error"]:
-            provides = f"[red]failed to load: {r['error']}[/]"
+            provides = "[red]failed to load (below)[/]"
         table.add_row(r["name"], r["distribution"], r["version"], ", ".join(r["hooks"]), provides)
     console = get_console()
     console.print(table)
@@ -97,7 +106,19 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
                       + " and ".join(c["distributions"]))
     if args.disabled:
         console.print("disabled: " + ", ".join(sorted(args.disabled)))
-    return 0
+    # Plain print, not the table: a load error stays one line at any width and in a pipe, where a
+    # table cell wrapped and cut it over many lines.
+    for p in failed:
+        error = p.error if len(p.error) <= _ERROR_CHARS else p.error[: _ERROR_CHARS - 3] + "..."
+        print(f"failed to load: {p.name} ({p.distribution} {p.version}): {error}")
+        if args.traceback and p.traceback:
+            print(p.traceback.rstrip())
+    if failed and not args.traceback:
+        print("(fvc plugins --traceback shows where each failed)")
+    return 1 if failed else 0
+
+
+_ERROR_CHARS = 200
 
 
 def build_parser(disabled: list[str]) -> argparse.ArgumentParser:
@@ -120,6 +141,7 @@ def build_parser(disabled: list[str]) -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_schema)
     p = sub.add_parser("plugins", help="list installed plugins and what failed to load")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--traceback", action="store_true", help="the full traceback of each plugin that failed to load")
     p.set_defaults(func=_cmd_plugins)
 
     for command in get_registry(disabled).commands.values():
@@ -129,7 +151,9 @@ def build_parser(disabled: list[str]) -> argparse.ArgumentParser:
         try:
             command.configure(p)
         except Exception as exc:  # a broken plugin loses its command, not the whole CLI
-            command.plugin.error = command.plugin.error or f"command {command.name!r}: {type(exc).__name__}: {exc}"
+            if not command.plugin.error:
+                command.plugin.error = f"command {command.name!r}: {one_line(exc)}"
+                command.plugin.traceback = traceback.format_exc()
             continue
         p = sub.add_parser(command.name, help=f"{command.help} [{command.plugin.name}]")
         command.configure(p)
@@ -159,8 +183,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     # saved and the run's status recorded. Only from the main thread (signal.signal raises elsewhere).
     with contextlib.suppress(ValueError):
         signal.signal(signal.SIGTERM, _on_sigterm)
+    with closed_pipe_is_the_end():
+        return _main(argv)
+
+
+def _main(argv: list[str]) -> int:
     try:
         disabled = _disabled_from_argv(argv)
+        registry = get_registry(disabled)
+        # A typo'd -p no:NAME that disabled nothing would leave the plugin it meant in force, silently.
+        unknown = [f"-p no:{name}: {why}" for name in disabled if (why := registry.not_installed(name))]
+        if unknown:
+            raise UserError("\n".join(unknown))
         if disabled:
             # Child processes (DataLoader workers, nested fvc calls) see the same plugin set.
             os.environ[DISABLE_ENV] = ",".join(sorted(set(disabled) | set(

@@ -488,9 +488,15 @@ def load_config(
     disabled: list[str] = (),  # type: ignore[assignment]
     registry: Registry | None = None,
 ) -> ResolvedConfig:
-    """Read, override and validate an experiment config; ConfigError lists every problem."""
+    """Read, override and validate an experiment config; ConfigError lists every problem.
+
+    Relative paths are taken from the YAML file's folder, those of overrides from the working
+    directory (``fvc_core.config_paths``)."""
+    from fvc_core.config_paths import from_command_line
+
     data = apply_overrides(load_yaml(path), list(overrides), source=str(path))
-    return resolve(data, registry=registry, disabled=disabled, source=str(path))
+    return resolve(data, registry=registry, disabled=disabled, source=str(path),
+                   file_dir=Path(path).absolute().parent, cli_keys=from_command_line(overrides))
 
 
 def resolve(
@@ -499,13 +505,20 @@ def resolve(
     registry: Registry | None = None,
     disabled: list[str] = (),  # type: ignore[assignment]
     source: str | None = None,
+    file_dir: Path | None = None,
+    cli_keys: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> ResolvedConfig:
+    """Validate config data. With ``file_dir`` (the YAML file's folder), every ``Path`` key is made
+    absolute: from ``file_dir``, or from the working directory for the ``cli_keys`` overrides set."""
     plugin_section = data.get("plugins") or {}
     from_config = plugin_section.get("disable", []) if isinstance(plugin_section, dict) else []
     from_config = [n for n in from_config if isinstance(n, str)] if isinstance(from_config, list) else []
     disabled_all = sorted(set(disabled) | set(from_config))
     registry = registry or get_registry(disabled_all)
     problems: list[str] = []
+    for i, off in enumerate(from_config):
+        if why := registry.not_installed(off):
+            problems.append(f"plugins.disable[{i}]: {why}")
 
     tracker_names = set(registry.names("trackers"))
     core_keys = set(CoreConfig.model_fields)
@@ -540,11 +553,16 @@ def resolve(
         except PluginError as exc:
             text = str(exc).replace(f"{key}: ", f"{key}.name: ", 1)
             install = PLUGIN_DISTRIBUTIONS.get((kind, name))
-            if install and name not in registry.names(kind):
+            if install and name not in registry.names(kind) and registry.disabled_provider(kind, name) is None:
                 text += f"; it comes with the plugin {install}"
             problems.append(text)
         except ConfigError as exc:
             problems += exc.problems
+
+    if "data" in sections and "model" in sections:
+        from fvc_core.model_input import input_problems
+
+        problems += input_problems(sections["data"].config, sections["model"].config, sections["model"].name)
 
     tracker_list = core.trackers if core else ([] if "trackers" in failed else data.get("trackers", ["console"]))
     trackers = []
@@ -560,6 +578,14 @@ def resolve(
         problems.append("trackers: a tracker is listed twice")
     if problems or core is None:
         raise ConfigError([_one_line(p) for p in problems], source)
+    if file_dir is not None:
+        from fvc_core.config_paths import rebase_paths
+
+        core = rebase_paths(core, file_dir, cli_keys)  # type: ignore[assignment]
+        for key, section in sections.items():
+            section.config = rebase_paths(section.config, file_dir, cli_keys, key)
+        for t in trackers:
+            t.config = rebase_paths(t.config, file_dir, cli_keys, t.name)
     return ResolvedConfig(
         experiment=core.experiment,
         seed=core.seed,

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from fvc_core.errors import BadVideoError, ConfigError, DiskFullError, PluginError, UserError, one_line
 from fvc_core.executors import Executor, FoldFunction, FoldTask
 from fvc_core.hookspecs import hookimpl
+from fvc_core.model_input import ClipSpec, ModelInput
 from fvc_core.tracking import (
     INTERRUPTED,
     KILLED,
@@ -45,9 +46,9 @@ if TYPE_CHECKING:
     from fvc_core.tracker_set import TrackerSet
 
 __all__ = [
-    "BadVideoError", "ConfigError", "Dataset", "DiskFullError", "Executor", "FoldFunction", "FoldResult",
-    "FoldTask", "INTERRUPTED", "Job", "KILLED", "PluginError", "Register", "RunInfo", "RunSummary", "Tracker",
-    "TrackerConfig", "UserError", "hookimpl", "one_line", "test_metric_name",
+    "BadVideoError", "ClipSpec", "ConfigError", "Dataset", "DiskFullError", "Executor", "FoldFunction", "FoldResult",
+    "FoldTask", "INTERRUPTED", "Job", "KILLED", "ModelInput", "PluginError", "Register", "RunInfo", "RunSummary",
+    "Tracker", "TrackerConfig", "UserError", "hookimpl", "one_line", "test_metric_name",
 ]
 
 
@@ -80,6 +81,13 @@ class Dataset(Protocol):
         """The clip of one video: uint8 ``(T, 3, H, W)``, the same T for every video, a function of
         ``(path, augment, seed)`` alone (workers may decode it). A BadVideoError naming the file for a
         video it cannot read."""
+        ...
+
+    def check(self) -> list[str]:
+        """What ``fvc check`` can verify without decoding a video or writing a file (the table exists,
+        has its columns, its labels are known, its videos exist): a UserError in one line for a
+        problem, else notes worth showing (possibly none). Optional: ``fvc check`` skips a dataset
+        without it."""
         ...
 
     def protocol(self) -> dict[str, Any]:

@@ -50,6 +50,12 @@ def register_datasets(register):
     - ``on_bad_video``: ``"fail"`` or ``"skip"``, the policy the trainer applies.
     - ``protocol() -> dict``: how a clip is made (frames, size, sampler...), so
       that every number can be traced to how it was measured.
+    - its config model's ``clip_spec() -> fvc_core.contract.ClipSpec`` (optional):
+      the clips it gives (frames, size, sampler, fps), checked against the model's
+      ``model_input()``.
+    - ``check() -> list[str]`` (optional): what ``fvc check`` can verify without
+      decoding or writing (table, columns, labels, files exist); a UserError for
+      a problem, else notes to show.
     """
 
 
@@ -58,8 +64,12 @@ def register_models(register):
     """Register model plugins, selected by ``model.name``.
 
     ``factory(config)`` returns a ``torch.nn.Module`` whose ``forward(x)`` takes a
-    batch of clips (uint8 or float, ``(N, T, C, H, W)`` unless the model says
-    otherwise) and returns video logits ``(N, num_classes)``. How the model
+    batch of clips (uint8 or float, ``(N, T, C, H, W)``) and returns video logits
+    ``(N, num_classes)``. The model says what it needs with a method of its config
+    model, ``model_input() -> fvc_core.contract.ModelInput`` (frames, size, layout,
+    consecutive frames, fps); a dataset's config says what it gives with
+    ``clip_spec() -> ClipSpec``; a mismatch is a config error from ``fvc check`` and
+    ``fvc run`` before anything is built. How the model
     evaluates is its own business: trainers only call ``train()`` / ``eval()``.
     Optional: ``parameter_groups() -> dict[str, list[Parameter]]`` with keys
     ``"backbone"`` and ``"head"``; and ``backbone_pretrained = True`` when the

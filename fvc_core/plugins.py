@@ -12,6 +12,7 @@ import difflib
 import importlib
 import importlib.metadata
 import os
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,8 @@ class PluginInfo:
     hooks: list[str] = field(default_factory=list)
     provides: dict[str, list[str]] = field(default_factory=dict)
     error: str | None = None
+    traceback: str | None = None
+    """The full traceback of ``error``, for a plugin author (``fvc plugins --traceback``)."""
 
 
 @dataclass
@@ -83,8 +86,12 @@ def closest(name: str, candidates: Iterable[str]) -> str:
 class Registry:
     """What the installed plugins provide, by kind and name."""
 
-    def __init__(self, plugins: list[PluginInfo]):
+    def __init__(self, plugins: list[PluginInfo], *, installed: Iterable[str] = (),
+                 disabled: Iterable[str] = ()):
         self.plugins = plugins
+        self.installed = sorted(set(installed) | {p.name for p in plugins})
+        """Every plugin name fvc can load, disabled ones included."""
+        self.disabled = sorted(disabled)
         self._items: dict[str, dict[str, Registration]] = {k: {} for k in KINDS}
         # name -> every registration of it, when two plugins claim the same name
         self.conflicts: dict[tuple[str, str], list[Registration]] = {}
@@ -117,7 +124,29 @@ class Registry:
             hint = ""
             if broken:
                 hint = "; plugins that failed to load: " + ", ".join(f"{p.name} ({p.error})" for p in broken)
+            off = self.disabled_provider(kind, name)
+            if off is not None:
+                raise PluginError(f"{at}{noun} {name!r} is disabled: it comes with the plugin {off.name!r} "
+                                  f"({off.distribution}), left out by -p no:{off.name} or plugins.disable"
+                                  ) from None
             raise PluginError(f"{at}unknown {noun} {name!r}{closest(name, self._items[kind])}{hint}") from None
+
+    def not_installed(self, name: str) -> str | None:
+        """Why ``name`` cannot be disabled (no installed plugin has it, with the closest names), or None."""
+        if name in self.installed:
+            return None
+        return f"no installed plugin is named {name!r}{closest(name, self.installed)}"
+
+    def disabled_provider(self, kind: str, name: str) -> PluginInfo | None:
+        """The disabled plugin that would provide ``name``; only looked up for a name not found, so the
+        disabled plugins are imported (by a registry of their own) only to explain a miss."""
+        if not self.disabled:
+            return None
+        everything = _Loader(set()).load()
+        reg = everything._items[kind].get(name)
+        if reg is not None and reg.plugin.name in self.disabled:
+            return reg.plugin
+        return None
 
     def validate(self, kind: str, name: str, config: Any, *, where: str | None = None) -> BaseModel:
         """The plugin's own config model instance from a mapping, a model, an object or None."""
@@ -179,6 +208,7 @@ class _Loader:
         self.pm = pluggy.PluginManager("fvc")
         self.pm.add_hookspecs(hookspecs)
         self.infos: list[PluginInfo] = []
+        self.names: set[str] = set()
 
     def load(self) -> Registry:
         for module_name in BUILTIN_PLUGINS:
@@ -190,13 +220,14 @@ class _Loader:
             version = ep.dist.version if ep.dist else "?"
             info = PluginInfo(ep.name, ep.value, dist, version)
             self._import(info, ep.load)
-        registry = Registry(self.infos)
+        registry = Registry(self.infos, installed=self.names, disabled=self.disabled & set(self.names))
         for info in self.infos:
             if info.error is None:
                 self._collect(info, registry)
         return registry
 
     def _import(self, info: PluginInfo, load: Callable[[], Any]) -> None:
+        self.names.add(info.name)
         if info.name in self.disabled:
             return
         self.infos.append(info)
@@ -205,6 +236,7 @@ class _Loader:
             self.pm.register(module, name=info.name)
         except Exception as exc:  # a broken third-party plugin must not take fvc down
             info.error = one_line(exc)
+            info.traceback = traceback.format_exc()
             return
         info.hooks = sorted(
             impl_name for impl_name in dir(self.pm.hook)
@@ -234,6 +266,7 @@ class _Loader:
                     impl.function(add_command=add_command)
         except Exception as exc:
             info.error = one_line(exc)
+            info.traceback = traceback.format_exc()
 
 
 def _entry_points() -> list[importlib.metadata.EntryPoint]:

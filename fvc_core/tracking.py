@@ -130,7 +130,12 @@ class Tracker:
         """A fold finished and its outputs are on disk."""
 
     def end_run(self, summary: RunSummary) -> None:
-        """All folds finished: the cross-fold summary."""
+        """All folds finished: the cross-fold summary.
+
+        ``summary.folds`` holds every fold, those finished by an earlier ``fvc run`` of the run too
+        (metrics, history, predictions_path, fold_dir): the core does not replay ``end_fold`` for
+        them, so a tracker added to a finished or resumed run, or switched off meanwhile, catches up
+        here by recording the folds it has not (as the mlflow and duckdb trackers do)."""
 
     def fail_run(self, run: RunInfo, error: str) -> None:
         """The run stopped: ``error`` is INTERRUPTED, KILLED, or ``Type: message`` of what failed."""

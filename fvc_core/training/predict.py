@@ -6,6 +6,7 @@ Checkpoints are read with ``weights_only=True``: a model.pt from elsewhere never
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Any
 
@@ -139,21 +140,36 @@ def load_fold_model(fold_dir: str | Path, *, device: str = "cpu"):
     return model.to(torch.device(device)).eval()
 
 
-def expand_videos(items: list[str | Path]) -> list[Path]:
-    """Files as given; folders searched recursively for video files (sorted)."""
-    out: list[Path] = []
+# A key such as mem://0003 or s3://bucket/clip.mp4: the dataset's to read, never a local path to
+# normalise (Path() would make it mem:/0003).
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def expand_videos(items: list[str | Path]) -> list[str]:
+    """What to score, in order: a local file as given, a folder's video files (searched recursively,
+    sorted), and a key with a scheme (``mem://0003``) unchanged, for a dataset whose keys are not paths."""
+    out: list[str] = []
     for item in items:
+        if isinstance(item, str) and _URI.match(item):
+            out.append(item)
+            continue
         path = Path(item)
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
             if not found:
                 raise UserError(f"{path}: no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) in this folder")
-            out += found
+            out += [str(p) for p in found]
         elif path.is_file():
-            out.append(path)
+            out.append(str(path))
         else:
-            raise UserError(f"{path}: no such video file or folder")
+            raise UserError(f"{path}: no such video file or folder (a dataset's own keys need a scheme, "
+                            "e.g. mem://0003)")
     return out
+
+
+def _dataset_key(video: str) -> str:
+    """A local file is read by its absolute path, a key with a scheme exactly as given."""
+    return video if _URI.match(video) else str(Path(video).resolve())
 
 
 def score_videos(run_dir: str | Path, paths: list[str | Path], *, device: str = "cpu",
@@ -186,9 +202,9 @@ def score_videos(run_dir: str | Path, paths: list[str | Path], *, device: str = 
     rows: list[dict[str, Any]] = []
     with torch.no_grad():
         for path in videos:
-            row: dict[str, Any] = {"video_path": str(path), "score": None, "prediction": None}
+            row: dict[str, Any] = {"video_path": path, "score": None, "prediction": None}
             try:
-                clip = torch.as_tensor(dataset.read_video(str(path.resolve()))).unsqueeze(0).to(device)
+                clip = torch.as_tensor(dataset.read_video(_dataset_key(path))).unsqueeze(0).to(device)
             except BadVideoError as exc:
                 if policy != "skip":
                     raise

@@ -66,7 +66,7 @@ def test_overrides_interpolation_and_defaults(plugins, tmp_path):
     assert resolved["data"] == {"name": "frames", "num_frames": 32, "on_bad_video": "fail", "early": {"patience": 5}}
     assert resolved["model"] == {"name": "wide", "width": 9}
     assert resolved["seed"] == 32 and resolved["trackers"] == []
-    assert resolved["output_dir"] == "runs"
+    assert resolved["output_dir"] == str(tmp_path / "runs")  # the default, from the YAML file's folder
     # The hash identifies what is measured: trackers and output folder don't change it, the model does.
     same = load_config(path, ["data.num_frames=32", "model.width=9", "seed=32", "output_dir=elsewhere"])
     assert same.hash() == config.hash()
@@ -125,7 +125,9 @@ def test_check_prints_the_resolved_config_and_exits_2_on_mistakes(plugins, tmp_p
 
 def test_disable_in_config(plugins, tmp_path):
     path = write(tmp_path, GOOD + "plugins: {disable: [m]}\n")
-    with pytest.raises(ConfigError, match="model.name: unknown model 'wide'"):
+    # Not "unknown": the name exists, the config itself turned its plugin off.
+    with pytest.raises(ConfigError, match="model.name: model 'wide' is disabled: it comes with the plugin 'm' "
+                       r"\(fvctest-m\), left out by -p no:m or plugins.disable"):
         load_config(path)
 
 

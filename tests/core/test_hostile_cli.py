@@ -115,7 +115,7 @@ CASES = [
          env={"FVC_HOSTILE_DIR": "/scratch/me"}, stdout="output_dir: /scratch/me/runs"),
     Case("output_dir the filesystem root", [*CHECK, "output_dir=/"], lines=["output_dir /: the filesystem root"]),
     Case("output_dir an existing file", [*CHECK, "output_dir=good.yaml"],
-         lines=["output_dir good.yaml: exists and is not a folder"]),
+         lines=["/good.yaml: exists and is not a folder"]),
     Case("oc.env of an unset variable", [*CHECK, "output_dir=${oc.env:FVC_HOSTILE_UNSET}"],
          lines=["output_dir: ${oc.env:FVC_HOSTILE_UNSET}: the environment variable FVC_HOSTILE_UNSET is not set"]),
     Case("resolver that parses YAML", [*CHECK, 'experiment=${oc.decode:"[1"}'],

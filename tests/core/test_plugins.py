@@ -34,7 +34,7 @@ def test_broken_plugin_is_listed_and_the_rest_works(site, capsys):
     write_distribution(site, "fvctest-broken", {"fvctest_broken": "raise RuntimeError('boom at import')"},
                        {"broken": "fvctest_broken"})
     write_distribution(site, "fvctest-a", {"fvctest_a": MODEL_PLUGIN.format(name="wide")}, {"a": "fvctest_a"})
-    assert main(["plugins", "--json"]) == 0
+    assert main(["plugins", "--json"]) == 1  # listed, and a script sees that something failed
     listing = json.loads(capsys.readouterr().out)
     by_name = {p["name"]: p for p in listing["plugins"]}
     assert by_name["broken"]["error"] == "RuntimeError: boom at import"

@@ -19,7 +19,7 @@ class DuckdbConfig(TrackerConfig):
     )
     path: Path | None = Field(
         None,
-        description="Results database file, shared by any number of runs; relative to the current folder. "
+        description="Results database file, shared by any number of runs; relative to the YAML file's folder. "
         f"Default: <output_dir>/{DEFAULT_FILE}",
     )
     flush_every_s: float = Field(

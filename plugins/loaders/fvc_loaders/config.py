@@ -11,6 +11,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from fvc_core.contract import ClipSpec
+
 
 class ClipConfig(BaseModel):
     """How a video becomes a clip; shared by every dataset of this distribution."""
@@ -64,6 +66,14 @@ class ClipConfig(BaseModel):
     def frames_per_clip(self) -> int:
         """T of the clips the model sees."""
         return self.clip_len if self.sampler == "window" and self.clip_len else self.num_frames
+
+    def clip_spec(self) -> ClipSpec:
+        """The clips a model receives, checked against what it declares (fvc_core.model_input)."""
+        window = self.sampler == "window"
+        frames_key = "data.clip_len" if window else "data.num_frames"
+        return ClipSpec(frames=self.frames_per_clip, height=self.size, width=self.size, sampler=self.sampler,
+                        fps=self.fps if window else None,
+                        keys={"frames": frames_key, "size": "data.size", "sampler": "data.sampler", "fps": "data.fps"})
 
 
 class MetadataConfig(ClipConfig):

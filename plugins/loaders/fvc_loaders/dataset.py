@@ -82,16 +82,37 @@ def load_table(config: MetadataConfig) -> pl.DataFrame:
     Columns other than the video, label and group columns are kept after these
     three. A missing group value means the video is its own group.
     """
+    path = Path(config.metadata)
+    return check_table(read_table(path), where=path, base_dir=path.parent, video_column=config.video_column,
+                       label_column=config.label_column, group_column=config.group_column, labels=config.labels)
+
+
+def check_table(
+    raw: pl.DataFrame,
+    *,
+    where: str | Path,
+    base_dir: str | Path,
+    video_column: str = "video_path",
+    label_column: str = "label",
+    group_column: str | None = None,
+    labels: dict[str, int] | None = None,
+) -> pl.DataFrame:
+    """Any table of videos (read from Parquet, CSV, a database...) checked and put in fvc's form.
+
+    ``where`` names the table in error lines; relative video paths are taken from ``base_dir``;
+    ``group_column`` None uses a ``group`` column when there is one, '' turns grouping off;
+    ``labels`` maps label names to 0 (real) / 1 (fake), 0/1 always accepted. A UserError in one
+    line for a missing column, an empty or repeated video, an unknown label, one class only.
+    """
     import polars as pl
 
-    path = Path(config.metadata)
-    raw = read_table(path)
+    path = where
+    labels = {"real": 0, "fake": 1} if labels is None else labels
     # A table that names its groups (`fvc index --layout` writes one) is split by them unless told
     # otherwise: ignoring it would let a source and its fakes straddle train and test, silently.
-    group_column = config.group_column
     if group_column is None and "group" in raw.columns:
         group_column = "group"
-    columns = [config.video_column, config.label_column]
+    columns = [video_column, label_column]
     if group_column:
         columns.append(group_column)
     for col in columns:
@@ -100,29 +121,29 @@ def load_table(config: MetadataConfig) -> pl.DataFrame:
     if raw.height == 0:
         raise UserError(f"{path}: the table has no rows")
 
-    videos = raw[config.video_column]
+    videos = raw[video_column]
     if videos.dtype != pl.String:
-        raise UserError(f"{path}: column {config.video_column!r} must hold paths as text, not {videos.dtype}")
+        raise UserError(f"{path}: column {video_column!r} must hold paths as text, not {videos.dtype}")
     missing = videos.is_null() | (videos.str.strip_chars() == "")
     if missing.any():
         rows = missing.arg_true().to_list()
-        raise UserError(f"{path}: column {config.video_column!r} is empty in rows {_listing(rows)}")
-    video_path = resolve_paths(videos, path.parent).alias("video_path")
+        raise UserError(f"{path}: column {video_column!r} is empty in rows {_listing(rows)}")
+    video_path = resolve_paths(videos, Path(base_dir)).alias("video_path")
 
     dup = video_path.is_duplicated()
     if dup.any():
         twice = sorted(set(videos.filter(dup).to_list()))
-        raise UserError(f"{path}: column {config.video_column!r} lists the same video twice: {_listing(twice)}")
+        raise UserError(f"{path}: column {video_column!r} lists the same video twice: {_listing(twice)}")
 
-    labels = raw[config.label_column]
-    where = f"{path}: column {config.label_column!r}"
-    if labels.is_null().any():
-        raise UserError(f"{where} is empty in rows {_listing(labels.is_null().arg_true().to_list())}")
-    label = _labels_as_classes(labels, config.labels, where).alias("label")
+    label_values = raw[label_column]
+    at = f"{path}: column {label_column!r}"
+    if label_values.is_null().any():
+        raise UserError(f"{at} is empty in rows {_listing(label_values.is_null().arg_true().to_list())}")
+    label = _labels_as_classes(label_values, labels, at).alias("label")
     classes = set(label.unique().to_list())
     if len(classes) < 2:
         only = "real (0)" if classes == {0} else "fake (1)"
-        raise UserError(f"{where}: every video is {only}; a detector needs both real (0) and fake (1) videos")
+        raise UserError(f"{at}: every video is {only}; a detector needs both real (0) and fake (1) videos")
 
     if group_column:
         group_col = raw[group_column].cast(pl.String)
@@ -133,6 +154,18 @@ def load_table(config: MetadataConfig) -> pl.DataFrame:
     used = set(columns) | set(OUTPUT_COLUMNS)
     others = [raw[c] for c in raw.columns if c not in used]
     return pl.DataFrame([video_path, label, group, *others])
+
+
+def missing_videos(table: pl.DataFrame, where: str | Path, on_bad_video: str) -> list[str]:
+    """The videos of ``table`` that are not files: a UserError under ``fail``, a note under ``skip``."""
+    paths = table["video_path"].to_list()
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if not missing:
+        return []
+    what = f"{where}: {len(missing)} of {len(paths)} videos listed do not exist: {_listing(missing)}"
+    if on_bad_video == "fail":
+        raise UserError(f"{what} (on_bad_video: skip would leave them out)")
+    return [f"{what}; on_bad_video: skip leaves them out"]
 
 
 class MetadataDataset:
@@ -155,6 +188,12 @@ class MetadataDataset:
 
     def table(self) -> pl.DataFrame:
         return load_table(self.config)
+
+    def check(self) -> list[str]:
+        """What ``fvc check`` can tell without decoding: the table (file, columns, labels, both classes)
+        and that every video it lists exists. Missing videos are an error under ``on_bad_video: fail``
+        (the run would stop at the first), a note under ``skip``."""
+        return missing_videos(self.table(), self.config.metadata, self.config.on_bad_video)
 
     def read_video(self, path: str | Path, *, augment: bool = False, seed: int = 0) -> torch.Tensor:
         """uint8 ``(T, 3, size, size)``; ``BadVideoError`` naming the file when it cannot be read.
@@ -206,9 +245,11 @@ class MetadataDataset:
                        "fps": c.fps if c.fps is not None else "video", "train_windows": "one random per epoch",
                        "clips_per_video": c.clips_per_video,
                        "clip_aggregation": "mean fake probability" if c.clips_per_video > 1 else "none"}
+        # A subclass reading its own table (fvc_loaders.api) may have no `metadata` key.
+        source = {"metadata": str(c.metadata)} if hasattr(c, "metadata") else {}
         return {
             "dataset": self.name,
-            "metadata": str(c.metadata),
+            **source,
             **sampler,
             "size": c.size,
             "letterbox": True,

@@ -278,6 +278,12 @@ class SyntheticDataset(MetadataDataset):
         make_synthetic_dataset(c.root, c.videos, c.frames, c.frame_size, c.seed)
         return super().table()
 
+    def check(self) -> list[str]:
+        """Nothing to check before the first run writes the videos; afterwards, the table as written."""
+        if not Path(self.config.metadata).is_file():
+            return []
+        return super().check()
+
     def protocol(self) -> dict[str, Any]:
         c = self.synthetic
         return {**super().protocol(), "synthetic": _params(c.videos, c.frames, c.frame_size, c.seed)}

@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from fvc_core.contract import ModelInput
+
 Layout = Literal["auto", "ntchw", "ncthw"]
 NormStats = Literal["clip", "running"]
 TrainMemory = Literal["bounded", "recompute", "unbounded"]
@@ -35,3 +37,8 @@ class NaiveCNNConfig(BaseModel):
     (memory grows with T; a reference)."""
     compile: bool = False
     """Compile the per-chunk network with ``torch.compile``."""
+
+    def model_input(self) -> ModelInput:
+        """Any number of frames, in any order (each frame is scored alone); two 2x2 poolings leave
+        BatchNorm at least 2 x 2 values a channel from 8 x 8 frames."""
+        return ModelInput(min_size=8, layout=self.layout)
