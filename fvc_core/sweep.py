@@ -182,7 +182,8 @@ def run_sweep(config_path: str, arguments: list[str], *, disabled: list[str], ye
             config.output_dir = folder
             config.run_name = point.id
             config.sweep = {"name": sweep_name, "point": point.id, "values": point.varied,
-                            "metric": selection.metric if selection else None, "index": i,
+                            "metric": selection.metric if selection else None,
+                            "mode": selection.mode if selection else None, "index": i,
                             "points": len(points), "last": i == len(todo) - 1}
             console.rule(f"point {i + 1}/{len(todo)}: {point.id}")
             started = time.monotonic()
