@@ -34,7 +34,9 @@ def plan(config_path: str, arguments: list[str], *, disabled: list[str], yes: bo
     base = load_yaml(config_path)
     section = section_of(base, source)
     plain, cli_grid = split_arguments(arguments)
-    grid = {**section.grid, **cli_grid}
+    # A key given on the command line, list or single value, replaces the section's list of it.
+    fixed = {word.partition("=")[0] for word in plain}
+    grid = {**{k: v for k, v in section.grid.items() if k not in fixed}, **cli_grid}
     if not grid and section.random is None:
         raise UserError(f"{source}: nothing to sweep: give key=v1,v2 on the command line or a sweep: section "
                         "with grid or random (docs/sweeps.md)")
