@@ -544,6 +544,15 @@ def resolve(
         # Every problem at once: the plugin sections are validated even when a core key is wrong.
         failed = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
 
+    if core is not None and core.sweep is not None:
+        # Checked by `fvc check` and `fvc run` too: a typo in it should not wait for `fvc sweep`.
+        from fvc_core.sweep_spec import section_of
+
+        try:
+            section_of({"sweep": core.sweep}, "")
+        except ConfigError as exc:
+            problems += exc.problems
+
     sections: dict[str, Section] = {}
     for key, kind in PLUGIN_SECTIONS.items():
         if key in failed:

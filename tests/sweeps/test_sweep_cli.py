@@ -99,3 +99,15 @@ def test_points_are_owned_run_folders_with_the_hash_of_the_same_run_and_growth_r
     assert "point folds=1: finished earlier, kept" in out
     assert (folder / "burst=1").is_dir() and not (folder / "burst=0").exists()
     assert len([e for e in events if e[0] == "start"]) == 1
+
+
+def test_fvc_check_refuses_a_malformed_sweep_section_in_one_line_each(events, config, tmp_path, capsys):
+    data = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**data, "sweep": {"grdi": {}, "random": {
+        "points": 0, "keys": {"trainer.folds": {"normal": [0, 1]}}}}}))
+    assert main(["check", str(config)]) == 2
+    lines = errors(capsys.readouterr().err)
+    assert len(lines) == 3, lines
+    assert any("sweep.grdi:" in line for line in lines)
+    assert any("sweep.random.points:" in line for line in lines)
+    assert any("sweep.random.keys: trainer.folds: give one of {uniform" in line for line in lines)
