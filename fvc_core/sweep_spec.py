@@ -186,7 +186,9 @@ def _shown(value: Any) -> str:
         text = "-".join(f"{k}-{_shown(v)}" for k, v in value.items())
     else:
         text = str(value)
-    return _UNSAFE.sub("-", text).strip("-") or "x"
+    text = _UNSAFE.sub("-", text)
+    # A number keeps its sign (lr=-1 is not lr=1); elsewhere a dash at either end is left from a bracket.
+    return (text if isinstance(value, (int, float)) else text.strip("-")) or "x"
 
 
 def short_names(keys: list[str]) -> dict[str, str]:

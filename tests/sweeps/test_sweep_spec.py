@@ -41,6 +41,7 @@ def test_ids_name_the_varied_keys_readably_and_stay_unique():
     points = make_points([{"model.size": 1, "data.size": 1, "trainer.lr": 0.000123451},
                           {"model.size": 2, "data.size": 3, "trainer.lr": 0.000123452}])
     assert [p.id for p in points] == ["model.size=1_data.size=1_lr=0.0001235", "model.size=2_data.size=3_lr=0.0001235"]
+    assert [p.id for p in make_points([{"x": 1}, {"x": -1}, {"x": [1, 2]}])] == ["x=1", "x=-1", "x=1-2"]
     points = make_points([{"trainer.lr": 0.000123451}, {"trainer.lr": 0.000123452}])
     assert [p.id for p in points] == ["lr=0.0001235", "lr=0.0001235~2"]
 
