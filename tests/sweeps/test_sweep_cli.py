@@ -76,7 +76,9 @@ def test_points_are_owned_run_folders_with_the_hash_of_the_same_run_and_growth_r
         assert json.loads((run_dir / ".fvc-owned").read_text())["fvc"] == "run"
         state = json.loads((run_dir / "run.json").read_text())
         assert state["status"] == "finished"
-        assert main(["check", str(config), f"trainer.folds={folds}"]) == 0
+        plain = tmp_path / "plain.yaml"  # the same experiment without a sweep: section
+        plain.write_text(yaml.safe_dump(data))
+        assert main(["check", str(plain), f"trainer.folds={folds}"]) == 0
         assert f"(config hash {state['config_hash']})" in capsys.readouterr().out
     assert [e[1] for e in events if e[0] == "start"] == [False, False]
     ranking = json.loads((folder / "sweep.json").read_text())["ranking"]
