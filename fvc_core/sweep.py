@@ -191,11 +191,9 @@ def run_sweep(config_path: str, arguments: list[str], *, disabled: list[str], ye
             started = time.monotonic()
             try:
                 run_experiment(config, fresh=fresh, console=console, executor=executor)
-            except (KeyboardInterrupt, Terminated):
-                raise
-            except UserError as exc:
-                # The same mistake would stop every point (a missing file, a full disk): stop here.
-                console.print(f"[red]point {point.id} failed:[/] {exc}", highlight=False)
+            except (KeyboardInterrupt, Terminated, UserError):
+                # A user's mistake (a missing file, a full disk) would stop every point: the sweep stops
+                # here, its one line said by the command (the rule above names the point).
                 raise
             except Exception as exc:  # a point that crashes is recorded; the others still run
                 failed.append(point.id)
