@@ -178,7 +178,9 @@ def expand(grid: dict[str, list[Any]], section: SweepSection) -> list[dict[str, 
 
 
 def _shown(value: Any) -> str:
-    if isinstance(value, float):
+    if isinstance(value, bool) or value is None:
+        text = {True: "true", False: "false", None: "null"}[value]  # as the YAML reads
+    elif isinstance(value, float):
         text = f"{value:.4g}"
     elif isinstance(value, (list, tuple)):
         text = "-".join(_shown(v) for v in value)
@@ -188,7 +190,7 @@ def _shown(value: Any) -> str:
         text = str(value)
     text = _UNSAFE.sub("-", text)
     # A number keeps its sign (lr=-1 is not lr=1); elsewhere a dash at either end is left from a bracket.
-    return (text if isinstance(value, (int, float)) else text.strip("-")) or "x"
+    return (text if isinstance(value, (int, float)) and not isinstance(value, bool) else text.strip("-")) or "x"
 
 
 def short_names(keys: list[str]) -> dict[str, str]:

@@ -113,3 +113,14 @@ def test_fvc_check_refuses_a_malformed_sweep_section_in_one_line_each(events, co
     assert any("sweep.grdi:" in line for line in lines)
     assert any("sweep.random.points:" in line for line in lines)
     assert any("sweep.random.keys: trainer.folds: give one of {uniform" in line for line in lines)
+
+
+def test_a_point_that_crashes_is_recorded_and_the_others_still_run(events, config, tmp_path, capsys):
+    code, out, err = sweep(capsys, config, "trainer.crash=true,false")
+    assert code == 1
+    assert "point crash=true failed: RuntimeError: trainer crashed" in out
+    folder = tmp_path / "out" / "e"
+    assert json.loads((folder / "crash=true" / "run.json").read_text())["status"] == "failed"
+    assert json.loads((folder / "crash=false" / "run.json").read_text())["status"] == "finished"
+    ranking = {r["point"]: r["status"] for r in json.loads((folder / "sweep.json").read_text())["ranking"]}
+    assert ranking == {"crash=true": "failed", "crash=false": "finished"}
