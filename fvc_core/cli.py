@@ -40,6 +40,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from fvc_core.sweep import run_sweep
+
+    return run_sweep(args.config, args.overrides, disabled=args.disabled, yes=args.yes, name=args.name,
+                     fresh=args.fresh)
+
+
 def _cmd_check(args: argparse.Namespace) -> int:
     from fvc_core.config import load_config
     from fvc_core.console import get_console
@@ -134,6 +141,14 @@ def build_parser(disabled: list[str]) -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true",
                    help="discard earlier outputs of this model in output_dir and start over")
     p.set_defaults(func=_cmd_run)
+    p = sub.add_parser("sweep", help="run a grid or random sweep of a config, ranked by validation (docs/sweeps.md)")
+    p.add_argument("config", help="experiment YAML file (its sweep: section, if any, says what to vary)")
+    p.add_argument("overrides", nargs="*", default=[], metavar="key=v1,v2",
+                   help="a comma list sweeps the key (every combination is a point); key=value sets it for all")
+    p.add_argument("--name", help="the sweep's folder in output_dir (default: sweep.name, else the experiment)")
+    p.add_argument("--yes", action="store_true", help="run a sweep of more than 10,000 points")
+    p.add_argument("--fresh", action="store_true", help="discard the points' earlier outputs and train them again")
+    p.set_defaults(func=_cmd_sweep)
     p = sub.add_parser("check", help="validate a config and print it resolved")
     _add_config_args(p)
     p.set_defaults(func=_cmd_check)

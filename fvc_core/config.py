@@ -50,6 +50,8 @@ class CoreConfig(BaseModel):
                                      description="Where the folds run: name picks the executor plugin.")
     trackers: list[str] = Field(default_factory=lambda: ["console"])
     plugins: PluginsConfig = Field(default_factory=PluginsConfig)
+    sweep: dict[str, Any] | None = Field(None, description="What `fvc sweep` varies (docs/sweeps.md); "
+                                         "`fvc run` runs the config without it. Not part of the config hash.")
 
 
 @dataclass
@@ -80,6 +82,14 @@ class ResolvedConfig:
     source: str | None = None
     executor: Section = field(default_factory=_local_executor)
     """How the folds are executed; not part of the hash: where a fold runs never changes its numbers."""
+    run_name: str | None = None
+    """The run folder's name in output_dir: a sweep's point id; None: the model's name."""
+    sweep: dict[str, Any] | None = None
+    """The sweep point this run is (``RunInfo.sweep``); None for a plain `fvc run`. Not in the hash."""
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.output_dir) / (self.run_name or self.model.name)
 
     def as_dict(self) -> dict[str, Any]:
         """Every key with its default filled in: what config.yaml of a run holds."""
@@ -431,11 +441,23 @@ def _check_interpolations(data: dict[str, Any], problems: list[str]) -> None:
                         "(an interpolation bomb?)")
 
 
-def apply_overrides(data: dict[str, Any], overrides: list[str], source: str | None = None) -> dict[str, Any]:
-    """Apply ``dotted.key=value`` overrides (values parsed as YAML, as safely as the file) and
-    ``${...}`` interpolation; ConfigError lists every problem, one line each."""
+def parse_override(override: str) -> tuple[list[str], Any]:
+    """``dotted.key=value`` as (key parts, value parsed as YAML); ConfigError in one line if malformed."""
+    problems: list[str] = []
+    item = _parse_override(override, problems)
+    if problems or item is None:
+        raise ConfigError([_one_line(p) for p in problems])
+    return item
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str | None = None,
+                    settings: list[tuple[str, Any]] = ()) -> dict[str, Any]:  # type: ignore[assignment]
+    """Apply ``dotted.key=value`` overrides (values parsed as YAML, as safely as the file), then
+    ``settings`` (dotted key, value already parsed: a sweep point's), and ``${...}`` interpolation;
+    ConfigError lists every problem, one line each."""
     problems: list[str] = []
     parsed = [(o, _parse_override(o, problems)) for o in overrides]
+    parsed += [(f"{key}=...", (key.split("."), value)) for key, value in settings]
     if problems:
         raise ConfigError([_one_line(p) for p in problems])
     # Copied out alias by alias (bounded: load_yaml checked the expanded size), so an override of
@@ -534,6 +556,15 @@ def resolve(
         problems += validation_problems(exc, "", CoreConfig)
         # Every problem at once: the plugin sections are validated even when a core key is wrong.
         failed = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
+
+    if core is not None and core.sweep is not None:
+        # Checked by `fvc check` and `fvc run` too: a typo in it should not wait for `fvc sweep`.
+        from fvc_core.sweep_spec import section_of
+
+        try:
+            section_of({"sweep": core.sweep}, "")
+        except ConfigError as exc:
+            problems += exc.problems
 
     sections: dict[str, Section] = {}
     for key, kind in PLUGIN_SECTIONS.items():

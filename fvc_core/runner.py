@@ -60,7 +60,7 @@ def prepare_run_dir(config: ResolvedConfig, *, fresh: bool,
     anything (a wrong path in the config, say) holds nothing to mix, and is replaced: fixing the
     mistake must not need ``--fresh``.
     """
-    run_dir = Path(config.output_dir) / config.model.name
+    run_dir = config.run_dir
     ownership.check_claimable(run_dir, ownership.RUN, way_out=RUN_WAY_OUT, legacy=_made_before_markers)
     state_path = run_dir / "run.json"
     config_hash = config.hash()
@@ -106,24 +106,30 @@ def versions(registry: Registry) -> dict[str, str]:
     return out
 
 
-def run_experiment(config: ResolvedConfig, *, fresh: bool = False, console: Console | None = None) -> RunSummary:
-    """Run an experiment to the end (or resume it); the trainer writes the outputs, trackers are told."""
+def run_experiment(config: ResolvedConfig, *, fresh: bool = False, console: Console | None = None,
+                   executor: Any = None) -> RunSummary:
+    """Run an experiment to the end (or resume it); the trainer writes the outputs, trackers are told.
+
+    ``executor``: one already started (a sweep keeps one for all its points); it is left open."""
     console = console or get_console()
     # Before any plugin or tracker writes there (the lock, mlflow.db, results.duckdb).
     ownership.check_output_dir(Path(config.output_dir), "output_dir")
     registry = get_registry(config.disabled_plugins)
-    executor = registry.get("executors", config.executor.name).factory(config.executor.config)
-    # Before the dataset (the synthetic one writes data): a cluster nobody answers is one line, nothing written.
-    executor.start()
+    own = executor is None
+    if own:
+        executor = registry.get("executors", config.executor.name).factory(config.executor.config)
+        # Before the dataset (the synthetic one writes data): a cluster nobody answers is one line, nothing written.
+        executor.start()
     try:
         dataset = registry.get("datasets", config.data.name).factory(config.data.config)
         model_reg = registry.get("models", config.model.name)
         trainer = registry.get("trainers", config.trainer.name).factory(config.trainer.config)
         trackers = build_trackers(config, registry, console)
-        with run_folder_lock(Path(config.output_dir), config.model.name):
+        with run_folder_lock(Path(config.output_dir), config.run_dir.name):
             return _start(config, fresh, console, registry, dataset, model_reg, trainer, trackers, executor)
     finally:
-        executor.close()
+        if own:
+            executor.close()
 
 
 @contextlib.contextmanager
@@ -223,6 +229,7 @@ def _start(config: ResolvedConfig, fresh: bool, console: Console, registry: Regi
         protocol=protocol,
         versions=state["versions"],
         resumed=resumed,
+        sweep=config.sweep,
     )
     job = Job(
         config=config,

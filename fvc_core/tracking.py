@@ -68,6 +68,9 @@ class RunInfo:
     protocol: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     resumed: bool = False
+    sweep: dict[str, Any] | None = None
+    """A point of `fvc sweep`: ``name``, ``point`` (its id, the run folder's name), ``values`` (the
+    varied keys), ``metric`` (what ranks the points), ``last`` (no point after it); None otherwise."""
 
 
 @dataclass
@@ -179,3 +182,12 @@ def _steps_per_epoch(result: FoldResult, config: Mapping[str, Any]) -> int | Non
     except Exception:  # a split written by another trainer, or damaged: no pace rather than a wrong one
         return None
     return math.ceil(math.ceil(train / batch_size) / grad_accum) if train else None
+
+
+def selected_value(result: FoldResult, metric: str) -> float:
+    """The validation ``metric`` of the epoch that chose the fold's model (its best epoch); NaN if unknown."""
+    for row in result.history:
+        if result.best_epoch is not None and row.get("epoch") == result.best_epoch:
+            value = row.get(metric)
+            return float(value) if isinstance(value, (int, float)) else math.nan
+    return math.nan

@@ -30,6 +30,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         "levels down, e.g. in output_dir); default: the current folder")
     parser.add_argument("--runs", action="store_true", help="one row per run: models side by side, mean ± std")
     parser.add_argument("--run", metavar="RUN_ID", help="this run's folds (an id prefix will do) instead of the latest")
+    parser.add_argument("--sweep", metavar="NAME", help="the points of `fvc sweep` NAME side by side, ranked by "
+                        "their validation metric (--db: the output_dir or the sweep's folder)")
     parser.add_argument("--limit", type=int, default=200, metavar="N", help="show at most N rows (default 200)")
 
 
@@ -63,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
     from fvc_core.console import get_console
     from fvc_duckdb import store
 
-    path = find_database(args.db)
+    where = Path(args.db)
+    if getattr(args, "sweep", None) and (where / args.sweep / DEFAULT_FILE).is_file():
+        where = where / args.sweep  # the output_dir of a sweep: its results file is in the sweep's folder
+    path = find_database(where)
     console = get_console()
     try:
         with store.connect(path, read_only=True, timeout_s=10) as con:
@@ -81,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
                     console.print("done (the results file is opened read-only: statements that write fail)")
                 else:
                     console.print(table(frame, f"{path}", args.limit))
+            elif getattr(args, "sweep", None):
+                console.print(sweep_table(con, path, args.sweep, args.limit))
             elif args.runs:
                 frame = con.sql("SELECT * FROM run_results ORDER BY started_at, run_id").pl()
                 if frame.height == 0:
@@ -97,6 +104,67 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"results database {path} is damaged ({one_line(exc, with_type=False)}); "
                         "move it aside and the next run makes a new one") from None
     return 0
+
+
+def sweep_table(con, path: Path, name: str, limit: int):
+    """One row per point of sweep ``name``, best first by the mean over its folds of the validation
+    metric the trainer chose epochs on (its value at each fold's best epoch); test metrics beside it."""
+    import json
+
+    import polars as pl
+    from rich.table import Table
+
+    from fvc_duckdb import store
+
+    if "sweep_points" not in set(con.sql("SELECT table_name FROM information_schema.tables").pl()["table_name"]):
+        raise UserError(f"{path}: no sweep recorded (fvc sweep with the duckdb tracker records one)")
+    points = con.sql("SELECT * FROM sweep_points WHERE sweep = ? ORDER BY point", params=[name]).pl()
+    if points.height == 0:
+        known = con.sql("SELECT DISTINCT sweep FROM sweep_points ORDER BY sweep").pl()["sweep"].to_list()
+        raise UserError(f"--sweep {name}: no such sweep in {path} (sweeps there: {', '.join(known) or 'none'})")
+    metric, mode = points["metric"][0], points["mode"][0] or "min"
+    column = store.column_name(metric) if metric else None
+    epoch_columns = set(con.table("epochs").columns)
+    chosen = f'e."{column}"' if column in epoch_columns else "NULL"
+    folds = con.sql(
+        f"""SELECT s.point, f.fold, f.test_auc, f.test_accuracy, f.test_eer, {chosen} AS chosen
+            FROM sweep_points s JOIN folds f USING (run_id)
+            LEFT JOIN epochs e ON e.run_id = f.run_id AND e.fold = f.fold AND e.epoch = f.best_epoch
+            WHERE s.sweep = ?""", params=[name]).pl()
+    runs = con.sql(
+        """SELECT s.point, s."values", r.status, r.folds,
+                  epoch(r.finished_at) - epoch(r.started_at) AS wall_s
+           FROM sweep_points s JOIN runs r USING (run_id) WHERE s.sweep = ?""", params=[name]).pl()
+    stats = folds.group_by("point").agg(
+        pl.len().alias("folds_done"),
+        *(e for c in ("chosen", "test_auc", "test_accuracy", "test_eer")
+          for e in (pl.col(c).cast(pl.Float64).mean().alias(f"{c}_mean"),
+                    pl.col(c).cast(pl.Float64).std().alias(f"{c}_std"))))
+    frame = runs.join(stats, on="point", how="left").with_columns(pl.col("folds_done").fill_null(0))
+    frame = frame.sort("chosen_mean", descending=mode == "max", nulls_last=True)
+    keys: list[str] = list(dict.fromkeys(k for v in frame["values"].to_list() for k in json.loads(v or "{}")))
+    out = Table(title=f"sweep {name}: {frame.height} points, chosen by validation {metric} "
+                f"({'lower' if mode == 'min' else 'higher'} is better)",
+                caption=f"test metrics are shown, never used to choose; mean ± std over folds; {path}")
+    out.add_column("#", justify="right")
+    for key in keys:
+        out.add_column(key.rsplit(".", 1)[-1] if not key.endswith(".name") else key[:-5], overflow="fold")
+    out.add_column(f"val\n{str(metric).removeprefix('val_')}", justify="right", style="bold")
+    for header in ("auc", "acc"):
+        out.add_column(f"test\n{header}", justify="right")
+    out.add_column("folds", justify="right")
+    out.add_column("wall s", justify="right")
+    out.add_column("status", no_wrap=True)
+    for i, row in enumerate(frame.head(limit).iter_rows(named=True), 1):
+        values = json.loads(row["values"] or "{}")
+        ranked = row["chosen_mean"] is not None and not math.isnan(row["chosen_mean"])
+        out.add_row(str(i) if ranked else "-", *(cell(values.get(k)) for k in keys),
+                    mean_std(row["chosen_mean"], row["chosen_std"]),
+                    *(mean_std(row[f"{c}_mean"], row[f"{c}_std"]) for c in ("test_auc", "test_accuracy")),
+                    f"{row['folds_done']}/{row['folds']}",
+                    f"{row['wall_s']:.1f}" if row["status"] == "finished" and row["wall_s"] is not None else "-",
+                    row["status"])
+    return out
 
 
 def pick_run(con, path: Path, prefix: str | None) -> dict[str, Any]:

@@ -113,6 +113,29 @@ CREATE TABLE IF NOT EXISTS run_summary (
     PRIMARY KEY (run_id, metric)
 );
 """
+# `fvc sweep` only: which run is which point of which sweep (fvc results --sweep NAME).
+SWEEP_POINTS = """
+CREATE TABLE IF NOT EXISTS sweep_points (
+    sweep VARCHAR,
+    point VARCHAR,
+    run_id VARCHAR,
+    "values" JSON,           -- the keys the sweep varies, with this point's values
+    metric VARCHAR,          -- the validation metric that ranks the points
+    mode VARCHAR,            -- min or max: which end of it is better
+    PRIMARY KEY (sweep, point)
+);
+"""
+
+
+def write_sweep_point(con: duckdb.DuckDBPyConnection, run_id: str, sweep: Mapping[str, Any]) -> None:
+    con.execute(SWEEP_POINTS)
+    con.execute("INSERT INTO sweep_points VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sweep, point) DO UPDATE SET "
+                "run_id = excluded.run_id, \"values\" = excluded.\"values\", metric = excluded.metric, "
+                "mode = excluded.mode",
+                [str(sweep["name"]), str(sweep["point"]), run_id, to_json(sweep.get("values") or {}),
+                 sweep.get("metric"), sweep.get("mode")])
+
+
 NOT_METRICS = {"run_id", "fold", "epoch", "step", "logged_at", "finished_at", "fold_dir", "best_epoch"}
 
 

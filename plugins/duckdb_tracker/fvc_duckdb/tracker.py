@@ -74,6 +74,8 @@ class DuckdbTracker(Tracker):
                  store.to_json(run.protocol), store.to_json(run.versions), run.folds * _repeats(run),
                  str(Path(run.run_dir).resolve()), now, now],
             )
+            if run.sweep:
+                store.write_sweep_point(con, run.run_id, run.sweep)
 
     def log_epoch(self, fold: int, epoch: int, metrics: dict[str, float], step: int) -> None:
         self._pending.append((fold, epoch, step, dict(metrics)))

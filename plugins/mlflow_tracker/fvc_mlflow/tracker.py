@@ -35,7 +35,7 @@ from fvc_core.contract import (
     one_line,
     test_metric_name,
 )
-from fvc_core.tracking import history_steps
+from fvc_core.tracking import history_steps, selected_value
 from fvc_mlflow.config import MlflowConfig
 from fvc_mlflow.local_store import ensure_local_store, sqlite_file, usable_problem
 from fvc_mlflow.params import as_test_metrics, flatten, numeric
@@ -121,6 +121,7 @@ class MlflowTracker(Tracker):
         self._common_tags: dict[str, str] = {}
         self._pending: dict[int, list[Metric]] = {}  # fold -> epoch metrics not sent yet
         self._sent_at = -math.inf
+        self.sweep_id: str | None = None
 
     # -- store ---------------------------------------------------------------------------------
 
@@ -282,13 +283,15 @@ class MlflowTracker(Tracker):
         self.children, self.ended, self._reopened = {}, set(), set()
         self._common_tags = self._tags(run)
         if run.resumed and self._resume():
+            self._sweep_tags(run)
             self.client.update_run(self.parent_id, status="RUNNING")
             self._save_state()
             return
+        sweep_tags = self._sweep_tags(run)
         parent = self.client.create_run(
             self.experiment_id,
-            run_name=f"{run.model_name}-{run.config_hash[:8]}",
-            tags={**self._common_tags, "fvc.role": "parent"},
+            run_name=run.sweep["point"] if run.sweep else f"{run.model_name}-{run.config_hash[:8]}",
+            tags={**self._common_tags, "fvc.role": "parent", **sweep_tags},
         )
         self.parent_id = parent.info.run_id
         self._save_state()
@@ -303,6 +306,24 @@ class MlflowTracker(Tracker):
             self.client.log_artifact(self.parent_id, str(config_file))
         else:
             self._log_text(self.parent_id, "config.json", json.dumps(run.config, indent=2, default=str))
+
+    def _sweep_tags(self, run: RunInfo) -> dict[str, str]:
+        """A point of `fvc sweep`: its run goes under the sweep's own run (made by the first point),
+        so MLflow shows sweep -> points -> folds. Marked running while a point runs."""
+        if not run.sweep:
+            return {}
+        name = str(run.sweep["name"])
+        found = self.client.search_runs([self.experiment_id], f"tags.`fvc.role` = 'sweep' AND tags.`fvc.sweep` = "
+                                        f"'{name}'", order_by=["attributes.start_time ASC"], max_results=1)
+        if found:
+            self.sweep_id = found[0].info.run_id
+            self.client.update_run(self.sweep_id, status="RUNNING")
+        else:
+            self.sweep_id = self.client.create_run(
+                self.experiment_id, run_name=f"sweep {name}",
+                tags={"fvc.role": "sweep", "fvc.sweep": name, "experiment": run.experiment,
+                      "selection_metric": str(run.sweep.get("metric"))}).info.run_id
+        return {MLFLOW_PARENT_RUN_ID: self.sweep_id, "fvc.sweep": name, "fvc.point": str(run.sweep["point"])}
 
     def _child(self, fold: int) -> str:
         run_id = self.children.get(fold)
@@ -424,6 +445,12 @@ class MlflowTracker(Tracker):
         if summary.repeats > 1:
             metrics.append(Metric("repeats", float(summary.repeats), stamp, 0))
         metrics.append(Metric("folds_done", float(len(summary.folds)), stamp, 0))
+        chooser = (self.run.sweep or {}).get("metric")
+        if chooser:
+            # What ranks the sweep's points, beside the test metrics it never uses to choose.
+            values = [v for f in summary.folds if not math.isnan(v := selected_value(f, chooser))]
+            if values:
+                metrics.append(Metric(f"{chooser}_mean", sum(values) / len(values), stamp, 0))
         self.client.log_batch(self.parent_id, metrics=metrics,
                               tags=[RunTag("skipped_videos", str(len(summary.skipped_videos)))])
         for path in (summary.summary_path, self.run.run_dir / "run.json"):
@@ -442,6 +469,8 @@ class MlflowTracker(Tracker):
                     plots.roc_plot(curves, Path(tmp) / "roc_all_folds.png", f"ROC, {self.run.model_name}, all folds")
                     self.client.log_artifacts(self.parent_id, tmp, artifact_path="plots")
         self.client.set_terminated(self.parent_id, "FINISHED")
+        if self.sweep_id and (self.run.sweep or {}).get("last"):
+            self.client.set_terminated(self.sweep_id, "FINISHED")
         self._save_state()
 
     def fail_run(self, run: RunInfo, error: str) -> None:
@@ -454,6 +483,8 @@ class MlflowTracker(Tracker):
             if fold not in self.ended:
                 self._terminate(run_id, status)
         self.client.set_terminated(self.parent_id, status)
+        if self.sweep_id:
+            self.client.set_terminated(self.sweep_id, status)
 
     def _terminate(self, run_id: str, status: str) -> None:
         # With a server, MLflow prints two "View run" lines per terminated run; once per fvc run

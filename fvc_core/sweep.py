@@ -1,0 +1,248 @@
+"""``fvc sweep``: every point validated, then each run as ``fvc run`` would, then ranked on validation.
+
+Layout: ``<output_dir>/<sweep name>/`` (an fvc-owned folder) holds one run folder per point,
+``<point id>/``, the trackers' files (mlflow.db, results.duckdb) and the ranking (sweep.parquet,
+sweep.json). A point is an ordinary run: resumable fold by fold, its config hash that of the same
+values given to ``fvc run`` (the ``sweep:`` section and the output folder are not part of it).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from fvc_core import ownership
+from fvc_core.config import ResolvedConfig, apply_overrides, load_yaml, resolve
+from fvc_core.console import get_console
+from fvc_core.errors import ConfigError, Terminated, UserError, one_line
+from fvc_core.sweep_spec import CONFIRM_ABOVE, Point, check_name, count, expand, make_points, section_of, \
+    split_arguments
+
+SWEEP = "sweep"
+MAX_PROBLEM_LINES = 20
+
+
+def plan(config_path: str, arguments: list[str], *, disabled: list[str], yes: bool = False,
+         name: str | None = None) -> tuple[str, Path, list[tuple[Point, ResolvedConfig]]]:
+    """(sweep name, its folder, each point with its validated config); UserError, nothing written, if any is bad."""
+    source = str(config_path)
+    base = load_yaml(config_path)
+    section = section_of(base, source)
+    plain, cli_grid = split_arguments(arguments)
+    # A key given on the command line, list or single value, replaces the section's list of it.
+    fixed = {word.partition("=")[0] for word in plain}
+    grid = {**{k: v for k, v in section.grid.items() if k not in fixed}, **cli_grid}
+    if not grid and section.random is None:
+        raise UserError(f"{source}: nothing to sweep: give key=v1,v2 on the command line or a sweep: section "
+                        "with grid or random (docs/sweeps.md)")
+    total = count(grid, section)
+    if total > CONFIRM_ABOVE and not yes:
+        raise UserError(f"the sweep has {total:,} points, more than {CONFIRM_ABOVE:,}: pass --yes to run them all")
+    points = make_points(expand(grid, section))
+
+    configs: dict[str, ResolvedConfig] = {}
+    problems: dict[str, list[str]] = {}
+    for point in points:
+        try:
+            data = apply_overrides(base, plain, source, settings=list(point.values.items()))
+            configs[point.id] = resolve(data, disabled=disabled, source=source)
+        except ConfigError as exc:
+            problems[point.id] = exc.problems
+    if problems:
+        raise UserError("\n".join(_problem_lines(problems, len(points), source)))
+
+    first = configs[points[0].id]
+    if len({str(c.output_dir) for c in configs.values()}) > 1:
+        raise UserError(f"{source}: output_dir differs between points; a sweep's points live in one folder")
+    from fvc_core.sweep_ranking import selection_of
+
+    chosen = {(s.metric, s.mode) if (s := selection_of(c)) else None for c in configs.values()}
+    if len(chosen) > 1:
+        raise UserError(f"{source}: the points choose epochs on different validation metrics "
+                        f"({', '.join(sorted(str(c[0]) if c else 'none' for c in chosen))}); one sweep is "
+                        "ranked on one: keep trainer.early_stopping.metric the same")
+    sweep_name = check_name(name or section.name or first.experiment, source)
+    folder = Path(first.output_dir) / sweep_name
+    return sweep_name, folder, [(p, configs[p.id]) for p in points]
+
+
+def _problem_lines(problems: dict[str, list[str]], n_points: int, source: str) -> list[str]:
+    """A problem every point has (an unknown key) once; one of some points with their ids."""
+    seen = Counter(line for lines in problems.values() for line in set(lines))
+    lines = [f"{source}: {line}" for line, n in seen.items() if n == n_points]
+    for point_id, point_lines in problems.items():
+        for line in point_lines:
+            if seen[line] != n_points:
+                lines.append(f"{source}: point {point_id}: {line}")
+    if len(lines) > MAX_PROBLEM_LINES:
+        lines = [*lines[:MAX_PROBLEM_LINES], f"... and {len(lines) - MAX_PROBLEM_LINES} more problems"]
+    return lines
+
+
+def _existing(folder: Path) -> dict[str, str]:
+    """Config hash -> point folder, of the runs already in the sweep's folder."""
+    found: dict[str, str] = {}
+    if not folder.is_dir():
+        return found
+    for state_path in sorted(folder.glob("*/run.json")):
+        try:
+            state = json.loads(state_path.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(state, dict) and isinstance(state.get("config_hash"), str):
+            found.setdefault(state["config_hash"], state_path.parent.name)
+    return found
+
+
+def _keep_folders(folder: Path, points: list[tuple[Point, ResolvedConfig]]) -> None:
+    """A point whose config a folder already holds keeps that folder, even if its id would read
+    differently now (a key that varies since values were added): its finished folds are kept."""
+    existing = _existing(folder)
+    ids = {p.id for p, _ in points}
+    for point, config in points:
+        held = existing.get(config.hash())
+        if held and held != point.id and held not in ids:
+            ids.discard(point.id)
+            point.id = held
+            ids.add(held)
+
+
+def _check_folders(folder: Path, points: list[tuple[Point, ResolvedConfig]], fresh: bool) -> None:
+    """Before anything runs: the sweep folder is fvc's, and no point's folder holds another config."""
+    way_out = "choose another sweep name (--name) or output_dir"
+    ownership.check_claimable(folder, SWEEP, way_out=way_out)
+    problems = []
+    for point, config in points:
+        run_dir = folder / point.id
+        try:
+            ownership.check_claimable(run_dir, ownership.RUN, way_out=way_out)
+        except UserError as exc:
+            problems.append(f"point {point.id}: {exc}")
+            continue
+        if fresh or not (run_dir / "run.json").exists():
+            continue
+        try:
+            state = json.loads((run_dir / "run.json").read_text())
+        except (OSError, ValueError):
+            problems.append(f"point {point.id}: {run_dir / 'run.json'}: unreadable run state; use --fresh")
+            continue
+        trained = any(run_dir.glob("fold_*/*")) or any(run_dir.glob("repeat_*/fold_*/*"))
+        if state.get("config_hash") != config.hash() and trained:
+            problems.append(f"point {point.id}: {run_dir} holds a run of another config (hash "
+                            f"{state.get('config_hash')}, this point {config.hash()}); pass --fresh to train "
+                            "it again, or choose another sweep name")
+    if problems:
+        raise UserError("\n".join(problems[:MAX_PROBLEM_LINES]))
+
+
+def run_sweep(config_path: str, arguments: list[str], *, disabled: list[str], yes: bool = False,
+              name: str | None = None, fresh: bool = False, console: Console | None = None) -> int:
+    """Run every point not finished yet, then print and write the ranking; 1 if a point failed."""
+    from fvc_core.runner import run_experiment
+    from fvc_core.sweep_ranking import rank, selection_of, table, write
+
+    console = console or get_console()
+    sweep_name, folder, points = plan(config_path, arguments, disabled=disabled, yes=yes, name=name)
+    ownership.check_output_dir(folder.parent, "output_dir")
+    _keep_folders(folder, points)
+    _check_folders(folder, points, fresh)
+    ownership.claim(folder, SWEEP, way_out="choose another sweep name (--name) or output_dir")
+
+    selection = selection_of(points[0][1])
+    keys = list(dict.fromkeys(k for p, _ in points for k in p.varied if k != "seed"))
+    wall = _previous_wall(folder)
+    meta = {"sweep": sweep_name, "config": str(config_path), "arguments": list(arguments),
+            "selection_metric": selection.metric if selection else None,
+            "selection_mode": selection.mode if selection else None,
+            "points": {p.id: {"values": p.values, "config_hash": c.hash()} for p, c in points}, "wall_s": wall}
+
+    def entries() -> list[dict[str, Any]]:
+        return [{"id": p.id, "varied": p.varied, "run_dir": folder / p.id, "config_hash": c.hash(),
+                 "folds": int(getattr(c.trainer.config, "folds", 1)) * int(getattr(c.trainer.config, "repeats", 1)),
+                 "k": int(getattr(c.trainer.config, "folds", 1)), "wall_s": wall.get(p.id, 0.0)} for p, c in points]
+
+    def record() -> list[dict[str, Any]]:
+        rows = rank(sweep_name, entries(), selection)
+        write(rows, folder, meta)
+        return rows
+
+    console.print(f"sweep {sweep_name}: {len(points)} points in {folder}, ranked by validation "
+                  f"{selection.metric if selection else '(none)'}", highlight=False)
+    todo = [(p, c) for p, c in points if fresh or not _finished(folder / p.id, c)]
+    for point, _ in points:
+        if all(point is not p for p, _ in todo):
+            console.print(f"point {point.id}: finished earlier, kept", highlight=False)
+    executor = _shared_executor(todo) if todo else None
+    failed: list[str] = []
+    try:
+        for i, (point, config) in enumerate(todo):
+            config.output_dir = folder
+            config.run_name = point.id
+            config.sweep = {"name": sweep_name, "point": point.id, "values": point.varied,
+                            "metric": selection.metric if selection else None,
+                            "mode": selection.mode if selection else None, "index": i,
+                            "points": len(points), "last": i == len(todo) - 1}
+            console.rule(f"point {i + 1}/{len(todo)}: {point.id}")
+            started = time.monotonic()
+            try:
+                run_experiment(config, fresh=fresh, console=console, executor=executor)
+            except (KeyboardInterrupt, Terminated, UserError):
+                # A user's mistake (a missing file, a full disk) would stop every point: the sweep stops
+                # here, its one line said by the command (the rule above names the point).
+                raise
+            except Exception as exc:  # a point that crashes is recorded; the others still run
+                failed.append(point.id)
+                console.print(f"[red]point {point.id} failed:[/] {one_line(exc)}", highlight=False)
+            finally:
+                wall[point.id] = wall.get(point.id, 0.0) + time.monotonic() - started
+                record()
+    finally:
+        if executor is not None:
+            executor.close()
+    rows = record()
+    console.print(table(sweep_name, rows, keys, selection, folder))
+    console.print(f"ranking: {folder / 'sweep.parquet'} (and sweep.json)", highlight=False)
+    if failed:
+        console.print(f"[red]{len(failed)} point(s) failed:[/] {', '.join(failed)}; run the same command "
+                      "again to retry them (finished points are kept)")
+        return 1
+    return 0
+
+
+def _finished(run_dir: Path, config: ResolvedConfig) -> bool:
+    """The point's run ended with every fold, for this very config: nothing to run again."""
+    try:
+        state = json.loads((run_dir / "run.json").read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict) and state.get("status") == "finished" and \
+        state.get("config_hash") == config.hash()
+
+
+def _previous_wall(folder: Path) -> dict[str, float]:
+    """Seconds each point has run in earlier invocations (sweep.json), so a resumed sweep adds to them."""
+    try:
+        data = json.loads((folder / "sweep.json").read_text())
+        return {str(k): float(v) for k, v in (data.get("wall_s") or {}).items()}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return {}
+
+
+def _shared_executor(points: list[tuple[Point, ResolvedConfig]]) -> Any:
+    """One executor for every point when they all use the same one (a Ray cluster is joined once);
+    None: each point builds its own."""
+    sections = {json.dumps(c.executor.as_dict(), sort_keys=True) for _, c in points}
+    if len(sections) != 1:
+        return None
+    from fvc_core.plugins import get_registry
+
+    config = points[0][1]
+    registry = get_registry(config.disabled_plugins)
+    executor = registry.get("executors", config.executor.name).factory(config.executor.config)
+    executor.start()
+    return executor

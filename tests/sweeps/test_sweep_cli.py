@@ -1,0 +1,126 @@
+"""`fvc sweep` with the instant fake plugins of tests/core: bad input refused before anything is
+written, points as ordinary owned run folders with the hash of the same `fvc run`, growth runs only
+the new points."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+
+from fvc_core.cli import main
+from tests.core.conftest import MODEL_PLUGIN, write_distribution
+
+
+def sweep(capsys, *args):
+    code = main(["sweep", *map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def errors(err: str) -> list[str]:
+    return [line for line in err.splitlines() if line.strip()]
+
+
+def test_bad_input_is_one_line_each_exit_2_and_nothing_written(events, config, tmp_path, capsys):
+    out = tmp_path / "out"
+    # An unknown key is the same mistake at every point: said once.
+    code, _, err = sweep(capsys, config, "trainer.craash=true,false")
+    assert code == 2 and len(errors(err)) == 1 and "trainer.craash: unknown key (did you mean 'crash'?)" in err
+    # An empty value in a comma list, and an empty list in the YAML.
+    code, _, err = sweep(capsys, config, "trainer.folds=1,")
+    assert code == 2 and len(errors(err)) == 1 and "empty value" in err
+    data = yaml.safe_load(config.read_text())
+    empty = tmp_path / "empty.yaml"
+    empty.write_text(yaml.safe_dump({**data, "sweep": {"grid": {"trainer.folds": []}}}))
+    code, _, err = sweep(capsys, empty)
+    assert code == 2 and errors(err) == [f"error: {empty}: sweep.grid.trainer.folds: an empty list; give at "
+                                         "least one value"]
+    # A value invalid for one point only: named by that point's id.
+    code, _, err = sweep(capsys, config, "trainer.folds=1,many")
+    assert code == 2 and len(errors(err)) == 1 and "point folds=many: trainer.folds:" in err
+    # More than 10,000 points without --yes: refused before 10,100 configs are even built.
+    code, _, err = sweep(capsys, config, "trainer.folds=" + ",".join(map(str, range(1, 102))),
+                         "trainer.burst=" + ",".join(map(str, range(100))))
+    assert code == 2 and errors(err) == ["error: the sweep has 10,100 points, more than 10,000: pass --yes to "
+                                         "run them all"]
+    # Nothing varied at all.
+    code, _, err = sweep(capsys, config, "trainer.folds=2")
+    assert code == 2 and "nothing to sweep" in err and len(errors(err)) == 1
+    assert not out.exists() and events == []
+
+
+def test_a_plugin_choosing_sweep_validates_each_point_against_its_own_plugin(events, site, config, tmp_path, capsys):
+    write_distribution(site, "fvctest-m2", {"fvctest_m2": MODEL_PLUGIN.format(name="m2")}, {"m2": "fvctest_m2"})
+    # width is a key of m2's config model, not of m's: the point model=m is the one at fault.
+    code, _, err = sweep(capsys, config, "model.name=m,m2", "model.width=3")
+    assert code == 2 and len(errors(err)) == 1 and "point model=m: model.width: unknown key" in err
+    assert not (tmp_path / "out").exists()
+    code, out, err = sweep(capsys, config, "model.name=m,m2")
+    assert code == 0, err
+    assert [e for e in events if e[0] == "model"] == [("model", "a model"), ("model", ("built", 4))]
+    assert sorted(p.name for p in (tmp_path / "out" / "e").iterdir() if p.is_dir()) == ["model=m", "model=m2"]
+
+
+def test_points_are_owned_run_folders_with_the_hash_of_the_same_run_and_growth_runs_only_new_points(
+        events, config, tmp_path, capsys):
+    data = yaml.safe_load(config.read_text())
+    # A sweep: section (and the sweep's folder) are no part of what a point measures.
+    config.write_text(yaml.safe_dump({**data, "sweep": {"name": "grow", "grid": {"trainer.folds": [1, 2]}}}))
+    code, out, err = sweep(capsys, config)
+    assert code == 0, err
+    folder = tmp_path / "out" / "grow"
+    assert json.loads((folder / ".fvc-owned").read_text())["fvc"] == "sweep"
+    for folds in (1, 2):
+        run_dir = folder / f"folds={folds}"
+        assert json.loads((run_dir / ".fvc-owned").read_text())["fvc"] == "run"
+        state = json.loads((run_dir / "run.json").read_text())
+        assert state["status"] == "finished"
+        plain = tmp_path / "plain.yaml"  # the same experiment without a sweep: section
+        plain.write_text(yaml.safe_dump(data))
+        assert main(["check", str(plain), f"trainer.folds={folds}"]) == 0
+        assert f"(config hash {state['config_hash']})" in capsys.readouterr().out
+    assert [e[1] for e in events if e[0] == "start"] == [False, False]
+    ranking = json.loads((folder / "sweep.json").read_text())["ranking"]
+    assert sorted(r["point"] for r in ranking) == ["folds=1", "folds=2"]
+
+    # Growth: a third value runs the new point alone; the finished ones are kept as they are.
+    events.clear()
+    code, out, err = sweep(capsys, config, "trainer.folds=1,2,3")
+    assert code == 0, err
+    assert "point folds=1: finished earlier, kept" in out and "point folds=2: finished earlier, kept" in out
+    assert [e for e in events if e[0] == "start"] == [("start", False)]
+    assert json.loads((folder / "folds=3" / "run.json").read_text())["status"] == "finished"
+    assert sorted(r["point"] for r in json.loads((folder / "sweep.json").read_text())["ranking"]) == [
+        "folds=1", "folds=2", "folds=3"]
+
+    # A key that varies since (burst) renames no folder: the point whose config a folder holds keeps it.
+    events.clear()
+    code, out, err = sweep(capsys, config, "trainer.folds=1", "trainer.burst=0,1")
+    assert code == 0, err
+    assert "point folds=1: finished earlier, kept" in out
+    assert (folder / "burst=1").is_dir() and not (folder / "burst=0").exists()
+    assert len([e for e in events if e[0] == "start"]) == 1
+
+
+def test_fvc_check_refuses_a_malformed_sweep_section_in_one_line_each(events, config, tmp_path, capsys):
+    data = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**data, "sweep": {"grdi": {}, "random": {
+        "points": 0, "keys": {"trainer.folds": {"normal": [0, 1]}}}}}))
+    assert main(["check", str(config)]) == 2
+    lines = errors(capsys.readouterr().err)
+    assert len(lines) == 3, lines
+    assert any("sweep.grdi:" in line for line in lines)
+    assert any("sweep.random.points:" in line for line in lines)
+    assert any("sweep.random.keys: trainer.folds: give one of {uniform" in line for line in lines)
+
+
+def test_a_point_that_crashes_is_recorded_and_the_others_still_run(events, config, tmp_path, capsys):
+    code, out, err = sweep(capsys, config, "trainer.crash=true,false")
+    assert code == 1
+    assert "point crash=true failed: RuntimeError: trainer crashed" in out
+    folder = tmp_path / "out" / "e"
+    assert json.loads((folder / "crash=true" / "run.json").read_text())["status"] == "failed"
+    assert json.loads((folder / "crash=false" / "run.json").read_text())["status"] == "finished"
+    ranking = {r["point"]: r["status"] for r in json.loads((folder / "sweep.json").read_text())["ranking"]}
+    assert ranking == {"crash=true": "failed", "crash=false": "finished"}

@@ -1,0 +1,163 @@
+"""Real sweeps of tiny runs (encoded clips, naive_cnn, 1 epoch, 2 folds) through the `fvc` command:
+a 2 x 2 grid ranked on validation and read back from sweep.parquet, DuckDB and MLflow; a sweep that
+chooses the model plugin, SIGKILLed in its second point and resumed there."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+for plugin in ("fvc_loaders", "fvc_naive_cnn", "fvc_mlflow", "fvc_duckdb"):
+    pytest.importorskip(plugin)
+
+import polars as pl  # noqa: E402
+from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
+
+from tests.core.conftest import write_distribution  # noqa: E402
+
+FVC = [sys.executable, "-m", "fvc_core.cli"]
+ROOT = Path(__file__).resolve().parents[2]
+ENV = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+ENV.pop("MLFLOW_TRACKING_URI", None)
+
+
+def experiment(tmp_path: Path, trackers: list[str]) -> Path:
+    table = make_synthetic_dataset(tmp_path / "videos", videos=6, frames=8, frame_size=32, seed=5)
+    config = {
+        "experiment": "tiny", "seed": 3, "output_dir": str(tmp_path / "out"),
+        "data": {"name": "metadata", "metadata": str(table), "group_column": "source_id", "num_frames": 4,
+                 "size": 32},
+        "model": {"name": "naive_cnn", "chunk_size": 2},
+        "trainer": {"name": "supervised", "folds": 2, "epochs": 1, "grad_accum": 2, "warmup_epochs": 1,
+                    "num_workers": 0, "early_stopping": {"patience": None}},
+        "trackers": trackers,
+    }
+    path = tmp_path / "experiment.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def chosen_value(run_dir: Path) -> float:
+    """The mean over folds of val_loss at each fold's best epoch, read from the fold's own history.json."""
+    values = []
+    for fold_dir in sorted(run_dir.glob("fold_*")):
+        best = json.loads((fold_dir / "metrics.json").read_text())["best_epoch"]
+        values += [row["val_loss"] for row in json.loads((fold_dir / "history.json").read_text())
+                   if row["epoch"] == best]
+    assert len(values) == 2
+    return sum(values) / 2
+
+
+def test_a_2x2_grid_is_ranked_on_validation_in_parquet_duckdb_and_mlflow(tmp_path):
+    config = experiment(tmp_path, ["console", "duckdb", "mlflow"])
+    done = subprocess.run([*FVC, "sweep", str(config), "trainer.lr=1.0e-3,5.0e-4", "model.chunk_size=2,4",
+                           "--name", "grid"], env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    folder = tmp_path / "out" / "grid"
+    ids = {"lr=0.001_chunk_size=2", "lr=0.001_chunk_size=4", "lr=0.0005_chunk_size=2", "lr=0.0005_chunk_size=4"}
+    assert ids <= {p.name for p in folder.iterdir()}
+    assert "chosen by validation val_loss, lower is better" in done.stdout
+
+    # sweep.parquet: best first by the validation value each fold chose its epoch on; test metrics as run.
+    frame = pl.read_parquet(folder / "sweep.parquet")
+    assert frame["point"].to_list() == sorted(ids, key=lambda p: chosen_value(folder / p))
+    assert frame["rank"].to_list() == [1, 2, 3, 4]
+    assert set(frame["selection_metric"]) == {"val_loss"}
+    for row in frame.iter_rows(named=True):
+        assert row["val_loss_mean"] == pytest.approx(chosen_value(folder / row["point"]))
+        summary = json.loads((folder / row["point"] / "summary.json").read_text())
+        assert row["test_roc_auc_mean"] == pytest.approx(summary["mean"]["roc_auc"], nan_ok=True)
+        ran = yaml.safe_load((folder / row["point"] / "config.yaml").read_text())
+        assert (row["trainer.lr"], row["model.chunk_size"]) == (ran["trainer"]["lr"], ran["model"]["chunk_size"])
+        assert row["status"] == "finished" and row["folds_done"] == 2 and row["wall_s"] > 0
+
+    # fvc results --sweep: the same points in the same order, from the DuckDB file.
+    shown = subprocess.run([*FVC, "results", "--db", str(tmp_path / "out"), "--sweep", "grid"], env=ENV,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "chosen by validation val_loss (lower is better)" in shown.stdout
+    lines = [line for line in shown.stdout.splitlines() if line.startswith("│ ") and line[2].isdigit()]
+    order = [(float(line.split("│")[2]), int(line.split("│")[3])) for line in lines]
+    assert order == [(r["trainer.lr"], r["model.chunk_size"]) for r in frame.iter_rows(named=True)]
+    for line, row in zip(lines, frame.iter_rows(named=True), strict=True):
+        assert float(line.split("│")[4]) == pytest.approx(row["val_loss_mean"], abs=5e-4)
+
+    # MLflow: the sweep's run -> a run per point -> its fold runs.
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])
+    sweeps = [r for r in runs if r.data.tags.get("fvc.role") == "sweep"]
+    assert len(sweeps) == 1 and sweeps[0].info.status == "FINISHED"
+    points = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == sweeps[0].info.run_id]
+    assert {r.info.run_name for r in points} == ids
+    for point in points:
+        assert point.data.tags["fvc.role"] == "parent" and point.info.status == "FINISHED"
+        assert point.data.metrics["val_loss_mean"] == pytest.approx(chosen_value(folder / point.info.run_name))
+        folds = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == point.info.run_id]
+        assert sorted(r.info.run_name for r in folds) == ["fold_0", "fold_1"]
+
+
+TINY_MODEL = '''
+from pydantic import BaseModel, ConfigDict
+from fvc_core.contract import hookimpl
+
+class Cfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+def build(cfg):
+    from tests.trainer.helpers import TinyModel
+    return TinyModel()
+
+@hookimpl
+def register_models(register):
+    register("tiny_cnn", build, config=Cfg)
+'''
+
+
+def test_a_plugin_choosing_sweep_killed_in_its_second_point_resumes_there(tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    write_distribution(site, "fvctest-tiny", {"fvctest_tiny": TINY_MODEL}, {"tiny": "fvctest_tiny"})
+    env = {**ENV, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
+    config = experiment(tmp_path, ["console"])
+    data = yaml.safe_load(config.read_text())
+    data["model"] = {"name": "naive_cnn"}
+    data["sweep"] = {"name": "models", "grid": {"model.name": ["naive_cnn", "tiny_cnn"]}}
+    config.write_text(yaml.safe_dump(data))
+    folder = tmp_path / "out" / "models"
+
+    # Parked at the first read after tiny_cnn's fold 0 saved its epoch: the naive_cnn point is done by then.
+    parked, log = tmp_path / "parked", tmp_path / "first.log"
+    with open(log, "w") as out:
+        first = subprocess.Popen([sys.executable, "-m", "tests.gated_fvc",
+                                  str(folder / "model=tiny_cnn" / "fold_0" / "last.pt"), str(parked),
+                                  "sweep", str(config)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 400
+    while not parked.exists():
+        assert first.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "the second point never saved an epoch"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    kept = {p: p.stat().st_mtime_ns for p in (folder / "model=naive_cnn").glob("fold_*/metrics.json")}
+    assert len(kept) == 2
+    assert not (folder / "model=tiny_cnn" / "fold_0" / "metrics.json").exists()
+
+    second = subprocess.run([*FVC, "sweep", str(config)], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=400)
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "point model=naive_cnn: finished earlier, kept" in second.stdout
+    assert "resuming at epoch 2" in second.stdout
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    frame = pl.read_parquet(folder / "sweep.parquet")
+    assert sorted(frame["model.name"].to_list()) == ["naive_cnn", "tiny_cnn"]
+    assert frame["status"].to_list() == ["finished", "finished"] and frame["folds_done"].to_list() == [2, 2]
+    assert yaml.safe_load((folder / "model=tiny_cnn" / "config.yaml").read_text())["model"] == {"name": "tiny_cnn"}
