@@ -26,9 +26,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fvc_loaders.prepare import BAD_TABLE, SCALED_TABLE, SETTINGS, Encoding, copy_name
+
 from fvc_core.atomic import write_atomic
 from fvc_core.contract import BadVideoError, UserError
-from fvc_loaders.prepare import BAD_TABLE, SCALED_TABLE, SETTINGS, Encoding, copy_name
 
 BOXES_DIR = ".faces"
 NO_FACE_TABLE = "no_face_videos.parquet"
@@ -89,8 +90,9 @@ def _get_detector(name: str) -> Any:
 
 def detect_video(settings: FaceSettings, job: tuple[str, str]) -> str | None:
     """Write the boxes file ``job[1]`` of video ``job[0]``; a reason when the video cannot be read."""
-    from fvc_faces import tracking
     from fvc_loaders.reader import iter_frames
+
+    from fvc_faces import tracking
 
     source, target = job
     detector = _get_detector(settings.detector)
@@ -146,7 +148,6 @@ def crop_video(state: tuple[Encoding, float], job: tuple[str, str, str, int]) ->
     """Write clip ``job[1]`` of ``job[0]`` cut along track ``job[3]`` of boxes file ``job[2]``."""
     import av
     import numpy as np
-
     from fvc_loaders.letterbox import letterbox
     from fvc_loaders.prepare import add_stream
     from fvc_loaders.reader import iter_frames, probe
@@ -242,7 +243,7 @@ def prepare_faces(
     table_path: str | Path,
     output_dir: str | Path,
     *,
-    encoding: Encoding = Encoding(),
+    encoding: Encoding | None = None,
     faces: FaceSettings = FaceSettings(),
     on_bad_video: str = "fail",
     video_column: str = "video_path",
@@ -251,12 +252,12 @@ def prepare_faces(
 ) -> FacesResult:
     """Face crops of every video of ``table_path`` under ``output_dir`` and their table."""
     import polars as pl
-
-    from fvc_faces.detectors import build_detector
     from fvc_loaders.dataset import read_table, resolve_paths
     from fvc_loaders.index import write_table
     from fvc_loaders.parallel import map_with_progress
     from fvc_loaders.prepare import claim, remove_stale_partials
+
+    from fvc_faces.detectors import build_detector
 
     if encoding.size % 2 or encoding.size < 16:
         raise UserError(f"--size {encoding.size}: must be even and at least 16 (H.264 4:2:0)")
@@ -381,7 +382,6 @@ def prepare_faces(
 
 def _write_side_table(path: Path, rows: list[tuple], schema: list[str]) -> None:
     import polars as pl
-
     from fvc_loaders.index import write_table
 
     if rows:

@@ -104,8 +104,9 @@ def path(track: Track, frames: int, smoothing: int) -> np.ndarray:
 
     Between the frames the track was seen on, linear interpolation; before its first and after its last,
     its first and last box. Then a centred moving average over ``smoothing`` frames (1: none), which
-    removes the detector's frame-to-frame jitter; the ends are padded with their own value so the
-    average does not pull them towards the middle.
+    removes the detector's frame-to-frame jitter. Near the ends the window shrinks symmetrically (the
+    first frame is its own average): a padded window would drag a moving face's first boxes towards
+    where it goes next.
     """
     seen = np.asarray(track.frames, dtype=float)
     boxes = np.asarray(track.boxes, dtype=float)
@@ -114,9 +115,10 @@ def path(track: Track, frames: int, smoothing: int) -> np.ndarray:
     side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
     every = np.arange(frames, dtype=float)
     out = np.stack([np.interp(every, seen, v) for v in (cx, cy, side)], axis=1)
-    if smoothing > 1 and frames > 1:
-        half = smoothing // 2
-        padded = np.pad(out, ((half, smoothing - 1 - half), (0, 0)), mode="edge")
-        kernel = np.ones(smoothing) / smoothing
-        out = np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(3)], axis=1)
-    return out
+    half = (smoothing - 1) // 2
+    if half < 1 or frames < 3:
+        return out
+    t = np.arange(frames)
+    reach = np.minimum(half, np.minimum(t, frames - 1 - t))
+    sums = np.concatenate([np.zeros((1, 3)), np.cumsum(out, axis=0)])
+    return (sums[t + reach + 1] - sums[t - reach]) / (2 * reach + 1)[:, None]
