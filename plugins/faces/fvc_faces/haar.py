@@ -18,11 +18,11 @@ from fvc_faces.detectors import Box
 CASCADE = "haarcascade_frontalface_default.xml"
 # Pictures are scaled down to this longer side before the cascade runs: its cost grows with the area,
 # and a face that matters for a 256 px crop is far larger than the cascade's 24 px window at this size.
-DETECT_SIDE = 480
+DETECT_SIDE = 320
 SCALE_FACTOR = 1.1
 MIN_NEIGHBOURS = 5
 # The smallest face looked for, as a share of the picture's shorter side (and never under 24 px).
-MIN_FACE_SHARE = 0.06
+MIN_FACE_SHARE = 0.08
 
 
 class HaarDetector:
