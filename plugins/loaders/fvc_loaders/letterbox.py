@@ -64,16 +64,24 @@ class FrameConverter:
     the scaling itself at small sizes).
     """
 
-    def __init__(self, size: int, sample_aspect_ratio: Fraction | None = None):
+    def __init__(self, size: int, sample_aspect_ratio: Fraction | None = None, *, bars: bool = True):
         self.size = size
+        # bars=False: the fitted picture alone (face detection wants the frame, not the square).
+        self.bars = bars
         # Anamorphic video (non-square pixels) is shown at its display aspect.
         sar = sample_aspect_ratio
         self.sar = float(sar) if sar and sar > 0 and sar != 1 else 1.0
         self._reformatter = VideoReformatter()
 
+    def shown_size(self, frame: av.VideoFrame) -> tuple[float, float]:
+        """(width, height) of ``frame`` as displayed: pixel aspect applied, upright."""
+        w, h = frame.width * self.sar, frame.height
+        return (h, w) if quarter_turns(frame.rotation) % 2 else (w, h)
+
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
-        """(size, size, 3) uint8: the frame upright and letterboxed."""
-        return pad(self.picture(frame), self.size)
+        """(size, size, 3) uint8: the frame upright and letterboxed; with bars=False the fitted picture alone."""
+        image = self.picture(frame)
+        return pad(image, self.size) if self.bars else np.ascontiguousarray(image)
 
     def picture(self, frame: av.VideoFrame) -> np.ndarray:
         """(h, w, 3) uint8: the frame upright, scaled to fit ``size`` x ``size``, not yet padded."""

@@ -21,6 +21,7 @@ import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from fvc_core import ownership
 from fvc_core.atomic import write_atomic
@@ -70,6 +71,22 @@ def _frame_rate(fps: float | None) -> Fraction:
     return Fraction(fps).limit_denominator(1001)
 
 
+def add_stream(out: Any, fps: float | None, encoding: Encoding) -> Any:
+    """The H.264 stream of a copy in the open MP4 container ``out``, at the source's frame rate."""
+    rate = _frame_rate(fps)
+    stream = out.add_stream("libx264", rate=rate)
+    stream.width = stream.height = encoding.size
+    stream.pix_fmt = "yuv420p"
+    # Keyframes every ~2 s so that sampling a few frames seeks instead of decoding everything.
+    # No B-frames: they make MP4 write an edit list in milliseconds, which shortens the
+    # duration by up to a millisecond and moves the sampling targets; and they slow decoding.
+    # One encoder thread, as the parallelism is one process per video.
+    keyint = max(1, round(2 * float(rate)))
+    stream.options = {"crf": str(encoding.crf), "preset": encoding.preset, "threads": "1",
+                      "x264-params": f"keyint={keyint}:bframes=0"}
+    return stream
+
+
 class _NoFrames(Exception):
     """An encode that decoded nothing: the half-made copy goes, and the video is reported bad."""
 
@@ -89,17 +106,7 @@ def scale_video(encoding: Encoding, job: tuple[str, str]) -> tuple[str, int] | t
         nonlocal written
         info = probe(source)
         with av.open(str(tmp), "w", format="mp4") as out:
-            rate = _frame_rate(getattr(info, "fps", None))
-            stream = out.add_stream("libx264", rate=rate)
-            stream.width = stream.height = encoding.size
-            stream.pix_fmt = "yuv420p"
-            # Keyframes every ~2 s so that sampling a few frames seeks instead of decoding everything.
-            # No B-frames: they make MP4 write an edit list in milliseconds, which shortens the
-            # duration by up to a millisecond and moves the sampling targets; and they slow decoding.
-            # One encoder thread, as the parallelism is one process per video.
-            keyint = max(1, round(2 * float(rate)))
-            stream.options = {"crf": str(encoding.crf), "preset": encoding.preset, "threads": "1",
-                              "x264-params": f"keyint={keyint}:bframes=0"}
+            stream = add_stream(out, getattr(info, "fps", None), encoding)
             for frame in iter_letterboxed_frames(source, encoding.size):
                 video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
                 video_frame.pts = written
@@ -123,30 +130,35 @@ def _prepared_before_markers(out: Path) -> bool:
     return (out / SETTINGS).is_file()
 
 
-def _claim(out: Path, encoding: Encoding) -> None:
-    """Make OUT ours (new, empty, or prepared before) and record the encoding; refuse to mix copies
+def settings_of(recorded: Any) -> Any:
+    """What of a prepare.json must match for a re-run to resume: all but the counts of what was made."""
+    if isinstance(recorded, dict) and isinstance(recorded.get("faces"), dict):
+        return recorded | {"faces": {k: v for k, v in recorded["faces"].items() if k != "counts"}}
+    return recorded
+
+
+def claim(out: Path, wanted: dict[str, Any]) -> None:
+    """Make OUT ours (new, empty, or prepared before) and record the settings; refuse to mix copies
     made with other settings. A folder of anyone else's is refused: a file of theirs at a copy's
     name would pass for a finished copy, and the tables written here would replace theirs."""
     import json
-    from dataclasses import asdict
 
     ownership.claim(out, ownership.PREPARE, legacy=_prepared_before_markers,
                     way_out="choose a new or empty output folder (-o)")
     settings = out / SETTINGS
-    wanted = asdict(encoding)
     if settings.is_file():
         try:
-            found = json.loads(settings.read_text())
+            found = settings_of(json.loads(settings.read_text()))
         except ValueError:
             found = None
         if found != wanted:
             raise UserError(f"{out}: already holds copies made with {found}, not {wanted}; "
                             "choose another output folder or delete it")
         return
-    settings.write_text(json.dumps(wanted))
+    write_atomic(settings, json.dumps(wanted))
 
 
-def _remove_stale_partials(out: Path) -> None:
+def remove_stale_partials(out: Path) -> None:
     """Half-written copies of workers that were SIGKILLed (``.<name>.<pid>.tmp.mp4``): ours by name, in a
     folder that is ours, and dead by their pid. A live pid is another prepare still writing: left alone."""
     for path in out.rglob(".*.tmp.mp4"):
@@ -205,8 +217,10 @@ def prepare(
         raise UserError(f"{output_dir}: writing the copies there would overwrite the originals; "
                         "choose another output folder")
 
-    _claim(out, encoding)
-    _remove_stale_partials(out)
+    from dataclasses import asdict
+
+    claim(out, asdict(encoding))
+    remove_stale_partials(out)
     result = PrepareResult(out / SCALED_TABLE)
     todo = [i for i, t in enumerate(targets) if not Path(t).is_file()]
     result.already_done = len(sources) - len(todo)
@@ -251,6 +265,20 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video-column", default="video_path", help="column of video paths (default: %(default)s)")
     parser.add_argument("-j", "--workers", type=int, default=None,
                         help="videos encoded in parallel (default: one per CPU core)")
+    faces = _faces_module()
+    if faces is not None:
+        faces.configure_parser(parser)
+    else:
+        parser.add_argument("--faces", action="store_true", help="face crops (needs the fvc-faces plugin)")
+
+
+def _faces_module() -> Any:
+    """fvc-faces' prepare module where that plugin is installed (it adds --faces and its --face-* options)."""
+    try:
+        from fvc_faces import prepare as faces
+    except ImportError:
+        return None
+    return faces
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -258,6 +286,11 @@ def run_command(args: argparse.Namespace) -> int:
 
     from fvc_core.console import get_console
 
+    if getattr(args, "faces", False):
+        faces = _faces_module()
+        if faces is None:
+            raise UserError("--faces needs the fvc-faces plugin: pip install -e plugins/faces")
+        return faces.run_command(args)
     result = prepare(
         args.table, args.output,
         encoding=Encoding(args.size, args.crf, args.preset),

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "VideoInfo",
     "VideoReadError",
+    "iter_frames",
     "iter_letterboxed_frames",
     "letterbox",
     "probe",
@@ -197,6 +198,26 @@ def iter_letterboxed_frames(path: str | Path, size: int) -> Iterator[np.ndarray]
         convert = FrameConverter(size, stream.sample_aspect_ratio)
         count = 0
         for frame in _decode(path, container, stream, _never):
+            count += 1
+            yield convert(frame)
+        if count == 0:
+            raise VideoReadError(path, "no frame could be decoded")
+
+
+def iter_frames(path: str | Path, max_side: int | None = None) -> Iterator[np.ndarray]:
+    """Every frame of ``path`` in display order, upright, at its display aspect without bars:
+    (H, W, 3) uint8 RGB, scaled down so that its longer side is at most ``max_side`` (None: full size).
+
+    Raises VideoReadError like ``iter_letterboxed_frames``.
+    """
+    with _open(path) as (container, stream):
+        convert: FrameConverter | None = None
+        count = 0
+        for frame in _decode(path, container, stream, _never):
+            if convert is None:
+                convert = FrameConverter(1, stream.sample_aspect_ratio, bars=False)
+                longest = round(max(convert.shown_size(frame)))
+                convert.size = min(longest, max_side) if max_side else longest
             count += 1
             yield convert(frame)
         if count == 0:

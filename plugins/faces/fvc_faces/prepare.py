@@ -1,0 +1,436 @@
+"""``fvc prepare TABLE -o OUT --faces``: face crops of every video, as small videos plus their table.
+
+Two passes over the table, each parallel (one process per video), resumable and with a progress bar,
+through ``fvc prepare``'s own machinery:
+
+1. **Boxes**: each video whose boxes are needed is decoded, the detector runs on every ``every``-th
+   frame, the detections are linked into tracks, bridged and smoothed (``tracking``), and the result is
+   written atomically to ``OUT/.faces/<copy name>.json``: a re-run reads it instead of detecting again.
+   With ``same_crop`` a fake whose pairing column names exactly one real video takes that video's boxes
+   and is not detected itself: real and fake are cut at the same place, so a model cannot learn the crop.
+2. **Crops**: each clip is decoded again, cut with its track's square (margin, out-of-frame parts
+   black), scaled to ``size`` x ``size`` with the reader's letterbox and encoded like ``fvc prepare``'s
+   copies. A video where no face was found follows ``no_face``: ``skip`` (left out of the table, listed
+   in ``OUT/no_face_videos.parquet``) or ``full_frame`` (the whole frame, letterboxed).
+
+``OUT/scaled_metadata.parquet`` holds one row per clip with every column of the input table and the
+face columns (``FACE_COLUMNS``); ``OUT/prepare.json`` records the encoding and, under ``faces``, the
+detector's name and version, the settings and the counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fvc_loaders.prepare import BAD_TABLE, SCALED_TABLE, SETTINGS, Encoding, copy_name
+
+from fvc_core.atomic import write_atomic
+from fvc_core.contract import BadVideoError, UserError
+
+BOXES_DIR = ".faces"
+NO_FACE_TABLE = "no_face_videos.parquet"
+FACE_COLUMNS = ("face_index", "face_crop", "face_boxes_from", "face_frames", "face_frames_checked",
+                "face_frames_missing")
+MODES = ("largest", "each")
+NO_FACE = ("skip", "full_frame")
+
+
+@dataclass(frozen=True)
+class FaceSettings:
+    detector: str = "opencv-haar"
+    margin: float = 0.3  # the square's side is the face's longer side times (1 + margin)
+    smoothing: int = 5  # frames of the centred moving average over the track (1: none)
+    every: int = 1  # detect on every N-th frame, interpolate between
+    mode: str = "largest"  # or "each": every face its own clip
+    no_face: str = "skip"  # or "full_frame"
+    same_crop: bool = True  # a fake takes its real video's boxes where the pairing column names one
+    pair_column: str | None = None  # default: source_id, else group, where the table has it
+
+    def check(self) -> None:
+        if not 0 <= self.margin <= 3:
+            raise UserError(f"--face-margin {self.margin}: expected a share of the face box from 0 to 3")
+        if self.smoothing < 1:
+            raise UserError(f"--face-smoothing {self.smoothing}: expected a number of frames, 1 or more")
+        if self.every < 1:
+            raise UserError(f"--face-every {self.every}: expected 1 or more")
+        if self.mode not in MODES:
+            raise UserError(f"--face-mode {self.mode!r}: expected {' or '.join(MODES)}")
+        if self.no_face not in NO_FACE:
+            raise UserError(f"--face-no-face {self.no_face!r}: expected {' or '.join(NO_FACE)}")
+
+
+@dataclass
+class FacesResult:
+    table_path: Path
+    clips: int = 0
+    written: int = 0
+    already_done: int = 0
+    detected: int = 0
+    no_face: list[str] = field(default_factory=list)
+    bad: list[tuple[str, str]] = field(default_factory=list)
+
+
+# --- the jobs (module level: they run in spawned worker processes) ------------------------------------
+
+_detector: Any = None
+
+
+def _get_detector(name: str) -> Any:
+    global _detector
+    if _detector is None or _detector.name != name:
+        from fvc_faces.detectors import build_detector
+
+        _detector = build_detector(name)
+    return _detector
+
+
+def detect_video(settings: FaceSettings, job: tuple[str, str]) -> str | None:
+    """Write the boxes file ``job[1]`` of video ``job[0]``; a reason when the video cannot be read."""
+    from fvc_loaders.reader import iter_frames
+
+    from fvc_faces import tracking
+
+    source, target = job
+    detector = _get_detector(settings.detector)
+    detections = []
+    frames = 0
+    width = height = 0
+    try:
+        for index, frame in enumerate(iter_frames(source)):
+            frames += 1
+            height, width = frame.shape[:2]
+            if index % settings.every == 0:
+                detections.append((index, detector.detect(frame)))
+    except BadVideoError as exc:
+        return exc.reason
+    tracks = tracking.keep(tracking.link(detections))
+    if settings.mode == "largest":
+        tracks = tracks[:1]
+    record = {
+        "frames": frames, "width": width, "height": height,
+        "frames_checked": len(detections),
+        "frames_missing": sum(1 for _, boxes in detections if not boxes),
+        "tracks": [tracking.path(t, frames, settings.smoothing).round(2).tolist() for t in tracks],
+    }
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(Path(target), json.dumps(record))
+    return None
+
+
+def square(box: Any, margin: float) -> tuple[int, int, int]:
+    """(x0, y0, side) in whole pixels of the crop around a track's (cx, cy, side)."""
+    cx, cy, side = (float(v) for v in box)
+    side = max(2, round(side * (1 + margin)))
+    return round(cx - side / 2), round(cy - side / 2), side
+
+
+def cut(frame: Any, x0: int, y0: int, side: int) -> Any:
+    """The ``side`` x ``side`` square of ``frame`` at (x0, y0); what lies outside the frame is black."""
+    import numpy as np
+
+    h, w = frame.shape[:2]
+    out = np.zeros((side, side, 3), dtype=np.uint8)
+    sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(w, x0 + side), min(h, y0 + side)
+    if sx1 > sx0 and sy1 > sy0:
+        out[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = frame[sy0:sy1, sx0:sx1]
+    return out
+
+
+class _NoFrames(Exception):
+    pass
+
+
+def crop_video(state: tuple[Encoding, float], job: tuple[str, str, str, int]) -> str | None:
+    """Write clip ``job[1]`` of ``job[0]`` cut along track ``job[3]`` of boxes file ``job[2]``."""
+    import av
+    import numpy as np
+    from fvc_loaders.letterbox import letterbox
+    from fvc_loaders.prepare import add_stream
+    from fvc_loaders.reader import iter_frames, probe
+
+    encoding, margin = state
+    source, target, boxes_file, index = job
+    record = json.loads(Path(boxes_file).read_text())
+    boxes = np.asarray(record["tracks"][index], dtype=float)
+    # A fake cut with its real video's boxes: same geometry expected; scale if the sizes differ.
+    written = 0
+
+    def encode(tmp: Path) -> None:
+        nonlocal written
+        info = probe(source)
+        with av.open(str(tmp), "w", format="mp4") as out:
+            stream = add_stream(out, getattr(info, "fps", None), encoding)
+            for i, frame in enumerate(iter_frames(source)):
+                h, w = frame.shape[:2]
+                sx = w / record["width"] if record["width"] else 1.0
+                sy = h / record["height"] if record["height"] else 1.0
+                cx, cy, side = boxes[min(i, len(boxes) - 1)]
+                x0, y0, s = square((cx * sx, cy * sy, side * (sx + sy) / 2), margin)
+                picture = letterbox(cut(frame, x0, y0, s), encoding.size)
+                video_frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
+                video_frame.pts = written
+                out.mux(stream.encode(video_frame))
+                written += 1
+            out.mux(stream.encode(None))
+        if written == 0:
+            raise _NoFrames
+
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_atomic(Path(target), encode, per_process=True, suffix=".mp4")
+    except _NoFrames:
+        return "no frame could be decoded"
+    except BadVideoError as exc:
+        return exc.reason
+    return None
+
+
+def full_frame(encoding: Encoding, job: tuple[str, str, str, int]) -> str | None:
+    from fvc_loaders.prepare import scale_video
+
+    reason, _ = scale_video(encoding, (job[0], job[1]))
+    return reason
+
+
+def _clip_job(state: tuple[Encoding, float], job: tuple[str, str, str, int]) -> str | None:
+    """A face clip (index >= 0) or the whole frame (index -1, the no-face fallback)."""
+    return full_frame(state[0], job) if job[3] < 0 else crop_video(state, job)
+
+
+# --- the table -------------------------------------------------------------------------------------
+
+
+def _pairing(raw: Any, settings: FaceSettings, labels: list[int]) -> tuple[str | None, dict[int, int]]:
+    """(pairing column, {fake row: real row}) where a fake's value names exactly one real video."""
+    column = settings.pair_column
+    if column is None:
+        column = next((c for c in ("source_id", "group") if c in raw.columns), None)
+    elif column not in raw.columns:
+        raise UserError(f"--face-pair-column {column!r}: no such column (columns: {', '.join(raw.columns)})")
+    if column is None or not settings.same_crop:
+        return column, {}
+    values = raw[column].cast(str).to_list()
+    reals: dict[str, list[int]] = {}
+    for i, (value, label) in enumerate(zip(values, labels, strict=True)):
+        if label == 0 and value is not None:
+            reals.setdefault(value, []).append(i)
+    pairs = {i: reals[v][0] for i, (v, label) in enumerate(zip(values, labels, strict=True))
+             if label == 1 and v is not None and len(reals.get(v, [])) == 1}
+    return column, pairs
+
+
+def _labels(raw: Any, label_column: str, where: Path) -> list[int]:
+    from fvc_loaders.dataset import _labels_as_classes
+
+    if label_column not in raw.columns:
+        raise UserError(f"{where}: no column {label_column!r} (columns: {', '.join(raw.columns)})")
+    return _labels_as_classes(raw[label_column], {"real": 0, "fake": 1},
+                              f"{where}: column {label_column!r}").to_list()
+
+
+def clip_name(name: Path, index: int, mode: str) -> Path:
+    """``fake/a.avi.mp4``; in ``each`` mode ``fake/a.avi.face0.mp4``, ``.face1.mp4``..."""
+    if mode == "largest" or index < 0:
+        return name
+    return name.with_name(f"{name.name[: -len('.mp4')]}.face{index}.mp4")
+
+
+def prepare_faces(
+    table_path: str | Path,
+    output_dir: str | Path,
+    *,
+    encoding: Encoding | None = None,
+    faces: FaceSettings = FaceSettings(),
+    on_bad_video: str = "fail",
+    video_column: str = "video_path",
+    label_column: str = "label",
+    workers: int | None = None,
+) -> FacesResult:
+    """Face crops of every video of ``table_path`` under ``output_dir`` and their table."""
+    import polars as pl
+    from fvc_loaders.dataset import read_table, resolve_paths
+    from fvc_loaders.index import write_table
+    from fvc_loaders.parallel import map_with_progress
+    from fvc_loaders.prepare import claim, remove_stale_partials
+
+    from fvc_faces.detectors import build_detector
+
+    if encoding.size % 2 or encoding.size < 16:
+        raise UserError(f"--size {encoding.size}: must be even and at least 16 (H.264 4:2:0)")
+    if on_bad_video not in ("fail", "skip"):
+        raise UserError(f"--on-bad-video {on_bad_video!r}: expected fail or skip")
+    faces.check()
+    # Built here once, so that an unknown or broken detector is one line before any work.
+    detector = build_detector(faces.detector)
+    table_path = Path(table_path)
+    raw = read_table(table_path)
+    if video_column not in raw.columns:
+        raise UserError(f"{table_path}: no column {video_column!r} (columns: {', '.join(raw.columns)})")
+    videos = raw[video_column]
+    if videos.dtype != pl.String or videos.is_null().any():
+        raise UserError(f"{table_path}: column {video_column!r} must hold a path in every row")
+    labels = _labels(raw, label_column, table_path)
+    pair_column, pairs = _pairing(raw, faces, labels)
+    sources = resolve_paths(videos, table_path.parent).to_list()
+    if len(set(sources)) != len(sources):
+        raise UserError(f"{table_path}: column {video_column!r} lists the same video twice")
+
+    out = Path(output_dir).resolve()
+    table_dir = table_path.parent.resolve()
+    names = [copy_name(s, table_dir) for s in sources]
+    if {str(out / n) for n in names} & set(sources):
+        raise UserError(f"{output_dir}: writing the copies there would overwrite the originals; "
+                        "choose another output folder")
+    recorded = asdict(encoding) | {"faces": asdict(faces) | {
+        "detector_version": detector.version, "pair_column": pair_column}}
+    claim(out, recorded)
+    remove_stale_partials(out)
+    result = FacesResult(out / SCALED_TABLE)
+    box_files = [out / BOXES_DIR / (n.as_posix() + ".json") for n in names]
+    # Where each video's boxes come from: its own, or its real video's.
+    boxes_of = [pairs.get(i, i) for i in range(len(sources))]
+    bad: dict[int, str] = {}
+
+    def fail_or_skip(i: int, reason: str) -> None:
+        if on_bad_video == "fail":
+            raise BadVideoError(sources[i], f"{reason} (on_bad_video: fail; finished copies are kept, "
+                                            "run again to resume)")
+        bad[i] = reason
+
+    need = sorted(set(boxes_of))
+    todo = [i for i in need if not box_files[i].is_file()]
+    result.detected = len(todo)
+    runs = map_with_progress(detect_video, faces, [(sources[i], str(box_files[i])) for i in todo],
+                             workers=workers, description="finding faces")
+    try:
+        for j, reason in runs:
+            if reason is not None:
+                fail_or_skip(todo[j], reason)
+    finally:
+        runs.close()
+
+    # One row per clip: (row of the table, face index or -1 for the whole frame, its record).
+    clips: list[tuple[int, int, dict[str, Any]]] = []
+    no_face_rows: list[tuple[str, int, int]] = []
+    seen: dict[int, dict[str, Any]] = {}  # the boxes record of every video read, for the counts
+    for i in range(len(sources)):
+        owner = boxes_of[i]
+        if owner in bad:
+            if owner != i:
+                bad[i] = f"its real video {sources[owner]} could not be read"
+            continue
+        record = json.loads(box_files[owner].read_text())
+        seen[i] = record
+        if record["tracks"]:
+            clips.extend((i, k, record) for k in range(len(record["tracks"])))
+        elif faces.no_face == "full_frame":
+            clips.append((i, -1, record))
+        else:
+            result.no_face.append(sources[i])
+            no_face_rows.append((videos[i], record["frames"], record["frames_checked"]))
+    targets = [out / clip_name(names[i], k, faces.mode) for i, k, _ in clips]
+    jobs = [(sources[i], str(t), str(box_files[boxes_of[i]]), k) for (i, k, _), t in zip(clips, targets, strict=True)]
+    todo = [c for c, t in enumerate(targets) if not t.is_file()]
+    result.already_done = len(clips) - len(todo)
+    failed: set[int] = set()
+    runs = map_with_progress(_clip_job, (encoding, faces.margin), [jobs[c] for c in todo],
+                             workers=workers, description="cropping faces")
+    try:
+        for j, reason in runs:
+            if reason is None:
+                result.written += 1
+                continue
+            i = clips[todo[j]][0]
+            fail_or_skip(i, reason)
+            failed.add(i)
+    finally:
+        runs.close()
+
+    rows, extra = [], []
+    for (i, k, record), target in zip(clips, targets, strict=True):
+        if i in failed:
+            continue
+        rows.append(i)
+        extra.append((target.relative_to(out).as_posix(), max(k, 0), "face" if k >= 0 else "full_frame",
+                      videos[boxes_of[i]], record["frames"], record["frames_checked"], record["frames_missing"]))
+    result.clips = len(rows)
+    result.bad = [(sources[i], reason) for i, reason in sorted(bad.items())]
+    columns = (video_column, *FACE_COLUMNS)
+    table = raw[rows].with_columns(pl.DataFrame(extra, schema=columns, orient="row"))
+    if faces.mode == "each" and "group" not in raw.columns:
+        # Two faces of one video are two rows: without a group they could land in different splits.
+        # The pairing column's value where there is one (a real video and its fakes together).
+        keys = raw[pair_column].cast(pl.String).to_list() if pair_column else [None] * len(sources)
+        table = table.with_columns(pl.Series("group", [keys[i] or videos[i] for i in rows], dtype=pl.String))
+    _write_side_table(out / BAD_TABLE, result.bad, ["video_path", "reason"])
+    _write_side_table(out / NO_FACE_TABLE, no_face_rows, ["video_path", "face_frames", "face_frames_checked"])
+    recorded["faces"]["counts"] = {
+        "videos": len(sources), "clips": result.clips, "videos_without_face": len(result.no_face),
+        "full_frame_clips": sum(1 for r in extra if r[2] == "full_frame"), "bad_videos": len(result.bad),
+        # Over every video read (a fake cut with its real video's boxes counts that video's frames).
+        "frames_checked": sum(r["frames_checked"] for r in seen.values()),
+        "frames_missing": sum(r["frames_missing"] for r in seen.values()),
+    }
+    write_atomic(out / SETTINGS, json.dumps(recorded))
+    write_table(table, result.table_path)
+    return result
+
+
+def _write_side_table(path: Path, rows: list[tuple], schema: list[str]) -> None:
+    import polars as pl
+    from fvc_loaders.index import write_table
+
+    if rows:
+        write_table(pl.DataFrame(rows, schema=schema, orient="row"), path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    """The ``--face-*`` options of ``fvc prepare`` (they act only with ``--faces``)."""
+    group = parser.add_argument_group("face crops (--faces, plugin fvc-faces)")
+    group.add_argument("--faces", action="store_true",
+                       help="crop each video around its face instead of letterboxing the whole frame")
+    group.add_argument("--face-detector", default="opencv-haar",
+                       help="a face detector plugin by name (default: %(default)s)")
+    group.add_argument("--face-margin", type=float, default=0.3,
+                       help="the crop's side is the face's times 1 + this (default: %(default)s)")
+    group.add_argument("--face-smoothing", type=int, default=5,
+                       help="frames of the moving average over the face's track, 1 for none (default: %(default)s)")
+    group.add_argument("--face-every", type=int, default=1,
+                       help="detect on every N-th frame and interpolate between (default: %(default)s)")
+    group.add_argument("--face-mode", choices=MODES, default="largest",
+                       help="the largest face, or each face as its own clip (default: %(default)s)")
+    group.add_argument("--face-no-face", choices=NO_FACE, default="skip",
+                       help="a video without a face: leave it out and list it, or keep its whole frame "
+                            "(default: %(default)s)")
+    group.add_argument("--face-pair-column", default=None,
+                       help="column naming a fake's real video (default: source_id, else group)")
+    group.add_argument("--no-face-same-crop", dest="face_same_crop", action="store_false",
+                       help="detect faces in the fakes too instead of reusing their real video's boxes")
+    group.add_argument("--label-column", default="label", help="column of labels (default: %(default)s)")
+
+
+def run_command(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
+    from fvc_core.console import get_console
+
+    settings = FaceSettings(args.face_detector, args.face_margin, args.face_smoothing, args.face_every,
+                            args.face_mode, args.face_no_face, args.face_same_crop, args.face_pair_column)
+    result = prepare_faces(args.table, args.output, encoding=Encoding(args.size, args.crf, args.preset),
+                           faces=settings, on_bad_video=args.on_bad_video, video_column=args.video_column,
+                           label_column=args.label_column, workers=args.workers)
+    console = get_console()
+    console.print(f"{escape(str(result.table_path))}: {result.clips} face clips ({result.written} written, "
+                  f"{result.already_done} already done), {len(result.no_face)} videos without a face, "
+                  f"{len(result.bad)} bad")
+    for path in result.no_face:
+        console.print(f"[yellow]no face[/] {escape(path)} (--face-no-face skip)")
+    for path, reason in result.bad:
+        console.print(f"[yellow]left out[/] {escape(path)}: {escape(reason)}")
+    return 0
