@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -125,20 +126,21 @@ class ClipCache:
                 self._claimed = True
             path.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(path, content, per_process=True)
+            _touch(path)
             return True
         except (OSError, UserError) as exc:  # a full disk, no permission: train on, decoding every time
             self._write_failed = True
             log.warning("%s: cannot write to the clip cache, reading without it (%s)", self.folder, exc)
             return False
 
-    def _scan(self) -> tuple[list[tuple[float, int, Path]], int]:
+    def _scan(self) -> tuple[list[tuple[int, int, Path]], int]:
         entries = []
         for path in (self.folder / "clips").glob("*/*.npy"):
             try:
                 st = path.stat()
             except FileNotFoundError:  # removed by another worker meanwhile
                 continue
-            entries.append((st.st_mtime, st.st_size, path))
+            entries.append((st.st_mtime_ns, st.st_size, path))
         return entries, sum(size for _, size, _ in entries)
 
     def _evict(self) -> None:
@@ -153,7 +155,10 @@ class ClipCache:
 
 def _touch(path: Path) -> None:
     """Mark an entry as just used (eviction removes the least recently used first)."""
+    # Explicit nanoseconds: a plain utime stamps the kernel's coarse clock (a tick of a few ms), and
+    # entries used within one tick would tie and be evicted in name order.
+    now = time.time_ns()
     try:
-        os.utime(path)
+        os.utime(path, ns=(now, now))
     except OSError:
         pass
