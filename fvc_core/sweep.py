@@ -20,8 +20,16 @@ from fvc_core import ownership
 from fvc_core.config import ResolvedConfig, apply_overrides, load_yaml, resolve
 from fvc_core.console import get_console
 from fvc_core.errors import ConfigError, Terminated, UserError, one_line
-from fvc_core.sweep_spec import CONFIRM_ABOVE, Point, check_name, count, expand, make_points, section_of, \
-    split_arguments
+from fvc_core.sweep_spec import (
+    CONFIRM_ABOVE,
+    Point,
+    check_name,
+    count,
+    expand,
+    make_points,
+    section_of,
+    split_arguments,
+)
 
 SWEEP = "sweep"
 MAX_PROBLEM_LINES = 20

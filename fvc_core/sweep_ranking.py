@@ -206,7 +206,7 @@ def table(sweep: str, rows: list[dict[str, Any]], keys: list[str], selection: Se
         out.add_column("seeds", justify="right")
     if selection is not None:
         out.add_column(f"val\n{selection.metric.removeprefix('val_')}", justify="right", style="bold")
-    for metric, header in SHOWN_TEST.items():
+    for header in SHOWN_TEST.values():
         out.add_column(f"test\n{header}", justify="right")
     out.add_column("folds", justify="right")
     out.add_column("wall s", justify="right")

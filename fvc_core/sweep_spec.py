@@ -200,9 +200,9 @@ def short_names(keys: list[str]) -> dict[str, str]:
     return {k: (s if last.count(s) == 1 else k) for k, s in zip(keys, last, strict=True)}
 
 
-def make_points(combos: list[dict[str, Any]], taken: dict[str, str] | None = None) -> list[Point]:
-    """Points with readable, unique ids. ``taken`` (config hash -> folder) is not used here: the
-    caller renames a point to the folder that already holds its config."""
+def make_points(combos: list[dict[str, Any]]) -> list[Point]:
+    """Points with readable, unique ids (fvc_core.sweep renames a point to the folder that already
+    holds its config, so growing a sweep never trains a point twice)."""
     keys = list(dict.fromkeys(k for combo in combos for k in combo))
     varied = [k for k in keys if len({repr(c.get(k)) for c in combos}) > 1]
     names = short_names(varied)

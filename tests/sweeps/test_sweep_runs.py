@@ -91,6 +91,11 @@ def test_a_2x2_grid_is_ranked_on_validation_in_parquet_duckdb_and_mlflow(tmp_pat
     for line, row in zip(lines, frame.iter_rows(named=True), strict=True):
         assert float(line.split("│")[4]) == pytest.approx(row["val_loss_mean"], abs=5e-4)
 
+    wrong = subprocess.run([*FVC, "results", "--db", str(folder), "--sweep", "gird"], env=ENV,
+                           capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 2 and wrong.stderr.strip().splitlines() == [
+        f"error: --sweep gird: no such sweep in {folder / 'results.duckdb'} (sweeps there: grid)"]
+
     # MLflow: the sweep's run -> a run per point -> its fold runs.
     client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("tiny").experiment_id])

@@ -181,7 +181,13 @@ class MlflowTracker(Tracker):
         # `?workflowType=machine_learning` (docs/tracking.md): the tag alone did not, in MLflow 3.17.
         experiment = self.client.get_experiment(experiment_id)
         if EXPERIMENT_KIND_TAG not in (experiment.tags or {}):
-            self.client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+            try:
+                self.client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND)
+            except Exception:
+                # Two runs starting at once on a new store both saw the tag missing; SQLite refuses the
+                # second insert. Only a tag that is still missing is a failure.
+                if EXPERIMENT_KIND_TAG not in (self.client.get_experiment(experiment_id).tags or {}):
+                    raise
         return experiment_id
 
     def _find_or_create_experiment(self, run: RunInfo) -> str:
