@@ -17,7 +17,7 @@ import numpy as np
 from fvc_loaders.decoders import Plan
 from fvc_loaders.letterbox import fit
 
-from fvc_core.errors import BadVideoError
+from fvc_core.errors import BadVideoError, one_line
 
 
 class TorchCodecDecoder:
@@ -29,8 +29,7 @@ class TorchCodecDecoder:
         except Exception as exc:  # ImportError, RuntimeError: torchcodec says which FFmpeg it could not load
             from fvc_core.errors import PluginError
 
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise PluginError(f"data.decoder: torchcodec cannot load ({first[:200]}); install FFmpeg 4-8 "
+            raise PluginError(f"data.decoder: torchcodec cannot load ({one_line(exc, 200)}); install FFmpeg 4-8 "
                               "(e.g. apt-get install ffmpeg) or use data.decoder: pyav") from None
 
     def read(self, path: str | Path, plan: Plan, size: int) -> list[np.ndarray]:
@@ -49,7 +48,7 @@ class TorchCodecDecoder:
             seconds = np.clip(times, meta.begin_stream_seconds, np.nextafter(meta.end_stream_seconds, -np.inf))
             frames = decoder.get_frames_played_at(seconds=seconds.tolist()).data  # (N, 3, H, W) uint8, upright
         except (RuntimeError, ValueError) as exc:
-            raise BadVideoError(path, f"cannot decode: {str(exc).strip().splitlines()[0][:200]}") from None
+            raise BadVideoError(path, f"cannot decode: {one_line(exc, 200, with_type=False)}") from None
         return [_letterboxed_picture(frame, size, meta, torch) for frame in frames]
 
 
