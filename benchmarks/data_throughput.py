@@ -131,7 +131,7 @@ def main() -> int:
     torch.set_num_threads(cores)
     step = step_seconds(args.num_frames, args.steps)
     print(f"\nnaive_cnn training step on one {args.num_frames}-frame clip, CPU ({cores} threads): {step:.2f} s "
-          f"-> the model consumes {1 / step:.2f} clips/s")
+          f"-> the model consumes {1 / step:.3g} clips/s")
     return 0
 
 
