@@ -45,7 +45,10 @@ def register_datasets(register):
       data has no groups); other columns are passed along. Raises
       ``fvc_core.errors.UserError`` for a bad table, before any decoding.
     - ``read_video(path, *, augment=False, seed=0) -> torch.Tensor``: uint8
-      ``(T, 3, H, W)``, the same T for every video. Raises
+      ``(T, 3, H, W)``, the same T for every video; an evaluation read
+      (``augment=False``) may return ``(K, T, 3, H, W)``, K clips of the video,
+      which the trainer scores one by one and averages as fake probabilities
+      (``fvc_core.training.clips``). Raises
       ``fvc_core.errors.BadVideoError`` for a video it cannot read.
     - ``on_bad_video``: ``"fail"`` or ``"skip"``, the policy the trainer applies.
     - ``protocol() -> dict``: how a clip is made (frames, size, sampler...), so

@@ -34,6 +34,8 @@ class ClipConfig(BaseModel):
     on_bad_video: Literal["fail", "skip"] = Field(
         "fail", description="A video that cannot be read stops the run (fail) or is left out and reported (skip)."
     )
+    decoder: str = Field("pyav", description="What decodes the videos: pyav (fvc's reader) or a decoder a plugin "
+                         "registers (fvc-torchcodec: torchcodec). Frames are picked by the same rule either way.")
     cache: Path | None = Field(None, description="Folder for decoded, letterboxed clips (fvc's own): later epochs "
                                "read them instead of decoding. Keyed by video content and clip settings; "
                                "augmentation is applied after it. Unset: decode every time.")

@@ -175,6 +175,10 @@ class MetadataDataset:
 
     def __init__(self, config: MetadataConfig):
         self.config = config
+        if config.decoder != "pyav":
+            from fvc_loaders.decoders import get_decoder
+
+            get_decoder(config.decoder)  # an unknown name or a decoder that cannot load: one line, now
         self._cache = None
         if config.cache is not None:
             from fvc_loaders.cache import ClipCache
@@ -213,14 +217,15 @@ class MetadataDataset:
         if c.sampler == "window" and augment:
             # A new window every epoch: nothing to reuse, so never cached.
             assert c.clip_len is not None  # the config requires it with sampler: window
-            return read_windows(path, c.clip_len, c.size, fps=c.fps, seed=seed, augment_seed=augment_seed)[0]
+            return read_windows(path, c.clip_len, c.size, fps=c.fps, seed=seed, augment_seed=augment_seed,
+                                decoder=c.decoder)[0]
         if c.sampler == "uniform":
             def make() -> torch.Tensor:
-                return read_clip(path, c.num_frames, c.size)
+                return read_clip(path, c.num_frames, c.size, decoder=c.decoder)
         else:
             def make() -> torch.Tensor:
                 assert c.clip_len is not None
-                clips = read_windows(path, c.clip_len, c.size, fps=c.fps, count=c.clips_per_video)
+                clips = read_windows(path, c.clip_len, c.size, fps=c.fps, count=c.clips_per_video, decoder=c.decoder)
                 return clips[0] if c.clips_per_video == 1 else clips
         clip = self._cache.clip(path, self.clip_settings(), make) if self._cache is not None else make()
         if augment_seed is not None:  # after the cache, so every epoch gets its own draw
@@ -233,9 +238,9 @@ class MetadataDataset:
         """Every setting that shapes an unaugmented clip (the cache's key, beside the video's content)."""
         c = self.config
         if c.sampler == "uniform":
-            return {"sampler": "uniform", "num_frames": c.num_frames, "size": c.size, "decoder": "pyav"}
+            return {"sampler": "uniform", "num_frames": c.num_frames, "size": c.size, "decoder": c.decoder}
         return {"sampler": "window", "clip_len": c.clip_len, "fps": c.fps, "clips_per_video": c.clips_per_video,
-                "size": c.size, "decoder": "pyav"}
+                "size": c.size, "decoder": c.decoder}
 
     def protocol(self) -> dict[str, Any]:
         c = self.config
@@ -255,7 +260,7 @@ class MetadataDataset:
             "letterbox": True,
             "augment": c.augment,
             "on_bad_video": c.on_bad_video,
-            "decoder": "pyav",
+            "decoder": c.decoder,
         }
 
 

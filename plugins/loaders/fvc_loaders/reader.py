@@ -15,7 +15,7 @@ import dataclasses
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -25,6 +25,7 @@ import av
 import numpy as np
 
 from fvc_core.contract import BadVideoError
+from fvc_loaders.decoders import DEFAULT, Plan, Timeline, get_decoder
 from fvc_loaders.letterbox import FrameConverter, clip_of, letterbox
 from fvc_loaders.sampling import (
     DecodeCosts,
@@ -47,6 +48,8 @@ __all__ = [
     "letterbox",
     "probe",
     "read_clip",
+    "read_pictures",
+    "timeline",
     "read_windows",
 ]
 
@@ -59,6 +62,9 @@ LOOKAHEAD_PACKETS = 8
 # Timestamps are rounded to the time base: a frame stamped up to half a tick
 # after a target was meant to be on screen at it.
 _HALF_TICK = 0.5
+
+# Seconds converted back to ticks within this of a whole tick are put on it (float rounding only).
+_SNAP_TICKS = 1e-6
 
 # Seeking lands after the target when a keyframe is shown later than indexed;
 # each retry starts 4x further back.
@@ -116,7 +122,7 @@ def probe(path: str | Path) -> VideoInfo:
 
 
 def read_clip(
-    path: str | Path, num_frames: int, size: int, *, augment_seed: int | None = None
+    path: str | Path, num_frames: int, size: int, *, augment_seed: int | None = None, decoder: str = DEFAULT
 ) -> torch.Tensor:
     """uint8 ``(num_frames, 3, size, size)``: frames sampled uniformly over the duration, letterboxed.
 
@@ -125,13 +131,14 @@ def read_clip(
     the shape is always the same. If the file ends before its header says (a
     cut download), the clip is sampled over what is there. ``augment_seed``
     applies ``augment_clip`` with that seed; None leaves the frames as decoded.
-    Raises VideoReadError naming the file and the reason.
+    ``decoder`` names a ``decoders`` entry (data.decoder). Raises VideoReadError
+    naming the file and the reason.
     """
     import torch
 
     if num_frames < 1 or size < 1:
         raise ValueError(f"num_frames and size must be positive, got {num_frames} and {size}")
-    pictures = _sample(path, size, lambda timing: target_times(timing.start, timing.duration, num_frames))
+    pictures = get_decoder(decoder).read(path, lambda tl: target_times(tl.start, tl.duration, num_frames), size)
     clip = torch.from_numpy(clip_of(pictures, size))
     if augment_seed is not None:
         from fvc_loaders.augment import augment_clip
@@ -149,6 +156,7 @@ def read_windows(
     count: int = 1,
     seed: int | None = None,
     augment_seed: int | None = None,
+    decoder: str = DEFAULT,
 ) -> torch.Tensor:
     """uint8 ``(count, clip_len, 3, size, size)``: windows of ``clip_len`` frames at ``fps``, letterboxed.
 
@@ -171,16 +179,16 @@ def read_windows(
     if fps is not None and not fps > 0:
         raise ValueError(f"fps must be positive, got {fps}")
 
-    def plan(timing: _Timing) -> np.ndarray:
-        period = timing.frame_duration if fps is None else float(1 / (Fraction(fps) * timing.time_base))
+    def plan(tl: Timeline) -> np.ndarray:
+        period = 1.0 / (fps or tl.fps)
         span = clip_len * period
         if seed is None:
-            starts = even_window_starts(timing.start, timing.duration, span, count)
+            starts = even_window_starts(tl.start, tl.duration, span, count)
         else:
-            starts = [random_window_start(timing.start, timing.duration, span, seed + j) for j in range(count)]
-        return window_targets(starts, clip_len, period, timing.start + timing.duration)
+            starts = [random_window_start(tl.start, tl.duration, span, seed + j) for j in range(count)]
+        return window_targets(starts, clip_len, period, tl.start + tl.duration)
 
-    clip = torch.from_numpy(clip_of(_sample(path, size, plan), size))
+    clip = torch.from_numpy(clip_of(get_decoder(decoder).read(path, plan, size), size))
     if augment_seed is not None:
         from fvc_loaders.augment import augment_clip
 
@@ -227,14 +235,33 @@ def iter_frames(path: str | Path, max_side: int | None = None) -> Iterator[np.nd
 # --- sampling -----------------------------------------------------------------------------------
 
 
-def _sample(path: str | Path, size: int, plan: Callable[[_Timing], np.ndarray]) -> list[np.ndarray]:
+def timeline(path: str | Path) -> Timeline:
+    """The video's timeline (seconds) as the reader samples it: the container's start and duration
+    (measured from the packets where the container gives none). Other decoders use it so that the
+    same plan gives the same target times."""
+    with _open(path) as (container, stream):
+        timing = _Timing.of(container, stream)
+    if not timing.duration:
+        timing = timing.with_duration(_demuxed_duration(path, timing))
+    return timing.timeline()
+
+
+def read_pictures(path: str | Path, plan: Plan, size: int) -> list[np.ndarray]:
+    """The pyav decoder of ``decoders``: the pictures on screen at the times (seconds) ``plan`` gives.
+
+    Upright, scaled to fit ``size`` x ``size``, not yet padded (``letterbox.clip_of`` pads them).
+    """
+    return _sample(path, size, plan)
+
+
+def _sample(path: str | Path, size: int, plan: Plan) -> list[np.ndarray]:
     """The frames on screen at the times ``plan(timing)`` gives (stream ticks, any order): upright,
     scaled pictures, not yet padded (``letterbox.clip_of`` pads them into the clip)."""
     with _open(path) as (container, stream):
         timing = _Timing.of(container, stream)
         if not timing.duration:
             timing = timing.with_duration(_demuxed_duration(path, timing))
-        targets = np.ravel(plan(timing))
+        targets = timing.ticks(plan(timing.timeline()))
         picked = _pick_in_order(path, container, stream, timing, targets, size)
     if len(picked) == len(targets):
         return picked
@@ -244,7 +271,7 @@ def _sample(path: str | Path, size: int, plan: Callable[[_Timing], np.ndarray]) 
     log.warning("%s: video ends at %.3fs, before the %.3fs its header gives; sampling over what is there",
                 path, float(real * timing.time_base), float(timing.duration * timing.time_base))
     timing = timing.with_duration(real)
-    targets = np.ravel(plan(timing))
+    targets = timing.ticks(plan(timing.timeline()))
     with _open(path) as (container, stream):
         picked = _pick_in_order(path, container, stream, timing, targets, size)
     if not picked:
@@ -511,6 +538,20 @@ class _Timing:
 
     def with_duration(self, duration: float) -> _Timing:
         return dataclasses.replace(self, duration=duration)
+
+    def timeline(self) -> Timeline:
+        tb = float(self.time_base)
+        return Timeline(start=self.start * tb, duration=self.duration * tb, fps=float(self.fps))
+
+    def ticks(self, seconds: np.ndarray) -> np.ndarray:
+        """Times in seconds (any shape) as a flat array in this stream's time base.
+
+        A time that lands on a tick up to float rounding is put on it: a target exactly at a frame's
+        timestamp must pick that frame, and the shadowing test (``sampling.is_shadowed``) compares exactly.
+        """
+        ticks = np.ravel(np.asarray(seconds, dtype=np.float64)) / float(self.time_base)
+        nearest = np.round(ticks)
+        return np.where(np.abs(ticks - nearest) < _SNAP_TICKS, nearest, ticks)
 
 
 def _first_pts(container, stream) -> float:

@@ -1,0 +1,119 @@
+"""``data.decoder``: which library turns a video into frames (``pyav``, the default, or a plugin's).
+
+The sampling rules stay fvc's (``sampling``: target times, windows, the frame on screen at each
+time); a decoder only answers "the pictures on screen at these times". It is an object with
+
+- ``read(path, plan, size) -> list[np.ndarray]``: opens ``path``, calls ``plan(timeline)`` once
+  with the video's ``Timeline`` (seconds) to get the target times (any order, any shape; flattened),
+  and returns one upright picture per target, scaled to fit ``size`` x ``size`` with its aspect
+  kept, ``(h, w, 3)`` uint8 RGB, not yet padded. Raises ``fvc_core.errors.BadVideoError`` (one line,
+  naming the file) for a video it cannot read.
+
+Another distribution adds one by defining ``register_decoders(register)`` in its ``fvc`` entry-point
+module and calling ``register(name, factory, description)``; ``factory()`` builds the decoder
+(import heavy libraries there). Found the same way as layouts (``layouts.registry``): enabled
+plugins only, no core hookspec.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from fvc_core.contract import PluginError
+
+HOOK = "register_decoders"
+DEFAULT = "pyav"
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """A video stream's timeline in seconds, as its container gives it."""
+
+    start: float
+    duration: float
+    fps: float
+    """Average frame rate (the period of a window whose ``fps`` is unset)."""
+
+
+Plan = Callable[[Timeline], np.ndarray]
+
+
+class Decoder(Protocol):
+    def read(self, path: str | Path, plan: Plan, size: int) -> list[np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class DecoderInfo:
+    name: str
+    factory: Callable[[], Decoder]
+    description: str
+    plugin: str
+
+
+class PyAVDecoder:
+    """fvc's own reader (``reader``): seeks or decodes straight on by cost, skips frames no target needs."""
+
+    name = DEFAULT
+
+    def read(self, path: str | Path, plan: Plan, size: int) -> list[np.ndarray]:
+        from fvc_loaders.reader import read_pictures
+
+        return read_pictures(path, plan, size)
+
+
+def _load(disabled: Iterable[str]) -> dict[str, DecoderInfo]:
+    from fvc_core.plugins import get_registry
+
+    found = {DEFAULT: DecoderInfo(DEFAULT, PyAVDecoder, "PyAV (FFmpeg), fvc's own reader", "loaders")}
+    for info in get_registry(disabled).plugins:
+        if info.error is not None:
+            continue
+        try:
+            module = importlib.import_module(info.module.split(":")[0])
+        except Exception:  # reported by `fvc plugins`
+            continue
+        hook = getattr(module, HOOK, None)
+        if not callable(hook):
+            continue
+
+        def register(name: str, factory: Callable[[], Decoder], description: str = "",
+                     _plugin: str = info.name) -> None:
+            if name in found and found[name].plugin != _plugin:
+                raise PluginError(f"data.decoder {name!r} is provided by plugins {found[name].plugin!r} and "
+                                  f"{_plugin!r}; disable one with -p no:NAME")
+            found[name] = DecoderInfo(name, factory, description, _plugin)
+
+        try:
+            hook(register=register)
+        except PluginError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"plugin {info.name!r}: {HOOK} failed ({type(exc).__name__}: {exc})") from None
+    return found
+
+
+def available_decoders(disabled: Iterable[str] = ()) -> dict[str, DecoderInfo]:
+    return _load(disabled)
+
+
+_BUILT: dict[str, Any] = {}
+
+
+def get_decoder(name: str) -> Decoder:
+    """The decoder ``name`` (built once per process), or a one-line PluginError listing the valid names."""
+    if name == DEFAULT:
+        return PyAVDecoder()
+    if name not in _BUILT:
+        from fvc_core.plugins import closest
+
+        found = _load(())
+        if name not in found:
+            raise PluginError(f"data.decoder: unknown decoder {name!r}{closest(name, found)}")
+        _BUILT[name] = found[name].factory()
+    return _BUILT[name]
