@@ -28,6 +28,7 @@ from fvc_core.hookspecs import hookimpl
 from fvc_core.tracking import (
     INTERRUPTED,
     KILLED,
+    Evaluation,
     FoldResult,
     RunInfo,
     RunSummary,
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from fvc_core.tracker_set import TrackerSet
 
 __all__ = [
-    "BadVideoError", "ConfigError", "Dataset", "DiskFullError", "Executor", "FoldFunction", "FoldResult",
+    "BadVideoError", "ConfigError", "Dataset", "DiskFullError", "Evaluation", "Executor", "FoldFunction", "FoldResult",
     "FoldTask", "INTERRUPTED", "Job", "KILLED", "PluginError", "Register", "RunInfo", "RunSummary", "Tracker",
     "TrackerConfig", "UserError", "hookimpl", "one_line", "test_metric_name",
 ]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from fvc_core.contract import UserError, one_line
 from fvc_loaders.config import MetadataConfig
+from fvc_loaders.index import table_layout
 
 if TYPE_CHECKING:
     import polars as pl
@@ -135,6 +136,24 @@ def load_table(config: MetadataConfig) -> pl.DataFrame:
     return pl.DataFrame([video_path, label, group, *others])
 
 
+def prepared_with(table: str | Path) -> dict[str, Any] | None:
+    """What ``fvc prepare`` recorded of how it made the clips of ``table`` (its prepare.json, beside the
+    table it wrote), whole: later steps (a face crop) add their settings to that same file."""
+    import json
+
+    from fvc_loaders.prepare import SETTINGS
+
+    path = Path(table).parent / SETTINGS
+    if not path.is_file():
+        return None
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot read what fvc prepare recorded ({one_line(exc, with_type=False)}); "
+                        "it says how the table's clips were made") from None
+    return found if isinstance(found, dict) else {"settings": found}
+
+
 class MetadataDataset:
     """A dataset plugin object (see ``fvc_core.hookspecs.register_datasets``) over a Parquet table."""
 
@@ -161,6 +180,8 @@ class MetadataDataset:
         return {
             "dataset": self.name,
             "metadata": str(self.config.metadata),
+            "layout": table_layout(self.config.metadata),
+            "prepare": prepared_with(self.config.metadata),
             "num_frames": self.config.num_frames,
             "size": self.config.size,
             "sampler": "uniform-time",
