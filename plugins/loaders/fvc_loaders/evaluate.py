@@ -291,8 +291,10 @@ def run_command(args: argparse.Namespace) -> int:
             results[(run, table.name)] = metrics
             fm = metrics["overall"]["fold_mean_score"]
             auc = "n/a" if fm["roc_auc"] is None or fm["roc_auc"] != fm["roc_auc"] else f"{fm['roc_auc']:.3f}"
+            frames = fm.get("frame_roc_auc")
+            frame_auc = f", frame ROC AUC {frames:.3f}" if frames is not None and frames == frames else ""
             console.print(f"{escape(str(run / 'eval' / table.name / 'metrics.json'))}: {fm['n']} videos, "
-                          f"ROC AUC {auc}, accuracy {fm['accuracy']:.3f}")
+                          f"ROC AUC {auc}{frame_auc}, accuracy {fm['accuracy']:.3f}")
             if metrics["skipped"]:
                 console.print(f"[yellow]warning:[/] {len(metrics['skipped'])} videos of {table.name} could not be "
                               "read and are left out of its metrics (listed in metrics.json)")
