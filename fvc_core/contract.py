@@ -29,6 +29,7 @@ from fvc_core.model_input import ClipSpec, ModelInput
 from fvc_core.tracking import (
     INTERRUPTED,
     KILLED,
+    Evaluation,
     FoldResult,
     RunInfo,
     RunSummary,
@@ -46,9 +47,9 @@ if TYPE_CHECKING:
     from fvc_core.tracker_set import TrackerSet
 
 __all__ = [
-    "BadVideoError", "ClipSpec", "ConfigError", "Dataset", "DiskFullError", "Executor", "FoldFunction", "FoldResult",
-    "FoldTask", "INTERRUPTED", "Job", "KILLED", "ModelInput", "PluginError", "Register", "RunInfo", "RunSummary",
-    "Tracker", "TrackerConfig", "UserError", "hookimpl", "one_line", "test_metric_name",
+    "BadVideoError", "ClipSpec", "ConfigError", "Dataset", "DiskFullError", "Evaluation", "Executor", "FoldFunction",
+    "FoldResult", "FoldTask", "INTERRUPTED", "Job", "KILLED", "ModelInput", "PluginError", "Register", "RunInfo",
+    "RunSummary", "Tracker", "TrackerConfig", "UserError", "hookimpl", "one_line", "test_metric_name",
 ]
 
 

@@ -169,7 +169,7 @@ def _fold_context(task: FoldTask) -> tuple[Any, Any]:
     from fvc_core.console import get_console
     from fvc_core.contract import Job
     from fvc_core.plugins import get_registry
-    from fvc_core.runner import versions
+    from fvc_core.runner import run_protocol, versions
     from fvc_core.trackers import TrackerSet
     from fvc_core.tracking import RunInfo
 
@@ -178,9 +178,7 @@ def _fold_context(task: FoldTask) -> tuple[Any, Any]:
     dataset = registry.get("datasets", config.data.name).factory(config.data.config)
     model_reg = registry.get("models", config.model.name)
     trainer = registry.get("trainers", config.trainer.name).factory(config.trainer.config)
-    protocol = {"model": config.model.name}
-    with contextlib.suppress(AttributeError):
-        protocol.update(dataset.protocol())
+    protocol = run_protocol(config, dataset, trainer)
     run = RunInfo(experiment=config.experiment, run_id=task.run_id, config=config.as_dict(),
                   config_hash=config.hash(), model_name=config.model.name, run_dir=Path(task.run_dir),
                   folds=int(getattr(config.trainer.config, "folds", 1)), protocol=protocol,

@@ -78,7 +78,10 @@ def register_models(register):
     ``"backbone"`` and ``"head"``; and ``backbone_pretrained = True`` when the
     backbone's weights are pretrained: only then does the supervised trainer give
     it a lower rate (lr/100, unless ``trainer.backbone_lr`` is set). A backbone
-    trained from scratch learns at ``lr``, like the head.
+    trained from scratch learns at ``lr``, like the head. And ``frame_logits(x) -> (N, T,
+    num_classes)``: per-frame logits, which give the frame-level ROC AUC, the video
+    aggregations other than the model's own (``trainer.aggregation``) and ``fvc explain``;
+    when ``forward`` accepts ``return_frame_logits=True`` (returning both), one pass serves both.
     ``fvc_core.create_model(name, config)`` calls the factory.
     """
 

@@ -195,17 +195,25 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def run_protocol(config: ResolvedConfig, dataset: Any, trainer: Any) -> dict[str, Any]:
+    """How the run's numbers are measured: the model, the seed, the dataset's ``protocol()`` (table,
+    layout, preprocessing, frames, size, sampler) and the trainer's (split, folds, aggregation).
+    Both ``protocol()`` are optional in the contract."""
+    protocol: dict[str, Any] = {"model": config.model.name, "seed": config.seed}
+    for part in (dataset, trainer):
+        describe = getattr(part, "protocol", None)
+        if callable(describe):
+            protocol.update(describe())
+    return protocol
+
+
 def _start(config: ResolvedConfig, fresh: bool, console: Console, registry: Registry, dataset: Any, model_reg: Any,
            trainer: Any, trackers: TrackerSet, executor: Any = None) -> RunSummary:
     run_dir, run_id, resumed = prepare_run_dir(config, fresh=fresh,
                                                note=lambda text: console.print(f"[dim]{text}[/]", soft_wrap=True))
     (run_dir / "config.yaml").write_text(config.to_yaml())
     state_path = run_dir / "run.json"
-    protocol = {"model": config.model.name}
-    try:
-        protocol.update(dataset.protocol())
-    except AttributeError:
-        pass
+    protocol = run_protocol(config, dataset, trainer)
     # What the run was trained with, so a report written later shows these and not what is installed then.
     state = {
         "run_id": run_id,

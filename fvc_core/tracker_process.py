@@ -160,6 +160,9 @@ class TrackerHost:
     def fail_run(self, run: RunInfo, error: str) -> None:
         self._send("fail_run", run, error)
 
+    def log_evaluation(self, run: RunInfo, evaluation: Any) -> None:
+        self._send("log_evaluation", run, evaluation)
+
     def close(self) -> None:
         if self._process is None:
             return

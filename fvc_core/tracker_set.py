@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fvc_core.errors import UserError, one_line
-from fvc_core.tracking import FoldResult, RunInfo, RunSummary, Tracker
+from fvc_core.tracking import Evaluation, FoldResult, RunInfo, RunSummary, Tracker
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -97,3 +97,6 @@ class TrackerSet(Tracker):
 
     def fail_run(self, run: RunInfo, error: str) -> None:
         self._call("fail_run", run, error)
+
+    def log_evaluation(self, run: RunInfo, evaluation: Evaluation) -> None:
+        self._call("log_evaluation", run, evaluation)

@@ -7,6 +7,8 @@ on. ``fail_fast`` turns that warning into an error that stops the run. Trackers 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 
 from fvc_core.config import ResolvedConfig
@@ -14,9 +16,9 @@ from fvc_core.errors import UserError, one_line
 from fvc_core.plugins import Registry
 from fvc_core.tracker_process import TrackerHost, background_spec
 from fvc_core.tracker_set import TrackerSet, could_not_start
-from fvc_core.tracking import Tracker
+from fvc_core.tracking import Evaluation, RunInfo, Tracker
 
-__all__ = ["TrackerSet", "build_trackers", "could_not_start"]
+__all__ = ["TrackerSet", "build_trackers", "could_not_start", "track_evaluation"]
 
 
 def build_trackers(config: ResolvedConfig, registry: Registry, console: Console) -> TrackerSet:
@@ -47,3 +49,44 @@ def build_trackers(config: ResolvedConfig, registry: Registry, console: Console)
     for message in warnings:
         trackers.warn(message)
     return trackers
+
+
+def track_evaluation(run_dir: Path, evaluation: Evaluation, console: Console) -> list[str]:
+    """Tell the trackers of a finished run (its config.yaml's ``trackers:``) of an evaluation of it.
+
+    Built in this process, ``background`` or not: one event does not need a child. Whatever fails
+    (a tracker no longer installed, a store gone) is a warning: the evaluation's files are written
+    already. Returns the warnings.
+    """
+    import json
+
+    from fvc_core.config import resolve
+    from fvc_core.plugins import get_registry
+    from fvc_core.training.predict import read_run_config
+
+    run_dir = Path(run_dir)
+    trackers = TrackerSet([], console)
+    try:
+        config = resolve(read_run_config(run_dir), source=str(run_dir / "config.yaml"))
+        state = json.loads((run_dir / "run.json").read_text())
+        registry = get_registry(config.disabled_plugins)
+    except (UserError, OSError, ValueError) as exc:
+        trackers.warn(f"evaluation {evaluation.name!r} not tracked: {one_line(exc, with_type=False)}")
+        return trackers.warnings
+    run = RunInfo(experiment=config.experiment, run_id=str(state.get("run_id")), config=config.as_dict(),
+                  config_hash=config.hash(), model_name=config.model.name, run_dir=run_dir,
+                  folds=int(getattr(config.trainer.config, "folds", 1)), protocol=state.get("protocol") or {},
+                  versions=state.get("versions") or {}, resumed=True)
+    built: list[tuple[str, Tracker, bool]] = []
+    problems = []
+    for section in config.trackers:
+        try:
+            # fail_fast guards training; the evaluation's numbers are on disk whatever a tracker does.
+            built.append((section.name, registry.get("trackers", section.name).factory(section.config), False))
+        except Exception as exc:
+            problems.append(could_not_start(section.name, exc))
+    trackers = TrackerSet(built, console)
+    for message in problems:
+        trackers.warn(message)
+    trackers.log_evaluation(run, evaluation)
+    return trackers.warnings

@@ -108,6 +108,20 @@ class RunSummary:
     mean over all repeats x folds (corrected for the folds' overlapping training parts)."""
 
 
+@dataclass
+class Evaluation:
+    """A finished run's fold models scored on another table (``fvc evaluate``), once its files are written."""
+
+    name: str
+    """``--name``: the results are in ``<run_dir>/eval/<name>/``."""
+    metrics: dict[str, Any]
+    """eval/<name>/metrics.json's content: ``overall``, ``per_method`` (each ``fold_mean_score``,
+    ``folds`` and ``over_folds``), ``protocol``, ``n_videos``, ``skipped``."""
+    eval_dir: Path
+    protocol: dict[str, Any] = field(default_factory=dict)
+    """How it was measured: the table and its layout, preprocessing, clips, aggregation, folds."""
+
+
 class Tracker:
     """Receives a run's events. Override what you need; the rest do nothing.
 
@@ -142,6 +156,10 @@ class Tracker:
 
     def fail_run(self, run: RunInfo, error: str) -> None:
         """The run stopped: ``error`` is INTERRUPTED, KILLED, or ``Type: message`` of what failed."""
+
+    def log_evaluation(self, run: RunInfo, evaluation: Evaluation) -> None:
+        """``fvc evaluate`` scored another table with the finished run ``run`` (told after the run, in
+        another process: no ``start_run`` comes first). Optional; ignored by default."""
 
 
 def history_steps(result: FoldResult, config: Mapping[str, Any]) -> dict[int, int]:

@@ -9,7 +9,7 @@ from pydantic import Field
 from fvc_core.hookspecs import hookimpl
 from fvc_core.tracking import FoldResult, RunInfo, Tracker, TrackerConfig
 
-_SHOWN = ("accuracy", "f1_score", "roc_auc", "average_precision", "eer")
+_SHOWN = ("accuracy", "f1_score", "roc_auc", "average_precision", "eer", "frame_roc_auc")
 
 
 class ConsoleConfig(TrackerConfig):

@@ -91,6 +91,12 @@ class SupervisedConfig(BaseModel):
     prefetch_factor: int = Field(2, ge=1, description="Batches each worker prepares ahead.")
     threshold: float = Field(0.5, gt=0, lt=1, description="Fake-score threshold for accuracy, precision, "
                              "recall, F1 and the confusion matrix.")
+    aggregation: Literal["mean_logits", "mean_prob", "max", "topk"] = Field(
+        "mean_logits", description="A video's fake score from its frames: mean_logits (the model's own video "
+        "logits, the mean of its frame logits), mean_prob (mean of the frame probabilities), max, topk (mean of "
+        "the top_k frame probabilities). All but mean_logits need a model with frame_logits. Used for validation, "
+        "test, fvc predict and fvc evaluate alike, and recorded with every number.")
+    top_k: int = Field(3, ge=1, description="k of aggregation: topk (a clip of fewer frames uses them all).")
 
     @field_validator("device")
     @classmethod

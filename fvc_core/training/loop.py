@@ -17,11 +17,11 @@ from torch import nn
 
 from fvc_core.errors import BadVideoError, UserError
 from fvc_core.training import checkpoint
-from fvc_core.training.clips import video_logits
 from fvc_core.training.config import PRETRAINED_BACKBONE_LR_FACTOR, SupervisedConfig
 from fvc_core.training.data import Key, clip_seed, epoch_order
 from fvc_core.training.metrics import validation_metrics
 from fvc_core.training.schedule import EarlyStopping, warmup_constant, warmup_cosine
+from fvc_core.training.scoring import Aggregation
 
 TIMINGS = ("epoch_seconds", "data_wait_seconds")
 
@@ -225,6 +225,8 @@ class FoldTraining:
             weights = torch.tensor(compute_class_weight("balanced", classes=np.array([0, 1]), y=y),
                                    dtype=torch.float32, device=env.device)
         self.objective = Objective(weights)
+        self.aggregation = Aggregation(cfg.aggregation, cfg.top_k)
+        self.aggregation.check(self.model)
         es = cfg.early_stopping
         self.stopping = EarlyStopping(es.metric, es.resolved_mode(), es.patience, es.min_delta,
                                       grace_epochs=cfg.warmup_epochs)
@@ -384,16 +386,21 @@ class FoldTraining:
         self.model.eval()
         rows: list[int] = []
         scores: list[float] = []
+        # Each row's frame fake scores, when the model gives them (read by run() for the test part).
+        self.frame_scores: list[list[float]] | None = None
         loss_sum = 0.0
         for batch, _ in self._batches(keys, f"fold {self.fold} {part}"):
             if batch.videos is not None:
                 videos = batch.videos.to(self.env.device, non_blocking=True)
                 labels = batch.labels.to(self.env.device, non_blocking=True)
                 with self._autocast():
-                    logits = video_logits(self.model, videos)  # several clips per video: their mean probability
+                    logits, video_scores, frames = self.aggregation.score(self.model, videos)
                 loss_sum += float(self.objective.loss(logits, labels)) * len(batch.rows)
                 rows += batch.rows
-                scores += self.objective.scores(logits).cpu().tolist()
+                scores += video_scores.cpu().tolist()
+                if frames is not None:
+                    self.frame_scores = self.frame_scores or []
+                    self.frame_scores += frames.cpu().tolist()
             self.env.progress.step(None)
         return rows, scores, loss_sum / len(rows) if rows else math.nan
 
@@ -505,9 +512,10 @@ class FoldTraining:
         labels = [self.labels[r] for r in rows]
         paths = outputs.fold_paths(self.fold_dir)
         outputs.write_predictions(paths["predictions.parquet"], [self.env.paths[r] for r in rows], labels,
-                                  scores, self.fold)
+                                  scores, self.fold, self.frame_scores)
         outputs.write_json(paths["history.json"], self.history)
         test = compute_metrics(labels, scores, cfg.threshold)
+        test.update(outputs.scoring_record(labels, self.frame_scores, self.aggregation, self.model, self.job.run))
         # best_epoch is the epoch whose model scored the test part (refit: how many epochs it trained);
         # best_metric_epoch the one the validation metric liked best: they differ only with keep=last.
         test.update(fold=self.fold, best_epoch=chosen, best_metric=self.stopping.metric,

@@ -1,4 +1,4 @@
-"""Video-level detection metrics, all from scikit-learn, in one place.
+"""Video- and frame-level detection metrics, all from scikit-learn, in one place.
 
 ``metrics.json`` is ``compute_metrics(labels, scores)`` of a fold's predictions.parquet,
 so every number in it can be recomputed from that file.
@@ -85,11 +85,26 @@ def validation_metrics(labels: Sequence[int], scores: Sequence[float], threshold
     return {VAL_NAMES[k]: m[k] for k in SCORE_METRICS}
 
 
-def summarize(per_fold: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
-    """Mean and sample standard deviation (ddof=1, like SQL STDDEV) of each score metric across folds."""
+def frame_metrics(labels: Sequence[int], frame_scores: Sequence[Sequence[float]] | None) -> dict[str, Any]:
+    """Frame-level ROC AUC: every frame's fake probability against its video's label, all frames
+    pooled (each video weighs as many frames as it has). None when the model gives no frame scores."""
+    from sklearn.metrics import roc_auc_score
+
+    if frame_scores is None:
+        return {"frame_roc_auc": None, "n_frames": None}
+    y = np.concatenate([np.full(len(f), lab, dtype=np.int64) for lab, f in zip(labels, frame_scores, strict=True)]
+                       or [np.zeros(0, dtype=np.int64)])
+    s = np.concatenate([np.asarray(f, dtype=np.float64) for f in frame_scores] or [np.zeros(0)])
+    auc = float(roc_auc_score(y, s)) if len(np.unique(y)) == 2 else math.nan
+    return {"frame_roc_auc": auc, "n_frames": int(len(y))}
+
+
+def summarize(per_fold: list[dict[str, Any]],
+              names: Sequence[str] = SCORE_METRICS) -> tuple[dict[str, float], dict[str, float]]:
+    """Mean and sample standard deviation (ddof=1, like SQL STDDEV) of each metric across folds."""
     mean: dict[str, float] = {}
     std: dict[str, float] = {}
-    for name in SCORE_METRICS:
+    for name in names:
         values = np.array([_num(m.get(name)) for m in per_fold], dtype=np.float64)
         values = values[~np.isnan(values)]
         mean[name] = float(values.mean()) if len(values) else math.nan

@@ -21,6 +21,8 @@ from fvc_core.training.metrics import summarize
 
 # Numbers a FoldResult carries to trackers (metrics.json also has the confusion matrix and threshold).
 RESULT_KEYS = (*SCORE_METRICS, "n", "n_real", "n_fake")
+# Only from a model that gives frame scores: no column of NaN for one that does not.
+FRAME_KEYS = ("frame_roc_auc", "n_frames")
 
 
 def plain(value: Any) -> Any:
@@ -78,12 +80,25 @@ def fold_paths(fold_dir: Path) -> dict[str, Path]:
 
 
 def write_predictions(path: Path, video_paths: list[str], labels: list[int], scores: list[float],
-                      fold: int) -> None:
-    frame = pl.DataFrame(
-        {"video_path": video_paths, "label": labels, "score": scores, "fold": [fold] * len(video_paths)},
-        schema={"video_path": pl.String, "label": pl.Int64, "score": pl.Float64, "fold": pl.Int64},
-    )
-    write_atomic(path, frame.write_parquet)
+                      fold: int, frame_scores: list[list[float]] | None = None) -> None:
+    """One row per video (keyed by its full path); ``frame_scores``: its frames' fake probabilities,
+    when the model gives them, so the frame-level AUC of metrics.json can be recomputed from here."""
+    data: dict[str, Any] = {"video_path": video_paths, "label": labels, "score": scores,
+                            "fold": [fold] * len(video_paths)}
+    schema: dict[str, Any] = {"video_path": pl.String, "label": pl.Int64, "score": pl.Float64, "fold": pl.Int64}
+    if frame_scores is not None:
+        data["frame_scores"], schema["frame_scores"] = frame_scores, pl.List(pl.Float64)
+    write_atomic(path, pl.DataFrame(data, schema=schema).write_parquet)
+
+
+def scoring_record(labels: list[int], frame_scores: list[list[float]] | None, aggregation: Any, model: Any,
+                   run: RunInfo) -> dict[str, Any]:
+    """What metrics.json holds beside the video-level numbers: the frame-level AUC, how the video
+    scores were aggregated, and the run's protocol (data, split, clips, preprocessing)."""
+    from fvc_core.training.metrics import frame_metrics
+
+    return {**frame_metrics(labels, frame_scores), "aggregation": aggregation.describe(model),
+            "protocol": run.protocol}
 
 
 def fold_result(fold: int, fold_dir: Path, metrics: dict[str, Any], history: list[dict[str, Any]],
@@ -93,7 +108,8 @@ def fold_result(fold: int, fold_dir: Path, metrics: dict[str, Any], history: lis
         repeat=repeat,
         fold_in_repeat=fold if fold_in_repeat is None else fold_in_repeat,
         fold=fold,
-        metrics={k: _float(metrics.get(k)) for k in RESULT_KEYS},
+        metrics={k: _float(metrics.get(k)) for k in RESULT_KEYS}
+        | {k: _float(metrics[k]) for k in FRAME_KEYS if metrics.get(k) is not None},
         fold_dir=fold_dir,
         predictions_path=paths["predictions.parquet"],
         history=history,
@@ -137,7 +153,8 @@ def write_summary(run: RunInfo, results: list[FoldResult], skipped: list[dict[st
     each test metric over all repeats x folds is added; with 1 the file is what it always was."""
     from fvc_core.training.metrics import confidence_interval
 
-    mean, std = summarize([r.metrics for r in results])
+    names = SCORE_METRICS + (("frame_roc_auc",) if any("frame_roc_auc" in r.metrics for r in results) else ())
+    mean, std = summarize([r.metrics for r in results], names)
     path = Path(run.run_dir) / "summary.json"
     data: dict[str, Any] = {
         "experiment": run.experiment,
@@ -148,6 +165,8 @@ def write_summary(run: RunInfo, results: list[FoldResult], skipped: list[dict[st
         "mean": mean,
         "std": std,
         "skipped_videos": skipped,
+        "aggregation": _aggregation(results),
+        "protocol": run.protocol,
     }
     ci95: dict[str, tuple[float, float]] = {}
     if repeats > 1:
@@ -160,6 +179,15 @@ def write_summary(run: RunInfo, results: list[FoldResult], skipped: list[dict[st
     write_json(path, data)
     return RunSummary(run=run, folds=results, mean=mean, std=std, summary_path=path, skipped_videos=skipped,
                       repeats=repeats, ci95=ci95)
+
+
+def _aggregation(results: list[FoldResult]) -> Any:
+    """The folds' aggregation as their metrics.json records it (one run, one aggregation)."""
+    for result in results:
+        path = result.artifacts.get("metrics.json")
+        if path is not None and Path(path).is_file():
+            return read_json(Path(path)).get("aggregation")
+    return None
 
 
 def _cell(value: float) -> str:

@@ -173,18 +173,19 @@ def _dataset_key(video: str) -> str:
 
 
 def score_videos(run_dir: str | Path, paths: list[str | Path], *, device: str = "cpu",
-                 dataset: Any = None) -> pl.DataFrame:
+                 dataset: Any = None, frames: bool = False) -> pl.DataFrame:
     """Fake scores of videos from every fold's model, and their mean.
 
     Columns: video_path, score (mean over folds), prediction (fake/real at the run's threshold),
     score_fold_<k> per fold, error (why a video was skipped under on_bad_video: skip, else null).
-    ``dataset`` defaults to the run's dataset plugin, rebuilt from config.yaml to read the videos
-    exactly as in training.
+    Each fold's score is aggregated from the frames as in training (the run's trainer.aggregation).
+    ``frames``: also each frame's fake probability, ``frame_scores_fold_<k>`` and their mean over folds
+    ``frame_scores`` (lists; only for models that give frame scores). ``dataset`` defaults to the run's
+    dataset plugin, rebuilt from config.yaml to read the videos exactly as in training.
     """
     import torch
 
-    from fvc_core.training.clips import video_logits
-    from fvc_core.training.loop import Objective
+    from fvc_core.training.scoring import aggregation_of, has_frame_scores
 
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
@@ -194,9 +195,13 @@ def score_videos(run_dir: str | Path, paths: list[str | Path], *, device: str = 
         name, data_config = _section(config, "data", run_dir / "config.yaml")
         dataset = get_registry().create("datasets", name, data_config)
     threshold = float((config.get("trainer") or {}).get("threshold", 0.5))
+    aggregation = aggregation_of(config)
     policy = getattr(dataset, "on_bad_video", "fail")
     folds = fold_dirs(run_dir)
     models = [(fold_number(d), load_fold_model(d, device=device)) for d in folds]
+    for _, model in models:
+        aggregation.check(model)
+    frames = frames and all(has_frame_scores(model) for _, model in models)
     videos = expand_videos(list(paths))
 
     rows: list[dict[str, Any]] = []
@@ -210,14 +215,24 @@ def score_videos(run_dir: str | Path, paths: list[str | Path], *, device: str = 
                     raise
                 rows.append({**row, "error": exc.reason})
                 continue
-            fold_scores = {f"score_fold_{k}": float(Objective.scores(video_logits(model, clip))[0])
-                           for k, model in models}
+            fold_scores: dict[str, float] = {}
+            fold_frames: dict[str, list[float]] = {}
+            for k, model in models:
+                _, score, frame_scores = aggregation.score(model, clip)
+                fold_scores[f"score_fold_{k}"] = float(score[0])
+                if frames and frame_scores is not None:
+                    fold_frames[f"frame_scores_fold_{k}"] = frame_scores[0].tolist()
             mean = sum(fold_scores.values()) / len(fold_scores)
+            if frames:
+                fold_frames["frame_scores"] = torch.tensor(list(fold_frames.values())).mean(0).tolist()
             rows.append({**row, "score": mean, "prediction": "fake" if mean >= threshold else "real",
-                         **fold_scores, "error": None})
+                         **fold_scores, **fold_frames, "error": None})
     schema = {"video_path": pl.String, "score": pl.Float64, "prediction": pl.String,
-              **{f"score_fold_{k}": pl.Float64 for k, _ in models}, "error": pl.String}
-    return pl.DataFrame(rows, schema=schema)
+              **{f"score_fold_{k}": pl.Float64 for k, _ in models}}
+    if frames:
+        schema |= {"frame_scores": pl.List(pl.Float64),
+                   **{f"frame_scores_fold_{k}": pl.List(pl.Float64) for k, _ in models}}
+    return pl.DataFrame(rows, schema=schema | {"error": pl.String})
 
 
 def run_command(args: argparse.Namespace) -> int:

@@ -40,6 +40,19 @@ class SupervisedTrainer:
         self.config = config or SupervisedConfig()
         self._plan_of: tuple[str, _Plan] | None = None
 
+    def protocol(self) -> dict[str, Any]:
+        """The split and scoring part of the run's protocol (run.json, metrics files, trackers)."""
+        cfg = self.config
+        out: dict[str, Any] = {"split": cfg.split, "folds": cfg.folds, "repeats": cfg.repeats,
+                               "val_fraction": cfg.val_fraction, "refit": cfg.refit, "aggregation": cfg.aggregation,
+                               "threshold": cfg.threshold}
+        if cfg.split == "official":
+            # The table's own validation part when it has one; val_fraction only carves one otherwise.
+            out["val_fraction"] = f"the table's val rows, else {cfg.val_fraction} of train"
+        if cfg.aggregation == "topk":
+            out["top_k"] = cfg.top_k
+        return out
+
     def _plan(self, job: Any) -> _Plan:
         from fvc_core.training.data import ClipSource, make_loader
         from fvc_core.training.loop import SkippedVideos, resolve_amp, resolve_device

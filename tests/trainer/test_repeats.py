@@ -14,7 +14,8 @@ from scipy import stats
 from fvc_core.training.trainer import SupervisedTrainer
 from tests.trainer.helpers import TinyDataset, make_job, small_config
 
-SUMMARY_KEYS = ["experiment", "run_id", "model", "config_hash", "folds", "mean", "std", "skipped_videos"]
+SUMMARY_KEYS = ["experiment", "run_id", "model", "config_hash", "folds", "mean", "std", "skipped_videos", "aggregation",
+                "protocol"]
 
 
 def test_one_repeat_writes_what_a_run_always_wrote(tmp_path):

@@ -29,6 +29,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"the results file, or a folder holding {DEFAULT_FILE} (searched {SEARCH_DEPTH} "
                         "levels down, e.g. in output_dir); default: the current folder")
     parser.add_argument("--runs", action="store_true", help="one row per run: models side by side, mean ± std")
+    parser.add_argument("--evaluations", action="store_true",
+                        help="the fvc evaluate results: each run's evaluations (the folds' mean score), overall")
     parser.add_argument("--run", metavar="RUN_ID", help="this run's folds (an id prefix will do) instead of the latest")
     parser.add_argument("--sweep", metavar="NAME", help="the points of `fvc sweep` NAME side by side, ranked by "
                         "their validation metric (--db: the output_dir or the sweep's folder)")
@@ -88,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
                     console.print(table(frame, f"{path}", args.limit))
             elif getattr(args, "sweep", None):
                 console.print(sweep_table(con, path, args.sweep, args.limit))
+            elif args.evaluations:
+                console.print(evaluations_table(con, path, args.limit))
             elif args.runs:
                 frame = con.sql("SELECT * FROM run_results ORDER BY started_at, run_id").pl()
                 if frame.height == 0:
@@ -202,6 +206,34 @@ def folds_table(con, path: Path, prefix: str | None):
         out.add_section()
         out.add_row("mean", *(cell(values[c].mean()) for c in tests), "", style="bold")
         out.add_row("std", *(cell(values[c].std()) for c in tests), "")
+    return out
+
+
+def evaluations_table(con, path: Path, limit: int):
+    """One row per evaluation (``fvc evaluate``): the run, the table it scored, the folds' mean score overall."""
+    if "evaluations" not in {row[0] for row in con.execute("SHOW TABLES").fetchall()}:
+        raise UserError(f"{path}: no evaluations recorded yet (fvc evaluate RUN_DIR TABLE --name NAME records them)")
+    frame = con.sql(
+        "SELECT r.model, r.experiment, e.run_id, e.name, e.dataset, e.layout, e.split, e.aggregation, e.n, "
+        "e.test_auc, e.test_frame_roc_auc, e.test_accuracy, e.test_eer, e.evaluated_at FROM evaluations e "
+        "JOIN runs r USING (run_id) WHERE e.scope = 'overall' AND e.scored_by = 'mean' "
+        "ORDER BY e.evaluated_at, e.name").pl()
+    from rich.table import Table
+
+    out = Table(title=f"evaluations in {path}: the folds' mean score, all videos",
+                caption="per method and per fold: fvc results 'SELECT * FROM evaluations'")
+    out.add_column("run\nmodel", no_wrap=True)
+    out.add_column("name\nlayout", min_width=8, overflow="fold")
+    out.add_column("aggregation", min_width=11, overflow="fold")
+    for name in ("n", "auc", "frame auc", "acc", "eer"):
+        out.add_column(name, justify="right", no_wrap=True)
+    for row in frame.head(limit).iter_rows(named=True):
+        split = f" ({row['split']})" if row["split"] else ""
+        out.add_row(f"{row['run_id'][:8]}\n[dim]{row['model']}[/]",
+                    f"{row['name']}{split}\n[dim]{row['layout'] or '-'}[/]", cell(row["aggregation"]), cell(row["n"]),
+                    *(cell(row[c]) for c in ("test_auc", "test_frame_roc_auc", "test_accuracy", "test_eer")))
+    if frame.height > limit:
+        out.caption = f"{frame.height - limit} more evaluations not shown (--limit)"
     return out
 
 

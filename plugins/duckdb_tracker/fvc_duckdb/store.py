@@ -136,6 +136,33 @@ def write_sweep_point(con: duckdb.DuckDBPyConnection, run_id: str, sweep: Mappin
                  sweep.get("metric"), sweep.get("mode")])
 
 
+# fvc evaluate: one row per (run, evaluation name, scope, scoring model). scope: 'overall' or a fake
+# method (against every real video of the table); scored_by: 'mean' (the folds' mean score) or 'fold_<k>'.
+EVALUATIONS = """
+CREATE TABLE IF NOT EXISTS evaluations (
+    run_id VARCHAR,
+    name VARCHAR,
+    scope VARCHAR,
+    scored_by VARCHAR,
+    test_accuracy DOUBLE,
+    test_f1 DOUBLE,
+    test_auc DOUBLE,
+    test_ap DOUBLE,
+    test_eer DOUBLE,
+    test_frame_roc_auc DOUBLE,
+    n INTEGER,
+    n_real INTEGER,
+    n_fake INTEGER,
+    dataset VARCHAR,
+    layout VARCHAR,
+    split VARCHAR,
+    aggregation VARCHAR,
+    protocol JSON,
+    eval_dir VARCHAR,
+    evaluated_at TIMESTAMP,
+    PRIMARY KEY (run_id, name, scope, scored_by)
+);
+"""
 NOT_METRICS = {"run_id", "fold", "epoch", "step", "logged_at", "finished_at", "fold_dir", "best_epoch"}
 
 
@@ -356,3 +383,29 @@ def write_run_summary(con: duckdb.DuckDBPyConnection, run_id: str, repeats: int,
         upsert(con, "run_summary", {"run_id": run_id, "metric": fold_column(key), "repeats": repeats,
                                     "n_folds": n_folds, "mean": number(mean[key]), "std": number(std.get(key)),
                                     "ci95_low": number(low), "ci95_high": number(high)})
+
+
+def write_evaluation(con: duckdb.DuckDBPyConnection, run_id: str, name: str, metrics: Mapping[str, Any],
+                     protocol: Mapping[str, Any], eval_dir: Path) -> None:
+    """The rows of one evaluation, replacing those of an earlier one under the same name."""
+    con.execute(EVALUATIONS)
+    con.execute("DELETE FROM evaluations WHERE run_id = ? AND name = ?", [run_id, name])
+    aggregation = protocol.get("aggregation")
+    common = {"run_id": run_id, "name": name, "dataset": protocol.get("dataset"), "layout": protocol.get("layout"),
+              "split": protocol.get("split"),
+              "aggregation": aggregation.get("name") if isinstance(aggregation, Mapping) else aggregation,
+              "protocol": to_json(protocol), "eval_dir": str(eval_dir), "evaluated_at": utc_now()}
+    scopes = [("overall", metrics.get("overall") or {})]
+    scopes += sorted((metrics.get("per_method") or {}).items())
+    for scope, part in scopes:
+        scored = [("mean", part.get("fold_mean_score") or {})]
+        scored += [(f"fold_{k}", v) for k, v in sorted((part.get("folds") or {}).items(), key=lambda kv: int(kv[0]))]
+        for scored_by, values in scored:
+            row = metric_row({k: v for k, v in values.items() if k not in ("n", "n_real", "n_fake", "threshold",
+                                                                            "n_frames")}, rename=fold_column)
+            ensure_columns(con, "evaluations", row)
+            counts = {k: values.get(k) for k in ("n", "n_real", "n_fake")}
+            record = {**common, "scope": scope, "scored_by": scored_by, **row, **counts}
+            cols = ", ".join(f'"{c}"' for c in record)
+            con.execute(f"INSERT INTO evaluations ({cols}) VALUES ({', '.join('?' for _ in record)})",
+                        list(record.values()))

@@ -6,7 +6,7 @@ import math
 import time
 from pathlib import Path
 
-from fvc_core.contract import INTERRUPTED, KILLED, FoldResult, RunInfo, RunSummary, Tracker
+from fvc_core.contract import INTERRUPTED, KILLED, Evaluation, FoldResult, RunInfo, RunSummary, Tracker
 from fvc_core.tracking import history_steps
 from fvc_duckdb import store
 from fvc_duckdb.config import DEFAULT_FILE, DuckdbConfig
@@ -129,3 +129,11 @@ class DuckdbTracker(Tracker):
             self._write_pending(con)
             con.execute("UPDATE runs SET status = ?, error = ?, updated_at = ? WHERE run_id = ?",
                         [status, error, store.utc_now(), run.run_id])
+
+    def log_evaluation(self, run: RunInfo, evaluation: Evaluation) -> None:
+        """Rows of the ``evaluations`` table (overall and per method; the folds' mean and each fold)."""
+        self._use(self.results_path(run.run_dir.parent))
+        with self._transaction() as con:
+            store.ensure_schema(con)
+            store.write_evaluation(con, run.run_id, evaluation.name, evaluation.metrics, evaluation.protocol,
+                                   Path(evaluation.eval_dir).resolve())

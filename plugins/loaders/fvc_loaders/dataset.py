@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from fvc_core.contract import UserError, one_line
 from fvc_loaders.config import MetadataConfig
+from fvc_loaders.index import table_layout
 
 if TYPE_CHECKING:
     import polars as pl
@@ -168,6 +169,24 @@ def missing_videos(table: pl.DataFrame, where: str | Path, on_bad_video: str) ->
     return [f"{what}; on_bad_video: skip leaves them out"]
 
 
+def prepared_with(table: str | Path) -> dict[str, Any] | None:
+    """What ``fvc prepare`` recorded of how it made the clips of ``table`` (its prepare.json, beside the
+    table it wrote), whole: later steps (a face crop) add their settings to that same file."""
+    import json
+
+    from fvc_loaders.prepare import SETTINGS
+
+    path = Path(table).parent / SETTINGS
+    if not path.is_file():
+        return None
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"{path}: cannot read what fvc prepare recorded ({one_line(exc, with_type=False)}); "
+                        "it says how the table's clips were made") from None
+    return found if isinstance(found, dict) else {"settings": found}
+
+
 class MetadataDataset:
     """A dataset plugin object (see ``fvc_core.hookspecs.register_datasets``) over a Parquet table."""
 
@@ -251,7 +270,8 @@ class MetadataDataset:
                        "clips_per_video": c.clips_per_video,
                        "clip_aggregation": "mean fake probability" if c.clips_per_video > 1 else "none"}
         # A subclass reading its own table (fvc_loaders.api) may have no `metadata` key.
-        source = {"metadata": str(c.metadata)} if hasattr(c, "metadata") else {}
+        source = {"metadata": str(c.metadata), "layout": table_layout(c.metadata),
+                  "prepare": prepared_with(c.metadata)} if hasattr(c, "metadata") else {}
         return {
             "dataset": self.name,
             **source,

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from fvc_core.atomic import write_atomic
 from fvc_core.contract import UserError
+from fvc_loaders.index import table_layout
 
 if TYPE_CHECKING:
     import polars as pl
@@ -32,7 +33,7 @@ EVAL_WAY_OUT = "choose another --name, or move that folder away"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _SHOWN = 5
 FOLD_AGGREGATION = "mean of the fold models' fake probabilities"
-VIDEO_SCORE = "the model's video logits through softmax (or sigmoid): the fake probability"
+VIDEO_SCORE = "each fold model's fake probability of the video, aggregated from its frames (see aggregation)"
 
 
 @dataclass(frozen=True)
@@ -52,18 +53,6 @@ def check_name(name: str, where: str) -> str:
     if not _NAME.match(name):
         raise UserError(f"{where}: the name {name!r} becomes a folder eval/<NAME>: use letters, digits, . _ -")
     return name
-
-
-def table_layout(path: Path) -> str | None:
-    """The layout ``fvc index --layout`` recorded in the table, if it made it."""
-    import polars as pl
-
-    from fvc_loaders.index import LAYOUT_KEY
-
-    try:
-        return pl.read_parquet_metadata(path).get(LAYOUT_KEY)
-    except Exception:  # a table fvc did not make may have no such metadata: that is fine
-        return None
 
 
 def load_eval_table(path: Path, split: str | None) -> pl.DataFrame:
@@ -107,15 +96,21 @@ def load_eval_table(path: Path, split: str | None) -> pl.DataFrame:
     return pl.DataFrame([video_path.alias("video_path"), label.alias("label"), method.alias("method"), *others])
 
 
-def metric_block(labels: list[int], scores: dict[str, list[float]], threshold: float) -> dict[str, Any]:
-    """Metrics of the folds' mean score, of each fold's own score, and their mean ± std over folds."""
-    from fvc_core.training.metrics import compute_metrics, summarize
+def metric_block(labels: list[int], scores: dict[str, list[float]], threshold: float,
+                 frames: dict[str, list[list[float]]] | None = None) -> dict[str, Any]:
+    """Metrics of the folds' mean score, of each fold's own score, and their mean ± std over folds;
+    with ``frames`` (the same keys as ``scores``, each video's frame scores) the frame-level ROC AUC too."""
+    from fvc_core.training.metrics import compute_metrics, frame_metrics, summarize
 
-    folds = {k[len("score_fold_"):]: compute_metrics(labels, v, threshold)
-             for k, v in scores.items() if k.startswith("score_fold_")}
-    mean, std = summarize(list(folds.values()))
-    return {"fold_mean_score": compute_metrics(labels, scores["score"], threshold), "folds": folds,
-            "over_folds": {"mean": mean, "std": std}}
+    def one(key: str) -> dict[str, Any]:
+        return {**compute_metrics(labels, scores[key], threshold),
+                **frame_metrics(labels, frames[key] if frames else None)}
+
+    folds = {k[len("score_fold_"):]: one(k) for k in scores if k.startswith("score_fold_")}
+    names = ("accuracy", "precision", "recall", "f1_score", "roc_auc", "average_precision", "eer",
+             *(("frame_roc_auc",) if frames else ()))
+    mean, std = summarize(list(folds.values()), names)
+    return {"fold_mean_score": one("score"), "folds": folds, "over_folds": {"mean": mean, "std": std}}
 
 
 def evaluation_metrics(frame: pl.DataFrame, threshold: float) -> dict[str, Any]:
@@ -124,9 +119,14 @@ def evaluation_metrics(frame: pl.DataFrame, threshold: float) -> dict[str, Any]:
     import polars as pl
 
     columns = [c for c in frame.columns if c == "score" or c.startswith("score_fold_")]
+    # score -> frame_scores, score_fold_<k> -> frame_scores_fold_<k>: the frames of the same model(s).
+    frame_columns = {c: f"frame_{c}s" if c == "score" else c.replace("score_fold_", "frame_scores_fold_")
+                     for c in columns}
+    with_frames = all(f in frame.columns for f in frame_columns.values())
 
     def block(part: pl.DataFrame) -> dict[str, Any]:
-        return metric_block(part["label"].to_list(), {c: part[c].to_list() for c in columns}, threshold)
+        frames = {c: part[f].to_list() for c, f in frame_columns.items()} if with_frames else None
+        return metric_block(part["label"].to_list(), {c: part[c].to_list() for c in columns}, threshold, frames)
 
     out: dict[str, Any] = {"overall": block(frame), "per_method": {}}
     reals = frame.filter(pl.col("label") == 0)
@@ -160,13 +160,16 @@ def _run_dataset(run_dir: Path) -> tuple[Any, dict[str, Any]]:
 
 
 def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
-             device: str = "cpu") -> dict[str, Any]:
-    """Score ``table`` with the run's finished folds; write and return eval/<name>/metrics.json's content."""
+             device: str = "cpu", track: bool = True) -> dict[str, Any]:
+    """Score ``table`` with the run's finished folds; write and return eval/<name>/metrics.json's content,
+    and (``track``) tell the run's trackers (an MLflow run eval/<name>, a DuckDB ``evaluations`` row...)."""
     import polars as pl
 
     from fvc_core import ownership
     from fvc_core.training.outputs import plain
     from fvc_core.training.predict import fold_dirs, fold_number, score_videos
+    from fvc_core.training.scoring import NO_FRAME_SCORES, aggregation_of
+    from fvc_loaders.dataset import prepared_with
 
     run_dir = Path(run_dir)
     dataset, config = _run_dataset(run_dir)
@@ -177,7 +180,7 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
     frame = load_eval_table(table.path, split)
     threshold = float((config.get("trainer") or {}).get("threshold", 0.5))
 
-    scores = score_videos(run_dir, frame["video_path"].to_list(), device=device, dataset=dataset)
+    scores = score_videos(run_dir, frame["video_path"].to_list(), device=device, dataset=dataset, frames=True)
     predictions = frame.join(scores, on="video_path", how="left", maintain_order="left")
     scored = predictions.filter(pl.col("error").is_null())
     skipped = predictions.filter(pl.col("error").is_not_null())
@@ -186,13 +189,21 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
 
     # How the run's reader makes a clip; the training table it names is not the one scored here, and
     # score_videos reads without augmentation whatever training did.
-    clips = {k: v for k, v in dataset.protocol().items() if k not in ("metadata", "dataset")} | {"augment": False}
+    trained_with = dataset.protocol()
+    clips = {k: v for k, v in trained_with.items() if k not in ("metadata", "dataset", "layout", "prepare")
+             } | {"augment": False}
+    with_frames = "frame_scores" in scored.columns
     protocol = {
         "table": str(table.path.resolve()), "table_sha256": _sha256(table.path), "dataset": table.name,
-        "layout": table_layout(table.path), "split": split, "clips": clips,
-        "video_score": VIDEO_SCORE, "fold_aggregation": FOLD_AGGREGATION, "threshold": threshold,
+        "layout": table_layout(table.path), "prepare": prepared_with(table.path), "split": split, "clips": clips,
+        "video_score": VIDEO_SCORE, "aggregation": aggregation_of(config).describe(),
+        "frame_scores": "each frame's fake probability; frame_roc_auc pools every frame of every video" if
+        with_frames else NO_FRAME_SCORES, "fold_aggregation": FOLD_AGGREGATION, "threshold": threshold,
         "folds": [fold_number(d) for d in folds], "device": device,
         "trained_on": (config.get("data") or {}).get("metadata") or (config.get("data") or {}).get("name"),
+        "trained_layout": trained_with.get("layout"), "trained_prepare": trained_with.get("prepare"),
+        "trained_split": {k: (config.get("trainer") or {}).get(k) for k in ("split", "folds", "val_fraction")}
+        | {"seed": config.get("seed")},
     }
     metrics = {"name": table.name, "run_dir": str(run_dir.resolve()), "protocol": protocol,
                **evaluation_metrics(scored, threshold), "n_videos": predictions.height,
@@ -202,6 +213,12 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
         write_atomic(out_dir / "predictions.parquet", predictions.write_parquet, per_process=True)
         write_atomic(out_dir / "metrics.json", json.dumps(plain(metrics), indent=2, allow_nan=False) + "\n",
                      per_process=True)
+    if track:
+        from fvc_core.console import get_console
+        from fvc_core.trackers import track_evaluation
+        from fvc_core.tracking import Evaluation
+
+        track_evaluation(run_dir, Evaluation(table.name, plain(metrics), out_dir, plain(protocol)), get_console())
     return metrics
 
 
@@ -274,8 +291,10 @@ def run_command(args: argparse.Namespace) -> int:
             results[(run, table.name)] = metrics
             fm = metrics["overall"]["fold_mean_score"]
             auc = "n/a" if fm["roc_auc"] is None or fm["roc_auc"] != fm["roc_auc"] else f"{fm['roc_auc']:.3f}"
+            frames = fm.get("frame_roc_auc")
+            frame_auc = f", frame ROC AUC {frames:.3f}" if frames is not None and frames == frames else ""
             console.print(f"{escape(str(run / 'eval' / table.name / 'metrics.json'))}: {fm['n']} videos, "
-                          f"ROC AUC {auc}, accuracy {fm['accuracy']:.3f}")
+                          f"ROC AUC {auc}{frame_auc}, accuracy {fm['accuracy']:.3f}")
             if metrics["skipped"]:
                 console.print(f"[yellow]warning:[/] {len(metrics['skipped'])} videos of {table.name} could not be "
                               "read and are left out of its metrics (listed in metrics.json)")

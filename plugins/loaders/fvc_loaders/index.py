@@ -114,6 +114,16 @@ def build_index(
 LAYOUT_KEY = "fvc_layout"  # Parquet key-value metadata: which layout made the table (fvc evaluate records it)
 
 
+def table_layout(path: str | Path) -> str | None:
+    """The layout ``fvc index --layout`` recorded in the table (kept by ``fvc prepare``), if it made it."""
+    import polars as pl
+
+    try:
+        return pl.read_parquet_metadata(path).get(LAYOUT_KEY)
+    except Exception:  # a table fvc did not make may have no such metadata, or be no Parquet: no layout
+        return None
+
+
 def write_table(table: pl.DataFrame, output: str | Path, metadata: dict[str, str] | None = None) -> Path:
     """Write atomically, so that a table on disk is always complete."""
     output = Path(output)

@@ -191,7 +191,7 @@ def prepare(
     import polars as pl
 
     from fvc_loaders.dataset import read_table, resolve_paths
-    from fvc_loaders.index import write_table
+    from fvc_loaders.index import LAYOUT_KEY, table_layout, write_table
     from fvc_loaders.parallel import map_with_progress
 
     if encoding.size % 2 or encoding.size < 16:
@@ -249,7 +249,9 @@ def prepare(
         write_table(pl.DataFrame(result.bad, schema=["video_path", "reason"], orient="row"), bad_path)
     else:
         bad_path.unlink(missing_ok=True)
-    write_table(scaled, result.table_path)
+    # The copies are the same dataset: the layout that indexed it stays recorded (the run's protocol reads it).
+    layout = table_layout(table_path)
+    write_table(scaled, result.table_path, metadata={LAYOUT_KEY: layout} if layout else None)
     return result
 
 

@@ -28,6 +28,7 @@ from fvc_core.atomic import write_atomic
 from fvc_core.contract import (
     INTERRUPTED,
     KILLED,
+    Evaluation,
     FoldResult,
     RunInfo,
     RunSummary,
@@ -341,6 +342,10 @@ class MlflowTracker(Tracker):
                       "fold": str(fold)},
             )
             run_id = self.children[fold] = child.info.run_id
+            # Each fold's numbers carry how they were measured, not only the parent's.
+            protocol = [Param(k, v) for k, v in flatten({"protocol": self.run.protocol}).items()]
+            for i in range(0, len(protocol), PARAMS_PER_BATCH):
+                self.client.log_batch(run_id, params=protocol[i:i + PARAMS_PER_BATCH])
             self._reopened.add(fold)
             self._save_state()
         elif fold not in self._reopened:
@@ -492,6 +497,42 @@ class MlflowTracker(Tracker):
         if self.sweep_id:
             self.client.set_terminated(self.sweep_id, status)
 
+    def log_evaluation(self, run: RunInfo, evaluation: Evaluation) -> None:
+        """A run ``eval/<name>`` under the fvc run's parent run: the evaluation's protocol as params, its
+        numbers as metrics, metrics.json and predictions.parquet as artifacts. Evaluating again under the
+        same name replaces that run."""
+        self.run = run
+        self.uri = self.tracking_uri(run.run_dir.parent)
+        self._prepare(self.uri, run.run_dir.parent)
+        self.client = self.open(self.uri)
+        experiment = self.client.get_experiment_by_name(self.config.experiment_name or run.experiment)
+        if experiment is None:
+            raise MlflowUnavailable(f"no experiment {run.experiment!r} in {self.uri}: was run {run.run_id[:12]} "
+                                    "tracked there? (mlflow.tracking_uri of its config)")
+        self.experiment_id = experiment.experiment_id
+        if not self._resume():
+            raise MlflowUnavailable(f"no MLflow parent run of fvc run {run.run_id[:12]} in {self.uri}")
+        earlier = self.client.search_runs(
+            [self.experiment_id], f"tags.`fvc.run_id` = '{run.run_id}' AND tags.`fvc.role` = 'evaluation' "
+            f"AND tags.`fvc.eval_name` = '{evaluation.name}'")
+        for old in earlier:
+            self.client.delete_run(old.info.run_id)
+        child = self.client.create_run(
+            self.experiment_id, run_name=f"eval/{evaluation.name}",
+            tags={**self._tags(run), MLFLOW_PARENT_RUN_ID: self.parent_id, "fvc.role": "evaluation",
+                  "fvc.eval_name": evaluation.name})
+        run_id = child.info.run_id
+        params = [Param(k, v) for k, v in flatten({"protocol": evaluation.protocol}).items()]
+        metrics = [Metric(k, v, _now_ms(), 0) for k, v in evaluation_metrics(evaluation.metrics).items()]
+        for i in range(0, len(params), PARAMS_PER_BATCH):
+            self.client.log_batch(run_id, params=params[i:i + PARAMS_PER_BATCH])
+        for i in range(0, len(metrics), METRICS_PER_BATCH):
+            self.client.log_batch(run_id, metrics=metrics[i:i + METRICS_PER_BATCH])
+        for name in ("metrics.json", "predictions.parquet"):
+            if (Path(evaluation.eval_dir) / name).is_file():
+                self.client.log_artifact(run_id, str(Path(evaluation.eval_dir) / name))
+        self._terminate(run_id, "FINISHED")
+
     def _terminate(self, run_id: str, status: str) -> None:
         # With a server, MLflow prints two "View run" lines per terminated run; once per fvc run
         # (the parent's) is enough, and they would cut through the trainer's progress display.
@@ -503,6 +544,28 @@ class MlflowTracker(Tracker):
             path = Path(tmp) / name
             path.write_text(text)
             self.client.log_artifact(run_id, str(path))
+
+
+def evaluation_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """An evaluation's numbers under MLflow names: ``test_auc`` (... of the folds' mean score),
+    ``test_auc_mean`` / ``_std`` over the fold models, ``fold_<k>.test_auc``, ``<method>.test_auc``."""
+    out: dict[str, float] = {}
+
+    def block(prefix: str, part: dict[str, Any], folds: bool) -> None:
+        out.update({prefix + k: v for k, v in as_test_metrics(part.get("fold_mean_score") or {}).items()})
+        if not folds:
+            return
+        for suffix in ("mean", "std"):
+            for key, value in ((part.get("over_folds") or {}).get(suffix) or {}).items():
+                if (number := numeric(value)) is not None:
+                    out[f"{prefix}{test_metric_name(key)}_{suffix}"] = number
+        for fold, values in (part.get("folds") or {}).items():
+            out.update({f"{prefix}fold_{fold}.{k}": v for k, v in as_test_metrics(values).items()})
+
+    block("", metrics.get("overall") or {}, True)
+    for method, part in (metrics.get("per_method") or {}).items():
+        block(f"{method}.", part, False)
+    return out
 
 
 def _epoch_batch(epoch: int, metrics: dict[str, Any], step: int) -> list[Metric]:
