@@ -162,8 +162,7 @@ def expand_videos(items: list[str | Path]) -> list[str]:
         elif path.is_file():
             out.append(str(path))
         else:
-            raise UserError(f"{path}: no such video file or folder (a dataset's own keys need a scheme, "
-                            "e.g. mem://0003)")
+            raise UserError(f"{path}: no such video file or folder")
     return out
 
 

@@ -38,8 +38,9 @@ def widemodels(site, monkeypatch):
 
 def test_p_no_with_a_name_no_plugin_has_is_an_error_with_the_closest_name(widemodels, capsys):
     assert main(["-p", "no:widemodel", "plugins"]) == 2
-    err = capsys.readouterr().err.splitlines()
-    assert err == ["error: -p no:widemodel: no installed plugin is named 'widemodel' (did you mean 'widemodels'?)"]
+    [err] = capsys.readouterr().err.splitlines()
+    assert err.startswith("error: -p no:widemodel: no installed plugin is named 'widemodel' (did you mean "
+                          "'widemodels'")
     assert main(["-p", "no:widemodels", "plugins", "--json"]) == 0
 
 
@@ -49,8 +50,9 @@ def test_plugins_disable_with_an_unknown_name_is_a_config_error(widemodels, tmp_
                     "plugins: {disable: [console, widemodel]}\n")
     with pytest.raises(ConfigError) as err:
         load_config(path)
-    assert err.value.problems == [
-        "plugins.disable[1]: no installed plugin is named 'widemodel' (did you mean 'widemodels'?)"]
+    [problem] = err.value.problems
+    assert problem.startswith("plugins.disable[1]: no installed plugin is named 'widemodel' (did you mean "
+                              "'widemodels'")
 
 
 def test_a_disabled_plugins_name_says_it_is_disabled_not_unknown(widemodels):
