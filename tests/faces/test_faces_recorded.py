@@ -44,8 +44,8 @@ duckdb: {{path: {tmp_path / "results.duckdb"}, background: false}}
 """)
     assert main(["run", str(config)]) == 0
     for fold in range(2):
-        protocol = json.loads((tmp_path / "runs" / "naive_cnn" / f"fold_{fold}" / "metrics.json").read_text())["protocol"]
-        assert protocol["prepare"]["faces"] == made
+        metrics = json.loads((tmp_path / "runs" / "naive_cnn" / f"fold_{fold}" / "metrics.json").read_text())
+        assert metrics["protocol"]["prepare"]["faces"] == made
     assert made["detector"] == "opencv-haar" and made["detector_version"] and made["counts"]["videos_without_face"] == 0
     with duckdb.connect(str(tmp_path / "results.duckdb"), read_only=True) as con:
         [(protocol,)] = con.execute("SELECT protocol FROM runs").fetchall()
