@@ -17,7 +17,6 @@ their own detector and weights with a ``pip install``, through the same door as 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -47,33 +46,10 @@ class DetectorEntry:
 
 
 def _load(disabled: Iterable[str]) -> tuple[dict[str, DetectorEntry], dict[str, list[str]]]:
-    from fvc_core.plugins import get_registry
+    from fvc_core.registrations import collect
 
-    found: dict[str, DetectorEntry] = {}
-    conflicts: dict[str, list[str]] = {}
-    for info in get_registry(disabled).plugins:
-        if info.error is not None:
-            continue
-        try:
-            module = importlib.import_module(info.module.split(":")[0])
-        except Exception:  # the core loader imported it already; `fvc plugins` reports a failure
-            continue
-        hook = getattr(module, HOOK, None)
-        if not callable(hook):
-            continue
-
-        def register(name: str, factory: Callable[[], Any], description: str = "",
-                     _plugin: str = info.name) -> None:
-            if name in found and found[name].plugin != _plugin:
-                conflicts.setdefault(name, [found[name].plugin]).append(_plugin)
-                return
-            found[name] = DetectorEntry(name, factory, description, _plugin)
-
-        try:
-            hook(register=register)
-        except Exception as exc:
-            raise PluginError(f"plugin {info.name!r}: {HOOK} failed ({type(exc).__name__}: {exc})") from None
-    return found, conflicts
+    found, conflicts = collect(HOOK, disabled)
+    return {k: DetectorEntry(k, r.value, r.description, r.plugin) for k, r in found.items()}, conflicts
 
 
 def available_detectors(disabled: Iterable[str] = ()) -> dict[str, DetectorEntry]:

@@ -17,7 +17,6 @@ plugins only, no core hookspec.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,33 +67,16 @@ class PyAVDecoder:
 
 
 def _load(disabled: Iterable[str]) -> dict[str, DecoderInfo]:
-    from fvc_core.plugins import get_registry
+    from fvc_core.registrations import collect
 
+    registered, conflicts = collect(HOOK, disabled)
+    if DEFAULT in registered:  # fvc's own reader keeps its name
+        conflicts.setdefault(DEFAULT, ["loaders", registered[DEFAULT].plugin])
+    for name, plugins in conflicts.items():
+        raise PluginError(f"data.decoder {name!r} is provided by plugins {' and '.join(map(repr, plugins))}; "
+                          "disable one with -p no:NAME")
     found = {DEFAULT: DecoderInfo(DEFAULT, PyAVDecoder, "PyAV (FFmpeg), fvc's own reader", "loaders")}
-    for info in get_registry(disabled).plugins:
-        if info.error is not None:
-            continue
-        try:
-            module = importlib.import_module(info.module.split(":")[0])
-        except Exception:  # reported by `fvc plugins`
-            continue
-        hook = getattr(module, HOOK, None)
-        if not callable(hook):
-            continue
-
-        def register(name: str, factory: Callable[[], Decoder], description: str = "",
-                     _plugin: str = info.name) -> None:
-            if name in found and found[name].plugin != _plugin:
-                raise PluginError(f"data.decoder {name!r} is provided by plugins {found[name].plugin!r} and "
-                                  f"{_plugin!r}; disable one with -p no:NAME")
-            found[name] = DecoderInfo(name, factory, description, _plugin)
-
-        try:
-            hook(register=register)
-        except PluginError:
-            raise
-        except Exception as exc:
-            raise PluginError(f"plugin {info.name!r}: {HOOK} failed ({type(exc).__name__}: {exc})") from None
+    found.update({k: DecoderInfo(k, r.value, r.description, r.plugin) for k, r in registered.items()})
     return found
 
 

@@ -8,7 +8,6 @@ nothing in fvc is edited. pluggy accepts the hook implementation without a core 
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,32 +46,10 @@ class Layout:
 
 
 def _load(disabled: Iterable[str]) -> tuple[dict[str, Layout], dict[str, list[str]]]:
-    from fvc_core.plugins import get_registry
+    from fvc_core.registrations import collect
 
-    layouts: dict[str, Layout] = {}
-    conflicts: dict[str, list[str]] = {}
-    for info in get_registry(disabled).plugins:
-        if info.error is not None:
-            continue
-        try:
-            module = importlib.import_module(info.module.split(":")[0])
-        except Exception:  # the core loader imported it already; a failure there is reported by `fvc plugins`
-            continue
-        hook = getattr(module, HOOK, None)
-        if not callable(hook):
-            continue
-
-        def register(name: str, read: Reader, description: str = "", _plugin: str = info.name) -> None:
-            if name in layouts and layouts[name].plugin != _plugin:
-                conflicts.setdefault(name, [layouts[name].plugin]).append(_plugin)
-                return
-            layouts[name] = Layout(name, read, description, _plugin)
-
-        try:
-            hook(register=register)
-        except Exception as exc:
-            raise PluginError(f"plugin {info.name!r}: {HOOK} failed ({type(exc).__name__}: {exc})") from None
-    return layouts, conflicts
+    found, conflicts = collect(HOOK, disabled)
+    return {k: Layout(k, r.value, r.description, r.plugin) for k, r in found.items()}, conflicts
 
 
 def available_layouts(disabled: Iterable[str] = ()) -> dict[str, Layout]:
