@@ -198,12 +198,22 @@ class MetadataDataset:
             from fvc_loaders.decoders import get_decoder
 
             get_decoder(config.decoder)  # an unknown name or a decoder that cannot load: one line, now
-        self._cache = None
-        if config.cache is not None:
-            from fvc_loaders.cache import ClipCache
+        # Refused here, in one line, if the cache folder is not fvc's: before any training starts.
+        _ = self._cache
 
-            # Refused here, in one line, if the folder is not fvc's: before any training starts.
-            self._cache = ClipCache(config.cache, int(config.cache_max_gb * 1e9))
+    @property
+    def _cache(self) -> Any:
+        """The clip cache ``data.cache`` names, or None. Made on first use too: a subclass of another
+        plugin (fvc_loaders.api) whose ``__init__`` only sets ``self.config`` still gets it."""
+        if "_clip_cache" not in self.__dict__:
+            folder = getattr(self.config, "cache", None)
+            if folder is None:
+                self.__dict__["_clip_cache"] = None
+            else:
+                from fvc_loaders.cache import ClipCache
+
+                self.__dict__["_clip_cache"] = ClipCache(folder, int(self.config.cache_max_gb * 1e9))
+        return self.__dict__["_clip_cache"]
 
     @property
     def on_bad_video(self) -> str:
