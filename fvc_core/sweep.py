@@ -53,12 +53,19 @@ def plan(config_path: str, arguments: list[str], *, disabled: list[str], yes: bo
         raise UserError(f"the sweep has {total:,} points, more than {CONFIRM_ABOVE:,}: pass --yes to run them all")
     points = make_points(expand(grid, section))
 
+    from fvc_core.config_paths import from_command_line
+
+    # Relative paths as `fvc run` takes them: from the YAML file's folder, those typed on the
+    # command line (plain or swept) from the working directory.
+    file_dir = Path(config_path).absolute().parent
+    cli_keys = from_command_line(plain) | set(cli_grid)
     configs: dict[str, ResolvedConfig] = {}
     problems: dict[str, list[str]] = {}
     for point in points:
         try:
             data = apply_overrides(base, plain, source, settings=list(point.values.items()))
-            configs[point.id] = resolve(data, disabled=disabled, source=source)
+            configs[point.id] = resolve(data, disabled=disabled, source=source, file_dir=file_dir,
+                                        cli_keys=cli_keys)
         except ConfigError as exc:
             problems[point.id] = exc.problems
     if problems:

@@ -124,3 +124,18 @@ def test_a_point_that_crashes_is_recorded_and_the_others_still_run(events, confi
     assert json.loads((folder / "crash=false" / "run.json").read_text())["status"] == "finished"
     ranking = {r["point"]: r["status"] for r in json.loads((folder / "sweep.json").read_text())["ranking"]}
     assert ranking == {"crash=true": "failed", "crash=false": "finished"}
+
+
+def test_relative_paths_are_taken_as_fvc_run_takes_them(events, config, tmp_path, capsys, monkeypatch):
+    # output_dir in the YAML is taken from the YAML's folder, wherever fvc is started.
+    data = yaml.safe_load(config.read_text())
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "exp.yaml").write_text(yaml.safe_dump({**data, "output_dir": "runs"}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    code, out, err = sweep(capsys, exp / "exp.yaml", "trainer.folds=1,2", "--name", "rel")
+    assert code == 0, err
+    assert sorted(p.name for p in (exp / "runs" / "rel").glob("folds=*")) == ["folds=1", "folds=2"]
+    assert list(elsewhere.iterdir()) == []
