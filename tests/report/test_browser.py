@@ -70,5 +70,7 @@ def test_the_screenshot_shows_the_report(rendered):
     assert pixels.shape[:2] == (2600, 1200)
     ink = (pixels.sum(axis=2) < 600).mean()  # anything darker than near-white: text, tables, plots
     colours = len(np.unique(pixels.reshape(-1, 3)[:: 7], axis=0))
-    assert ink > 0.03, "the page rendered almost blank"
+    # A page holding only the report's title measures 0.002; the report's first 2600 px, now that the
+    # protocol and versions tables are longer, about 0.03.
+    assert ink > 0.015, "the page rendered almost blank"
     assert colours > 200, "no plots drawn (too few colours for antialiased figures)"
