@@ -142,7 +142,8 @@ def run_header(run: Run, versions: dict[str, str], protocol: dict[str, Any] | No
     proto = ""
     if protocol:
         proto = ("<h3>protocol (how a clip is made)</h3><table>" + "".join(
-            f'<tr><th class="l">{esc(k)}</th><td class="l">{esc(v)}</td></tr>' for k, v in protocol.items())
+            f'<tr><th class="l">{esc(k)}</th><td class="l">{"&mdash;" if v is None else esc(v)}</td></tr>'
+            for k, v in protocol.items())
             + "</table>")
     source = ("Recorded by the run when it started (run.json):" if recorded else
               "Installed when this report was written (this run folder does not record the versions it was "
