@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fvc_loaders.prepare import BAD_TABLE, SCALED_TABLE, SETTINGS, Encoding, copy_name
+from fvc_loaders.prepare import BAD_TABLE, SCALED_TABLE, SETTINGS, Encoding
 
 from fvc_core.atomic import write_atomic
 from fvc_core.contract import BadVideoError, UserError
@@ -252,39 +252,20 @@ def prepare_faces(
 ) -> FacesResult:
     """Face crops of every video of ``table_path`` under ``output_dir`` and their table."""
     import polars as pl
-    from fvc_loaders.dataset import read_table, resolve_paths
     from fvc_loaders.index import write_table
     from fvc_loaders.parallel import map_with_progress
-    from fvc_loaders.prepare import claim, remove_stale_partials
+    from fvc_loaders.prepare import claim, plan_copies, remove_stale_partials
 
     from fvc_faces.detectors import build_detector
 
-    if encoding.size % 2 or encoding.size < 16:
-        raise UserError(f"--size {encoding.size}: must be even and at least 16 (H.264 4:2:0)")
-    if on_bad_video not in ("fail", "skip"):
-        raise UserError(f"--on-bad-video {on_bad_video!r}: expected fail or skip")
     faces.check()
     # Built here once, so that an unknown or broken detector is one line before any work.
     detector = build_detector(faces.detector)
+    raw, sources, out, names = plan_copies(table_path, output_dir, encoding, on_bad_video, video_column)
     table_path = Path(table_path)
-    raw = read_table(table_path)
-    if video_column not in raw.columns:
-        raise UserError(f"{table_path}: no column {video_column!r} (columns: {', '.join(raw.columns)})")
-    videos = raw[video_column]
-    if videos.dtype != pl.String or videos.is_null().any():
-        raise UserError(f"{table_path}: column {video_column!r} must hold a path in every row")
+    videos = raw[video_column]  # as the table writes them (relative or not): the output table's paths
     labels = _labels(raw, label_column, table_path)
     pair_column, pairs = _pairing(raw, faces, labels)
-    sources = resolve_paths(videos, table_path.parent).to_list()
-    if len(set(sources)) != len(sources):
-        raise UserError(f"{table_path}: column {video_column!r} lists the same video twice")
-
-    out = Path(output_dir).resolve()
-    table_dir = table_path.parent.resolve()
-    names = [copy_name(s, table_dir) for s in sources]
-    if {str(out / n) for n in names} & set(sources):
-        raise UserError(f"{output_dir}: writing the copies there would overwrite the originals; "
-                        "choose another output folder")
     recorded = asdict(encoding) | {"faces": asdict(faces) | {
         "detector_version": detector.version, "pair_column": pair_column}}
     claim(out, recorded)

@@ -21,11 +21,14 @@ import os
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fvc_core import ownership
 from fvc_core.atomic import write_atomic
 from fvc_core.contract import BadVideoError, UserError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 SCALED_TABLE = "scaled_metadata.parquet"
 BAD_TABLE = "bad_videos.parquet"
@@ -178,21 +181,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def prepare(
-    table_path: str | Path,
-    output_dir: str | Path,
-    *,
-    encoding: Encoding = Encoding(),
-    on_bad_video: str = "fail",
-    video_column: str = "video_path",
-    workers: int | None = None,
-) -> PrepareResult:
-    """Letterboxed copies of every video of ``table_path`` under ``output_dir`` and their table."""
+def plan_copies(table_path: str | Path, output_dir: str | Path, encoding: Encoding, on_bad_video: str,
+                video_column: str) -> tuple[pl.DataFrame, list[str], Path, list[Path]]:
+    """The checks every prepare step makes before writing: (the table, its videos' absolute paths, the
+    output folder, each copy's name in it); one UserError line for a bad setting or table, or copies
+    that would land on their originals."""
     import polars as pl
 
     from fvc_loaders.dataset import read_table, resolve_paths
-    from fvc_loaders.index import LAYOUT_KEY, table_layout, write_table
-    from fvc_loaders.parallel import map_with_progress
 
     if encoding.size % 2 or encoding.size < 16:
         raise UserError(f"--size {encoding.size}: must be even and at least 16 (H.264 4:2:0)")
@@ -208,14 +204,33 @@ def prepare(
     sources = resolve_paths(videos, table_path.parent).to_list()
     if len(set(sources)) != len(sources):
         raise UserError(f"{table_path}: column {video_column!r} lists the same video twice")
-
     out = Path(output_dir).resolve()
     table_dir = table_path.parent.resolve()
     names = [copy_name(s, table_dir) for s in sources]
-    targets = [str(out / n) for n in names]
-    if set(targets) & set(sources):
+    if {str(out / n) for n in names} & set(sources):
         raise UserError(f"{output_dir}: writing the copies there would overwrite the originals; "
                         "choose another output folder")
+    return raw, sources, out, names
+
+
+def prepare(
+    table_path: str | Path,
+    output_dir: str | Path,
+    *,
+    encoding: Encoding = Encoding(),
+    on_bad_video: str = "fail",
+    video_column: str = "video_path",
+    workers: int | None = None,
+) -> PrepareResult:
+    """Letterboxed copies of every video of ``table_path`` under ``output_dir`` and their table."""
+    import polars as pl
+
+    from fvc_loaders.index import LAYOUT_KEY, table_layout, write_table
+    from fvc_loaders.parallel import map_with_progress
+
+    raw, sources, out, names = plan_copies(table_path, output_dir, encoding, on_bad_video, video_column)
+    table_path = Path(table_path)
+    targets = [str(out / n) for n in names]
 
     from dataclasses import asdict
 
