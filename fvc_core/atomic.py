@@ -9,6 +9,7 @@ one, never half of one; any failure removes the temporary file, and a full disk 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,7 +23,12 @@ def temporary_name(path: Path, *, per_process: bool = False, suffix: str = "") -
     """``.<name>.tmp`` beside ``path``, or ``.<name>.<pid>.tmp`` when several processes may write it
     at once (each then has its own, and a cleaner can tell a dead writer's file by its pid).
     ``suffix`` follows ``.tmp`` for writers that choose the format by extension (``.mp4``)."""
-    middle = f".{os.getpid()}" if per_process else ""
+    middle = ""
+    if per_process:
+        # Threads of one process (a sweep's points side by side) need names of their own too; the pid
+        # stays the last part, where cleaners read it.
+        thread = "" if threading.current_thread() is threading.main_thread() else f".t{threading.get_native_id()}"
+        middle = f"{thread}.{os.getpid()}"
     return path.with_name(f".{path.name}{middle}.tmp{suffix}")
 
 

@@ -40,11 +40,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
 def _cmd_sweep(args: argparse.Namespace) -> int:
     from fvc_core.sweep import run_sweep
 
     return run_sweep(args.config, args.overrides, disabled=args.disabled, yes=args.yes, name=args.name,
-                     fresh=args.fresh)
+                     fresh=args.fresh, at_once=args.points_at_once)
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -148,6 +158,9 @@ def build_parser(disabled: list[str]) -> argparse.ArgumentParser:
     p.add_argument("--name", help="the sweep's folder in output_dir (default: sweep.name, else the experiment)")
     p.add_argument("--yes", action="store_true", help="run a sweep of more than 10,000 points")
     p.add_argument("--fresh", action="store_true", help="discard the points' earlier outputs and train them again")
+    p.add_argument("--points-at-once", type=_positive_int, metavar="N",
+                   help="points open at once on an executor that runs several (ray); default: enough to keep "
+                   "its slots busy; 1: one after another")
     p.set_defaults(func=_cmd_sweep)
     p = sub.add_parser("check", help="validate a config and print it resolved")
     _add_config_args(p)

@@ -104,6 +104,21 @@ class Executor(Protocol):
         """Release what ``start`` took; safe to call twice."""
 
 
+def shareable(executor: Any) -> bool:
+    """Whether several runs may use ``executor`` at once, each ``run`` called from a thread of its own
+    (``fvc sweep`` then runs its points side by side). Optional in the contract; such an executor has
+
+    - ``capacity() -> int``: how many tasks it runs at once, all runs together (a sweep opens about
+      that many folds' worth of points);
+    - ``cancel()``: every ``run`` under way, in any thread, cancels its tasks and raises
+      ``fvc_core.errors.Terminated`` in its caller (Ctrl-C, SIGTERM, or a point's fatal error);
+
+    and any limit it has (``max_concurrent``) bounds the tasks of all runs together.
+    """
+    return not getattr(executor, "in_process", True) and all(
+        callable(getattr(executor, name, None)) for name in ("capacity", "cancel"))
+
+
 # -- running one task ---------------------------------------------------------------------------
 
 def check_storage(task: FoldTask) -> None:

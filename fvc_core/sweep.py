@@ -9,8 +9,12 @@ values given to ``fvc run`` (the ``sweep:`` section and the output folder are no
 from __future__ import annotations
 
 import json
+import math
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +22,9 @@ from rich.console import Console
 
 from fvc_core import ownership
 from fvc_core.config import ResolvedConfig, apply_overrides, load_yaml, resolve
-from fvc_core.console import get_console
+from fvc_core.console import console_of_thread, get_console, labelled_console
 from fvc_core.errors import ConfigError, Terminated, UserError, one_line
+from fvc_core.executors import shareable
 from fvc_core.sweep_spec import (
     CONFIRM_ABOVE,
     Point,
@@ -156,9 +161,11 @@ def _check_folders(folder: Path, points: list[tuple[Point, ResolvedConfig]], fre
 
 
 def run_sweep(config_path: str, arguments: list[str], *, disabled: list[str], yes: bool = False,
-              name: str | None = None, fresh: bool = False, console: Console | None = None) -> int:
-    """Run every point not finished yet, then print and write the ranking; 1 if a point failed."""
-    from fvc_core.runner import run_experiment
+              name: str | None = None, fresh: bool = False, console: Console | None = None,
+              at_once: int | None = None) -> int:
+    """Run every point not finished yet, then print and write the ranking; 1 if a point failed.
+
+    ``at_once``: points open at once on a shareable executor (default: enough to keep its slots busy)."""
     from fvc_core.sweep_ranking import rank, selection_of, table, write
 
     console = console or get_console()
@@ -175,16 +182,20 @@ def run_sweep(config_path: str, arguments: list[str], *, disabled: list[str], ye
             "selection_metric": selection.metric if selection else None,
             "selection_mode": selection.mode if selection else None,
             "points": {p.id: {"values": p.values, "config_hash": c.hash()} for p, c in points}, "wall_s": wall}
+    recording = threading.Lock()  # points side by side finish in their own threads
 
     def entries() -> list[dict[str, Any]]:
         return [{"id": p.id, "varied": p.varied, "run_dir": folder / p.id, "config_hash": c.hash(),
                  "folds": int(getattr(c.trainer.config, "folds", 1)) * int(getattr(c.trainer.config, "repeats", 1)),
                  "k": int(getattr(c.trainer.config, "folds", 1)), "wall_s": wall.get(p.id, 0.0)} for p, c in points]
 
-    def record() -> list[dict[str, Any]]:
-        rows = rank(sweep_name, entries(), selection)
-        write(rows, folder, meta)
-        return rows
+    def record(point_id: str | None = None, seconds: float = 0.0) -> list[dict[str, Any]]:
+        with recording:
+            if point_id is not None:
+                wall[point_id] = wall.get(point_id, 0.0) + seconds
+            rows = rank(sweep_name, entries(), selection)
+            write(rows, folder, meta)
+            return rows
 
     console.print(f"sweep {sweep_name}: {len(points)} points in {folder}, ranked by validation "
                   f"{selection.metric if selection else '(none)'}", highlight=False)
@@ -192,30 +203,18 @@ def run_sweep(config_path: str, arguments: list[str], *, disabled: list[str], ye
     for point, _ in points:
         if all(point is not p for p, _ in todo):
             console.print(f"point {point.id}: finished earlier, kept", highlight=False)
+    for i, (point, config) in enumerate(todo):
+        config.output_dir = folder
+        config.run_name = point.id
+        config.sweep = {"name": sweep_name, "point": point.id, "values": point.varied,
+                        "metric": selection.metric if selection else None,
+                        "mode": selection.mode if selection else None, "index": i, "points": len(points)}
     executor = _shared_executor(todo) if todo else None
-    failed: list[str] = []
     try:
-        for i, (point, config) in enumerate(todo):
-            config.output_dir = folder
-            config.run_name = point.id
-            config.sweep = {"name": sweep_name, "point": point.id, "values": point.varied,
-                            "metric": selection.metric if selection else None,
-                            "mode": selection.mode if selection else None, "index": i,
-                            "points": len(points), "last": i == len(todo) - 1}
-            console.rule(f"point {i + 1}/{len(todo)}: {point.id}")
-            started = time.monotonic()
-            try:
-                run_experiment(config, fresh=fresh, console=console, executor=executor)
-            except (KeyboardInterrupt, Terminated, UserError):
-                # A user's mistake (a missing file, a full disk) would stop every point: the sweep stops
-                # here, its one line said by the command (the rule above names the point).
-                raise
-            except Exception as exc:  # a point that crashes is recorded; the others still run
-                failed.append(point.id)
-                console.print(f"[red]point {point.id} failed:[/] {one_line(exc)}", highlight=False)
-            finally:
-                wall[point.id] = wall.get(point.id, 0.0) + time.monotonic() - started
-                record()
+        if executor is not None and shareable(executor) and len(todo) > 1 and at_once != 1:
+            failed = _side_by_side(todo, executor, fresh, console, record, at_once)
+        else:
+            failed = _one_after_another(todo, executor, fresh, console, record)
     finally:
         if executor is not None:
             executor.close()
@@ -227,6 +226,95 @@ def run_sweep(config_path: str, arguments: list[str], *, disabled: list[str], ye
                       "again to retry them (finished points are kept)")
         return 1
     return 0
+
+
+Todo = list[tuple[Point, ResolvedConfig]]
+Record = Callable[[str, float], Any]
+
+
+def _one_after_another(todo: Todo, executor: Any, fresh: bool, console: Console, record: Record) -> list[str]:
+    """The points in order, each to its end; the ids of those that crashed."""
+    from fvc_core.runner import run_experiment
+
+    failed: list[str] = []
+    for i, (point, config) in enumerate(todo):
+        console.rule(f"point {i + 1}/{len(todo)}: {point.id}")
+        started = time.monotonic()
+        try:
+            run_experiment(config, fresh=fresh, console=console, executor=executor)
+        except (KeyboardInterrupt, UserError):
+            # A user's mistake (a missing file, a full disk) would stop every point: the sweep stops
+            # here, its one line said by the command (the rule above names the point).
+            raise
+        except Exception as exc:  # a point that crashes is recorded; the others still run
+            failed.append(point.id)
+            console.print(f"[red]point {point.id} failed:[/] {one_line(exc)}", highlight=False)
+        finally:
+            record(point.id, time.monotonic() - started)
+    return failed
+
+
+def points_at_once(capacity: int, folds_per_point: int, n_points: int) -> int:
+    """Enough points open to keep every slot busy, plus one whose folds are ready when a point ends;
+    not more: an open point holds its trackers and shows as running in MLflow while it waits."""
+    return max(1, min(n_points, math.ceil(capacity / max(1, folds_per_point)) + 1))
+
+
+def _side_by_side(todo: Todo, executor: Any, fresh: bool, console: Console, record: Record,
+                  at_once: int | None) -> list[str]:
+    """The points in threads sharing one executor, whose slots (``max_concurrent``) bound the folds of
+    all of them together: the cluster takes the next point's folds while a point's last fold ends.
+    Each point's lines start with its id. A user's mistake or Ctrl-C stops every point (each
+    resumes from its checkpoints on the next run); a point that crashes is recorded, the others go on."""
+    from fvc_core.runner import run_experiment
+
+    folds = max(int(getattr(c.trainer.config, "folds", 1)) * int(getattr(c.trainer.config, "repeats", 1))
+                for _, c in todo)
+    capacity = executor.capacity()
+    width = min(at_once, len(todo)) if at_once else points_at_once(capacity, folds, len(todo))
+    console.print(f"points side by side: up to {width} at once, their folds sharing {capacity} slots",
+                  highlight=False)
+    failed: list[str] = []
+    stop: list[BaseException] = []  # the first error that stops the whole sweep
+
+    def one(i: int, point: Point, config: ResolvedConfig) -> None:
+        if stop:
+            return
+        with console_of_thread(labelled_console(f"[{point.id}] ")) as own:
+            own.print(f"point {i + 1}/{len(todo)} starts", highlight=False)
+            started = time.monotonic()
+            try:
+                run_experiment(config, fresh=fresh, console=own, executor=executor)
+            except (KeyboardInterrupt, UserError) as exc:
+                if not stop and not isinstance(exc, Terminated):
+                    stop.append(exc)
+                    executor.cancel()
+                if not isinstance(exc, Terminated):
+                    own.print(f"[red]stopped:[/] {one_line(exc, with_type=False)}", highlight=False)
+            except Exception as exc:
+                failed.append(point.id)
+                own.print(f"[red]point {point.id} failed:[/] {one_line(exc)}", highlight=False)
+            finally:
+                record(point.id, time.monotonic() - started)
+                own.file.flush()
+
+    pool = ThreadPoolExecutor(max_workers=width, thread_name_prefix="fvc-point")
+    futures = [pool.submit(one, i, point, config) for i, (point, config) in enumerate(todo)]
+    try:
+        while not all(f.done() for f in futures):
+            wait(futures, timeout=0.5)  # short waits: Ctrl-C and SIGTERM reach this thread between them
+    except BaseException:
+        executor.cancel()
+        for f in futures:
+            f.cancel()
+        pool.shutdown(wait=True)
+        raise
+    pool.shutdown(wait=True)
+    for f in futures:
+        f.result()  # an error of the thread machinery itself, not a point's
+    if stop:
+        raise stop[0]
+    return [p.id for p, _ in todo if p.id in failed]
 
 
 def _finished(run_dir: Path, config: ResolvedConfig) -> bool:

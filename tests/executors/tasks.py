@@ -100,3 +100,12 @@ def gpus_seen(task: FoldTask, events) -> dict:
     side_by_side(task, events)
     return {"ray_gpu_ids": [str(i) for i in ray.get_gpu_ids()],
             "CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES")}
+
+
+def holds_until_released(task: FoldTask, events) -> int:
+    """Says it started (in the folder above its run's, shared by the runs of a test), then holds its
+    slot until the test releases every fold."""
+    shared = Path(task.run_dir).parent
+    (shared / f"started_{Path(task.run_dir).name}_{task.fold}").write_text(str(os.getpid()))
+    wait_for(shared / "release", "held until released")
+    return task.fold

@@ -8,6 +8,7 @@ import re
 import signal
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -17,10 +18,11 @@ pytest.importorskip("ray")
 from fvc_ray.config import RayExecutorConfig  # noqa: E402
 from fvc_ray.executor import RayExecutor  # noqa: E402
 
-from fvc_core.errors import UserError  # noqa: E402
+from fvc_core.errors import Terminated, UserError  # noqa: E402
 from fvc_core.executors import FoldTask  # noqa: E402
 
 from . import tasks  # noqa: E402
+from .conftest import Recorder  # noqa: E402
 
 
 @pytest.fixture
@@ -173,3 +175,59 @@ def test_connecting_keeps_fvcs_own_signal_handlers(ray_cluster):
     finally:
         executor.close()
         signal.signal(signal.SIGTERM, previous)
+
+
+def _run_in_thread(executor, run_dir: Path, outcome: dict) -> threading.Thread:
+    def go() -> None:
+        run_dir.mkdir()
+        try:
+            results = executor.run(fold_tasks(run_dir, 2), tasks.holds_until_released, Recorder())
+            outcome[run_dir.name] = sorted(result for _, result in results)
+        except BaseException as exc:  # what the run's thread saw is the test's subject
+            outcome[run_dir.name] = exc
+
+    thread = threading.Thread(target=go)
+    thread.start()
+    return thread
+
+
+def _started(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.glob("started_*"))
+
+
+def test_runs_sharing_one_executor_share_max_concurrent(connect, tmp_path):
+    # Four half-CPU folds fit the two-CPU cluster: only the shared limit keeps two of them waiting.
+    executor = connect(num_cpus=0.5, max_concurrent=2)
+    assert executor.capacity() == 2
+    outcome: dict = {}
+    threads = [_run_in_thread(executor, tmp_path / name, outcome) for name in ("a", "b")]
+    try:
+        end = time.monotonic() + tasks.DEADLINE_S
+        while len(_started(tmp_path)) < 2 and time.monotonic() < end:
+            time.sleep(0.02)
+        time.sleep(1.5)  # room for a third fold to start, if the limit were per run
+        assert len(_started(tmp_path)) == 2, _started(tmp_path)
+    finally:
+        (tmp_path / "release").write_text("")
+        for thread in threads:
+            thread.join(timeout=tasks.DEADLINE_S)
+    assert outcome == {"a": [0, 1], "b": [0, 1]}
+    assert len(_started(tmp_path)) == 4
+
+
+def test_cancel_stops_every_run_under_way_in_every_thread(connect, tmp_path):
+    executor = connect(num_cpus=0.5)
+    assert executor.capacity() == 4  # unset max_concurrent: what the cluster's CPUs hold
+    outcome: dict = {}
+    threads = [_run_in_thread(executor, tmp_path / name, outcome) for name in ("a", "b")]
+    try:
+        end = time.monotonic() + tasks.DEADLINE_S
+        while len(_started(tmp_path)) < 4 and time.monotonic() < end:
+            time.sleep(0.02)
+    finally:
+        executor.cancel()
+        for thread in threads:
+            thread.join(timeout=tasks.DEADLINE_S)
+    assert {name: type(exc) for name, exc in outcome.items()} == {"a": Terminated, "b": Terminated}
+    with pytest.raises(Terminated):  # a run that starts after the cancel does not start
+        next(iter(executor.run(fold_tasks(tmp_path / "a", 1), tasks.holds_until_released, Recorder())))

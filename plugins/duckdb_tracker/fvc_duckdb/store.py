@@ -15,6 +15,7 @@ import contextlib
 import json
 import random
 import re
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
@@ -208,9 +209,22 @@ def _why(exc: BaseException) -> str:
     return one_line(exc, with_type=False)
 
 
+# DuckDB's file lock keeps other processes out, not other threads of this one (they would share one
+# database instance, and two transactions adding columns at once conflict): a sweep's points side by
+# side, with trackers in the training process, take turns here.
+_in_process = threading.RLock()
+
+
 @contextlib.contextmanager
 def connect(path: Path, *, read_only: bool = False, timeout_s: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to ``path`` once its lock is free; closed (and the lock released) on exit."""
+    with _in_process:
+        with _connect(path, read_only=read_only, timeout_s=timeout_s) as con:
+            yield con
+
+
+@contextlib.contextmanager
+def _connect(path: Path, *, read_only: bool, timeout_s: float) -> Iterator[duckdb.DuckDBPyConnection]:
     path = Path(path)
     if not read_only:
         create_database(path)

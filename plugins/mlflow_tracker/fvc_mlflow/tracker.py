@@ -102,6 +102,26 @@ def _git_commit(cwd: Path) -> str | None:
     return out.stdout.strip() if out.returncode == 0 else None
 
 
+@contextlib.contextmanager
+def _sweep_lock(run: RunInfo) -> Iterator[None]:
+    """Held while a point finds or settles its sweep's run: a lock file in the sweep's folder (fvc's),
+    taken by every tracker process of the sweep's points."""
+    try:
+        import fcntl
+    except ImportError:  # no POSIX locks (Windows): unguarded, as a sweep one point at a time needs none
+        yield
+        return
+    path = Path(run.run_dir).parent / ".mlflow-sweep.lock"
+    try:
+        handle = open(path, "a+")  # noqa: SIM115 - closed below
+    except OSError:
+        yield
+        return
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # per open file: threads of one process exclude each other too
+        yield
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -320,17 +340,44 @@ class MlflowTracker(Tracker):
         if not run.sweep:
             return {}
         name = str(run.sweep["name"])
-        found = self.client.search_runs([self.experiment_id], f"tags.`fvc.role` = 'sweep' AND tags.`fvc.sweep` = "
-                                        f"'{name}'", order_by=["attributes.start_time ASC"], max_results=1)
-        if found:
-            self.sweep_id = found[0].info.run_id
-            self.client.update_run(self.sweep_id, status="RUNNING")
-        else:
-            self.sweep_id = self.client.create_run(
-                self.experiment_id, run_name=f"sweep {name}",
-                tags={"fvc.role": "sweep", "fvc.sweep": name, "experiment": run.experiment,
-                      "selection_metric": str(run.sweep.get("metric"))}).info.run_id
+        # Points side by side start at once: without the lock, two would each make a sweep run.
+        with _sweep_lock(run):
+            found = self.client.search_runs([self.experiment_id], f"tags.`fvc.role` = 'sweep' AND "
+                                            f"tags.`fvc.sweep` = '{name}'", order_by=["attributes.start_time ASC"],
+                                            max_results=1)
+            if found:
+                self.sweep_id = found[0].info.run_id
+                self.client.update_run(self.sweep_id, status="RUNNING")
+            else:
+                self.sweep_id = self.client.create_run(
+                    self.experiment_id, run_name=f"sweep {name}",
+                    tags={"fvc.role": "sweep", "fvc.sweep": name, "experiment": run.experiment,
+                          "selection_metric": str(run.sweep.get("metric"))}).info.run_id
         return {MLFLOW_PARENT_RUN_ID: self.sweep_id, "fvc.sweep": name, "fvc.point": str(run.sweep["point"])}
+
+    def _settle_sweep(self, *, interrupted: bool) -> None:
+        """The sweep run's status once this point has ended: running while another point runs or is
+        still to come; then FINISHED when every point finished, FAILED when one failed, KILLED when
+        the sweep was stopped. Its points may end in any order (side by side on Ray)."""
+        if not self.sweep_id or not self.run or not self.run.sweep:
+            return
+        with _sweep_lock(self.run):
+            points: dict[str, str] = {}
+            for child in self.client.search_runs(
+                    [self.experiment_id], f"tags.`{MLFLOW_PARENT_RUN_ID}` = '{self.sweep_id}'", max_results=50000):
+                point = child.data.tags.get("fvc.point")
+                if point:
+                    points[point] = child.info.status
+            statuses = set(points.values())
+            if "RUNNING" in statuses:
+                return
+            total = int(self.run.sweep.get("points") or 0)
+            if statuses <= {"FINISHED"} and len(points) >= total:
+                self.client.set_terminated(self.sweep_id, "FINISHED")
+            elif interrupted:
+                self.client.set_terminated(self.sweep_id, "KILLED")
+            elif len(points) >= total:
+                self.client.set_terminated(self.sweep_id, "FAILED")
 
     def _child(self, fold: int) -> str:
         run_id = self.children.get(fold)
@@ -480,8 +527,7 @@ class MlflowTracker(Tracker):
                     plots.roc_plot(curves, Path(tmp) / "roc_all_folds.png", f"ROC, {self.run.model_name}, all folds")
                     self.client.log_artifacts(self.parent_id, tmp, artifact_path="plots")
         self.client.set_terminated(self.parent_id, "FINISHED")
-        if self.sweep_id and (self.run.sweep or {}).get("last"):
-            self.client.set_terminated(self.sweep_id, "FINISHED")
+        self._settle_sweep(interrupted=False)
         self._save_state()
 
     def fail_run(self, run: RunInfo, error: str) -> None:
@@ -494,8 +540,7 @@ class MlflowTracker(Tracker):
             if fold not in self.ended:
                 self._terminate(run_id, status)
         self.client.set_terminated(self.parent_id, status)
-        if self.sweep_id:
-            self.client.set_terminated(self.sweep_id, status)
+        self._settle_sweep(interrupted=status == "KILLED")
 
     def log_evaluation(self, run: RunInfo, evaluation: Evaluation) -> None:
         """A run ``eval/<name>`` under the fvc run's parent run: the evaluation's protocol as params, its

@@ -12,15 +12,19 @@ epochs of an attempt that is killed, and show none until a fold ends (hours, on 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import signal
 import socket
+import threading
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
 import ray
 
 from fvc_core.contract import FoldFunction, FoldTask, UserError, one_line
+from fvc_core.errors import Terminated
 from fvc_core.executors import ForwardingTracker, deliver
 from fvc_ray.config import RayExecutorConfig
 
@@ -51,11 +55,16 @@ def execute(fn: FoldFunction, task: FoldTask, sink: Any) -> Any:
 
 
 class RayExecutor:
+    """Shareable: ``run`` may be called from several threads at once (a sweep's points side by side);
+    ``max_concurrent`` then bounds the folds of all of them together."""
+
     in_process = False
 
     def __init__(self, config: RayExecutorConfig | None = None):
         self.config = config or RayExecutorConfig()
         self._ours = False  # whether start() connected this process (and close() disconnects it)
+        self._slots = threading.BoundedSemaphore(self.config.max_concurrent) if self.config.max_concurrent else None
+        self._cancelled = threading.Event()
 
     # -- connecting ------------------------------------------------------------------------------
     def address(self) -> str:
@@ -63,6 +72,7 @@ class RayExecutor:
         return self.config.address or os.environ.get("RAY_ADDRESS") or "local"
 
     def start(self) -> None:
+        self._cancelled.clear()
         if ray.is_initialized():
             return  # a notebook or script that set Ray up itself: use its connection as it is
         address = self.address()
@@ -130,8 +140,35 @@ class RayExecutor:
             ray.shutdown()
         self._ours = False
 
+    # -- sharing between runs ----------------------------------------------------------------------
+    def capacity(self) -> int:
+        """How many folds run at once: ``max_concurrent``, else what the cluster's CPUs (and GPUs,
+        when a fold asks for some) hold now."""
+        cfg = self.config
+        if cfg.max_concurrent:
+            return cfg.max_concurrent
+        resources = ray.cluster_resources()
+        fits = math.floor(resources.get("CPU", 1.0) / cfg.num_cpus)
+        if cfg.num_gpus:
+            fits = min(fits, math.floor(resources.get("GPU", 0.0) / cfg.num_gpus))
+        return max(1, fits)
+
+    def cancel(self) -> None:
+        """Every ``run`` under way, in any thread, stops within a poll: its folds are cancelled (each
+        resumes from its checkpoint next time) and it raises Terminated in its caller."""
+        self._cancelled.set()
+
+    def _take_slot(self) -> bool:
+        return self._slots is None or self._slots.acquire(blocking=False)
+
+    def _give_slot(self) -> None:
+        if self._slots is not None:
+            self._slots.release()
+
     # -- running ---------------------------------------------------------------------------------
     def run(self, tasks: Sequence[FoldTask], fn: FoldFunction, events: Any) -> Iterator[tuple[FoldTask, Any]]:
+        if self._cancelled.is_set():
+            raise Terminated()
         if not tasks:
             return
         cfg = self.config
@@ -141,18 +178,31 @@ class RayExecutor:
         sink = EventSink.remote()
         waiting = list(tasks)
         running: dict[Any, FoldTask] = {}
-        limit = cfg.max_concurrent or len(tasks)
         try:
             while waiting or running:
-                while waiting and len(running) < limit:
+                # A slot is taken only when free, never waited for: this loop must keep delivering
+                # the events and results of the folds it has running.
+                while waiting and self._take_slot():
                     task = waiting.pop(0)
-                    running[remote.options(name=f"fvc {task.label}", **options).remote(fn, task, sink)] = task
-                ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_S)
+                    try:
+                        ref = remote.options(name=f"fvc {task.label}", **options).remote(fn, task, sink)
+                    except BaseException:
+                        self._give_slot()
+                        raise
+                    running[ref] = task
+                if running:
+                    ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_S)
+                else:  # every slot is another run's (a sweep's other points): wait for one to free
+                    ready = []
+                    time.sleep(POLL_S)
+                if self._cancelled.is_set():
+                    raise Terminated()
                 # Before any result: a task's events were all acknowledged before it returned.
                 for event in ray.get(sink.drain.remote()):
                     deliver(events, event)
                 for ref in ready:
                     task = running.pop(ref)
+                    self._give_slot()
                     yield task, self._result(ref, task)
         finally:
             # An error, Ctrl-C or a trainer that stopped iterating: the other folds stop too (each
@@ -160,6 +210,7 @@ class RayExecutor:
             for ref in running:
                 with contextlib.suppress(Exception):
                     ray.cancel(ref, force=True)
+                self._give_slot()
             with contextlib.suppress(Exception):
                 ray.kill(sink)
 
