@@ -192,10 +192,14 @@ def numbers(cell: str) -> list[float]:
 
 def test_fvc_results_groups_seeds_as_sweep_parquet_does(tmp_path):
     config = experiment(tmp_path, ["console", "duckdb"])
-    done = subprocess.run([*FVC, "sweep", str(config), "seed=1,2", "trainer.lr=1.0e-3,5.0e-4", "--name", "seeds"],
+    # keep: last with 2 epochs: the kept epoch is the last, the value that ranks is the best epoch's
+    done = subprocess.run([*FVC, "sweep", str(config), "seed=1,2", "trainer.lr=1.0e-3,5.0e-4",
+                           "trainer.epochs=2", "trainer.early_stopping.keep=last", "--name", "seeds"],
                           env=ENV, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     folder = tmp_path / "out" / "seeds"
+    kept = [json.loads(p.read_text()) for p in folder.glob("*/fold_*/metrics.json")]
+    assert len(kept) == 8 and any(m["best_epoch"] != m["best_metric_epoch"] for m in kept)
     frame = pl.read_parquet(folder / "sweep.parquet")
     assert frame.height == 2 and frame["seeds"].to_list() == [2, 2] and frame["rank"].to_list() == [1, 2]
 

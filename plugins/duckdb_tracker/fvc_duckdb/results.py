@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 def sweep_table(con, path: Path, name: str, limit: int):
     """Sweep ``name`` ranked as ``fvc sweep`` ranks it (and writes sweep.parquet): one row per configuration,
     points that differ only in ``seed`` grouped, best first by the validation metric the trainer chose
-    epochs on (its value at each fold's best epoch), test metrics beside it. The numbers come from this
+    epochs on (each fold's best value of it), test metrics beside it. The numbers come from this
     file; the grouping, the intervals and the order from fvc_core.sweep_ranking, so the two cannot drift."""
     import json
 
@@ -121,7 +121,6 @@ def sweep_table(con, path: Path, name: str, limit: int):
     from fvc_core.sweep_ranking import table as ranking_table
     from fvc_core.tracking import TEST_METRIC_NAMES
     from fvc_core.training.config import SCORE_METRICS
-    from fvc_duckdb import store
 
     if "sweep_points" not in set(con.sql("SELECT table_name FROM information_schema.tables").pl()["table_name"]):
         raise UserError(f"{path}: no sweep recorded (fvc sweep with the duckdb tracker records one)")
@@ -134,20 +133,19 @@ def sweep_table(con, path: Path, name: str, limit: int):
         known = con.sql("SELECT DISTINCT sweep FROM sweep_points ORDER BY sweep").pl()["sweep"].to_list()
         raise UserError(f"--sweep {name}: no such sweep in {path} (sweeps there: {', '.join(known) or 'none'})")
     metric, mode = points["metric"][0], points["mode"][0] or "min"
-    column = store.column_name(metric) if metric else None
-    chosen = f'e."{column}"' if column in set(con.table("epochs").columns) else "NULL"
     fold_columns = set(con.table("folds").columns)
     tests = {m: TEST_METRIC_NAMES.get(m, f"test_{m}") for m in SCORE_METRICS}
     picked = ", ".join(f'f."{c}"' if c in fold_columns else f'NULL AS "{c}"' for c in tests.values())
     folds = con.sql(
-        f"""SELECT s.point, {picked}, {chosen} AS chosen
-            FROM sweep_points s JOIN folds f USING (run_id)
-            LEFT JOIN epochs e ON e.run_id = f.run_id AND e.fold = f.fold AND e.epoch = f.best_epoch
+        f"""SELECT s.point, f.run_id, f.fold, {picked} FROM sweep_points s JOIN folds f USING (run_id)
             WHERE s.sweep = ? ORDER BY s.point, f.fold""", params=[name]).pl()
+    min_delta = {row["run_id"]: _min_delta(row["config"]) for row in points.iter_rows(named=True)}
+    chosen = _chosen_values(con, name, metric, mode, min_delta) if metric else {}
     records: dict[str, list[dict]] = {}
     for row in folds.iter_rows(named=True):
         records.setdefault(row["point"], []).append(
-            {**{m: row[c] for m, c in tests.items()}, "best_metric": metric, "best_metric_value": row["chosen"]})
+            {**{m: row[c] for m, c in tests.items()}, "best_metric": metric,
+             "best_metric_value": chosen.get((row["run_id"], row["fold"]))})
     entries = []
     for row in points.iter_rows(named=True):
         config = json.loads(row["config"] or "{}")
@@ -165,6 +163,40 @@ def sweep_table(con, path: Path, name: str, limit: int):
     keys = list(dict.fromkeys(k for e in entries for k in e["varied"] if k != "seed"))
     shown = f"{path}" if len(rows) <= limit else f"{path}; {len(rows) - limit} more not shown (--limit)"
     return ranking_table(name, rows[:limit], keys, Selection(metric, mode) if metric else None, source=shown)
+
+
+def _min_delta(config: str | None) -> float:
+    import json
+
+    stopping = ((json.loads(config or "{}").get("trainer") or {}).get("early_stopping") or {})
+    return float(stopping.get("min_delta") or 0.0)
+
+
+def _chosen_values(con, name: str, metric: str, mode: str, min_delta: dict[str, float]) -> dict[tuple, float]:
+    """Per (run, fold): the value of the selection metric the trainer kept as its best (metrics.json's
+    ``best_metric_value``), by replaying the fold's epochs through the trainer's own EarlyStopping. Not
+    the value at ``best_epoch``: with ``early_stopping.keep: last`` that is the last epoch, not the best."""
+    from fvc_core.training.schedule import EarlyStopping
+    from fvc_duckdb import store
+
+    column = store.column_name(metric)
+    columns = set(con.table("epochs").columns)
+    if column not in columns:
+        return {}
+    tiebreak = "e.val_loss" if "val_loss" in columns else "NULL"
+    epochs = con.sql(
+        f"""SELECT e.run_id, e.fold, e.epoch, e."{column}" AS value, {tiebreak} AS tiebreak
+            FROM sweep_points s JOIN epochs e USING (run_id) WHERE s.sweep = ?
+            ORDER BY e.run_id, e.fold, e.epoch""", params=[name]).pl()
+    stopping: dict[tuple, EarlyStopping] = {}
+    for row in epochs.iter_rows(named=True):
+        key = (row["run_id"], row["fold"])
+        if key not in stopping:
+            stopping[key] = EarlyStopping(metric, mode, None, min_delta.get(row["run_id"], 0.0))
+        nan = float("nan")  # a NaN metric is stored as NULL
+        stopping[key].update(nan if row["value"] is None else row["value"], row["epoch"],
+                             nan if row["tiebreak"] is None else row["tiebreak"])
+    return {key: s.best for key, s in stopping.items()}
 
 
 def pick_run(con, path: Path, prefix: str | None) -> dict[str, Any]:
