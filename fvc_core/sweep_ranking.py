@@ -67,15 +67,11 @@ def _stats(values: list[float], ratio: float, clip: bool) -> dict[str, float]:
     out["mean"] = mean
     if len(x) < 2:
         return out
-    var = sum((v - mean) ** 2 for v in x) / (len(x) - 1)
-    out["std"] = math.sqrt(var)
-    from scipy import stats
+    out["std"] = math.sqrt(sum((v - mean) ** 2 for v in x) / (len(x) - 1))
+    from fvc_core.training.metrics import confidence_interval
 
-    half = float(stats.t.ppf(0.975, len(x) - 1)) * math.sqrt((1 / len(x) + ratio) * var)
-    low, high = mean - half, mean + half
-    if clip:  # score metrics live in [0, 1]; a loss does not
-        low, high = max(0.0, low), min(1.0, high)
-    out["ci95_low"], out["ci95_high"] = low, high
+    # the interval trainer.repeats reports; score metrics live in [0, 1], a loss does not
+    out["ci95_low"], out["ci95_high"] = confidence_interval(x, ratio, clip=clip)
     return out
 
 
