@@ -67,15 +67,11 @@ def _stats(values: list[float], ratio: float, clip: bool) -> dict[str, float]:
     out["mean"] = mean
     if len(x) < 2:
         return out
-    var = sum((v - mean) ** 2 for v in x) / (len(x) - 1)
-    out["std"] = math.sqrt(var)
-    from scipy import stats
+    out["std"] = math.sqrt(sum((v - mean) ** 2 for v in x) / (len(x) - 1))
+    from fvc_core.training.metrics import confidence_interval
 
-    half = float(stats.t.ppf(0.975, len(x) - 1)) * math.sqrt((1 / len(x) + ratio) * var)
-    low, high = mean - half, mean + half
-    if clip:  # score metrics live in [0, 1]; a loss does not
-        low, high = max(0.0, low), min(1.0, high)
-    out["ci95_low"], out["ci95_high"] = low, high
+    # the interval trainer.repeats reports; score metrics live in [0, 1], a loss does not
+    out["ci95_low"], out["ci95_high"] = confidence_interval(x, ratio, clip=clip)
     return out
 
 
@@ -83,7 +79,9 @@ def rank(sweep: str, entries: list[dict[str, Any]], selection: Selection | None)
     """One row per configuration, best first; points that differ only in ``seed`` are one configuration.
 
     ``entries``: per point ``id``, ``varied`` (key -> value), ``run_dir``, ``folds`` (expected),
-    ``config_hash``, ``wall_s``.
+    ``k`` (folds per cross-validation), ``config_hash``, ``wall_s``; optionally ``fold_records`` (each
+    finished fold's metrics.json as a dict) and ``status``, for a reader that has them from elsewhere
+    (``fvc results --sweep`` from the DuckDB file), else they are read from ``run_dir``.
     """
     groups: dict[str, list[dict[str, Any]]] = {}
     for entry in entries:
@@ -91,7 +89,8 @@ def rank(sweep: str, entries: list[dict[str, Any]], selection: Selection | None)
         groups.setdefault(key, []).append(entry)
     rows = []
     for members in groups.values():
-        folds = [f for m in members for f in _folds(Path(m["run_dir"]))]
+        folds = [f for m in members
+                 for f in (m["fold_records"] if "fold_records" in m else _folds(Path(m["run_dir"])))]
         k = max(1, int(members[0].get("k", 1)))
         ratio = 1 / (k - 1) if k > 1 else 0.0
         row: dict[str, Any] = {
@@ -114,7 +113,7 @@ def rank(sweep: str, entries: list[dict[str, Any]], selection: Selection | None)
             if len(folds) > k:  # several seeds or repeats: an interval says how far the mean may be off
                 row[f"test_{metric}_ci95_low"], row[f"test_{metric}_ci95_high"] = \
                     stats["ci95_low"], stats["ci95_high"]
-        statuses = [_status(Path(m["run_dir"])) for m in members]
+        statuses = [str(m["status"]) if "status" in m else _status(Path(m["run_dir"])) for m in members]
         row.update(
             folds_done=len(folds), folds=sum(int(m["folds"]) for m in members),
             status=statuses[0] if len(set(statuses)) == 1 else ",".join(statuses),
@@ -188,16 +187,17 @@ def _mean_std(row: dict[str, Any], prefix: str) -> str:
 
 
 def table(sweep: str, rows: list[dict[str, Any]], keys: list[str], selection: Selection | None,
-          folder: Path | None = None) -> Table:
+          folder: Path | None = None, source: str | None = None) -> Table:
     """Best first, in 80 columns: the varied keys (the point folder is named after them), the choosing
-    validation metric, test metrics beside it."""
+    validation metric, test metrics beside it. ``source``: where the numbers were read, for the caption."""
     chooser = f"{selection.metric}, {'lower' if selection.mode == 'min' else 'higher'} is better" \
         if selection else "nothing (the trainer has no validation metric): not ranked"
     many = any("seeds" in r for r in rows)
     out = Table(title=f"sweep {sweep}: {len(rows)} configurations, chosen by validation {chooser}",
                 caption="test metrics are shown, never used to choose; mean ± std over folds"
                         + (" and seeds, [95 % CI]" if many else "")
-                        + (f"; point folders in {folder}" if folder else ""))
+                        + (f"; point folders in {folder}" if folder else "")
+                        + (f"; {source}" if source else ""))
     out.add_column("#", justify="right")
     short = _headers(keys)
     for key in keys:

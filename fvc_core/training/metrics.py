@@ -117,9 +117,9 @@ def _num(value: Any) -> float:
 
 
 def confidence_interval(values: Sequence[float], test_train_ratio: float,
-                        level: float = 0.95) -> tuple[float, float]:
-    """Interval of the mean of per-fold test metrics over repeated k-fold CV (NaN folds left out),
-    clipped to [0, 1].
+                        level: float = 0.95, clip: bool = True) -> tuple[float, float]:
+    """Interval of the mean of per-fold metrics over repeated k-fold CV (NaN folds left out), clipped
+    to [0, 1] unless ``clip`` is False (a loss). ``fvc sweep``'s seeds use it too (fvc_core.sweep_ranking).
 
     The folds' training parts overlap, so their scores are correlated and the textbook t interval
     (variance / n) is far too narrow; Nadeau and Bengio's correction (Machine Learning 52, 2003)
@@ -134,5 +134,7 @@ def confidence_interval(values: Sequence[float], test_train_ratio: float,
     mean = float(x.mean())
     half = float(stats.t.ppf(0.5 + level / 2, len(x) - 1)) * math.sqrt(
         (1 / len(x) + test_train_ratio) * float(x.var(ddof=1)))
+    if not clip:
+        return mean - half, mean + half
     # Every score metric lives in [0, 1]: an interval reaching past it says no more than the bound does.
     return max(0.0, mean - half), min(1.0, mean + half)

@@ -66,3 +66,53 @@ def test_a_model_without_frame_logits_is_told_so_in_one_line():
     with pytest.raises(UserError, match="VideoOnly does not expose frame logits") as info:
         frame_scores_and_cams(VideoOnly(), torch.zeros(1, 4, 3, 8, 8, dtype=torch.uint8))
     assert "\n" not in str(info.value)
+
+
+@pytest.fixture(scope="module")
+def window_run(tmp_path_factory) -> Path:
+    """A real run reading windows: data.sampler window, clip_len 4, two evenly placed windows per video."""
+    import yaml
+    from fvc_loaders.synthetic import make_synthetic_dataset
+
+    root = tmp_path_factory.mktemp("windows")
+    table = make_synthetic_dataset(root / "videos", videos=6, frames=8, frame_size=32, seed=4)
+    config = {"experiment": "win", "seed": 2, "output_dir": str(root / "out"),
+              "data": {"name": "metadata", "metadata": str(table), "group_column": "source_id",
+                       "sampler": "window", "clip_len": 4, "clips_per_video": 2, "size": 32},
+              "model": {"name": "naive_cnn", "chunk_size": 2},
+              "trainer": {"name": "supervised", "folds": 2, "epochs": 1, "grad_accum": 2, "warmup_epochs": 1,
+                          "num_workers": 0},
+              "trackers": ["console"]}
+    (root / "exp.yaml").write_text(yaml.safe_dump(config))
+    done = fvc("run", str(root / "exp.yaml"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    return root / "out/naive_cnn"
+
+
+def test_several_windows_per_video_are_explained_window_by_window(window_run, tmp_path):
+    import polars as pl
+    from fvc_loaders.reader import read_windows
+    from fvc_report.explain import explain
+
+    video = a_fake(window_run)
+    done = fvc("explain", str(window_run), str(video), "-o", str(tmp_path / "why"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert sorted(p.name for p in (tmp_path / "why").iterdir()) == [
+        f"{video.stem}_frame_scores.png", f"{video.stem}_gradcam_fold_0.png", f"{video.stem}_gradcam_fold_1.png"]
+
+    result = explain(window_run, video)
+    windows = read_windows(video, 4, 32, count=2)  # the two windows evaluation scores
+    assert result["clip"].shape[:2] == (2, 4) and np.array_equal(result["clip"], windows.numpy())
+    for k, fold in result["folds"].items():
+        model = load_fold_model(window_run / f"fold_{k}")
+        with torch.no_grad():
+            each = [torch.softmax(model.frame_logits(w.unsqueeze(0))[0], dim=1)[:, 1].numpy() for w in windows]
+        np.testing.assert_allclose(fold["scores"], np.stack(each), rtol=1e-5, atol=1e-6)
+        assert fold["cams"].shape[:2] == (2, 4)  # a map for every frame of every window
+    # The video's score is the one its own fold gave it in the run: the mean of its windows' probabilities.
+    tested = [k for k in result["folds"]
+              if str(video.resolve()) in pl.read_parquet(window_run / f"fold_{k}/predictions.parquet")["video_path"]]
+    assert len(tested) == 1
+    predictions = pl.read_parquet(window_run / f"fold_{tested[0]}/predictions.parquet")
+    recorded = predictions.filter(pl.col("video_path") == str(video.resolve()))["score"][0]
+    assert result["folds"][tested[0]]["video_score"] == pytest.approx(recorded, abs=1e-5)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -84,7 +85,7 @@ def test_a_2x2_grid_is_ranked_on_validation_in_parquet_duckdb_and_mlflow(tmp_pat
     shown = subprocess.run([*FVC, "results", "--db", str(tmp_path / "out"), "--sweep", "grid"], env=ENV,
                            capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0, shown.stderr
-    assert "chosen by validation val_loss (lower is better)" in shown.stdout
+    assert "chosen by validation val_loss, lower is better" in shown.stdout
     lines = [line for line in shown.stdout.splitlines() if line.startswith("│ ") and line[2].isdigit()]
     order = [(float(line.split("│")[2]), int(line.split("│")[3])) for line in lines]
     assert order == [(r["trainer.lr"], r["model.chunk_size"]) for r in frame.iter_rows(named=True)]
@@ -166,3 +167,53 @@ def test_a_plugin_choosing_sweep_killed_in_its_second_point_resumes_there(tmp_pa
     assert sorted(frame["model.name"].to_list()) == ["naive_cnn", "tiny_cnn"]
     assert frame["status"].to_list() == ["finished", "finished"] and frame["folds_done"].to_list() == [2, 2]
     assert yaml.safe_load((folder / "model=tiny_cnn" / "config.yaml").read_text())["model"] == {"name": "tiny_cnn"}
+
+
+def table_rows(text: str) -> list[list[str]]:
+    """The header, then the body rows of a rich table as printed: each cell's lines joined by a space."""
+    rows: list[list[str]] = [[]]
+    for line in text.splitlines():
+        bar = line[:1]
+        if bar not in "┃│" or not line.startswith(f"{bar} "):
+            continue
+        cells = [c.strip() for c in line.strip().strip(bar).split(bar)]
+        if bar == "┃" and not rows[0]:
+            rows[0] = cells
+        elif cells[0] and bar == "│":  # a rank (or '-') starts a row; the lines under it continue its cells
+            rows.append(cells)
+        else:
+            rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells, strict=True)]
+    return rows
+
+
+def numbers(cell: str) -> list[float]:
+    return [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", cell.replace("±", " "))]
+
+
+def test_fvc_results_groups_seeds_as_sweep_parquet_does(tmp_path):
+    config = experiment(tmp_path, ["console", "duckdb"])
+    # keep: last with 2 epochs: the kept epoch is the last, the value that ranks is the best epoch's
+    done = subprocess.run([*FVC, "sweep", str(config), "seed=1,2", "trainer.lr=1.0e-3,5.0e-4",
+                           "trainer.epochs=2", "trainer.early_stopping.keep=last", "--name", "seeds"],
+                          env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    folder = tmp_path / "out" / "seeds"
+    kept = [json.loads(p.read_text()) for p in folder.glob("*/fold_*/metrics.json")]
+    assert len(kept) == 8 and any(m["best_epoch"] != m["best_metric_epoch"] for m in kept)
+    frame = pl.read_parquet(folder / "sweep.parquet")
+    assert frame.height == 2 and frame["seeds"].to_list() == [2, 2] and frame["rank"].to_list() == [1, 2]
+
+    shown = subprocess.run([*FVC, "results", "--db", str(tmp_path / "out"), "--sweep", "seeds"], env=ENV,
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "sweep seeds: 2 configurations, chosen by validation val_loss" in shown.stdout
+    header, *rows = table_rows(shown.stdout)
+    assert header[:3] == ["#", "lr", "seeds"] and "seed" not in header
+    assert len(rows) == 2  # four points, two configurations
+    for cells, row in zip(rows, frame.iter_rows(named=True), strict=True):
+        assert int(cells[0]) == row["rank"] and float(cells[1]) == row["trainer.lr"] and int(cells[2]) == 2
+        # mean, ± std and the 95 % interval over seeds x folds, as sweep.parquet holds them (4 decimals shown)
+        for cell, prefix in ((cells[3], "val_loss"), (cells[4], "test_roc_auc"), (cells[5], "test_accuracy")):
+            expected = [row[f"{prefix}_{s}"] for s in ("mean", "std", "ci95_low", "ci95_high")]
+            assert numbers(cell) == pytest.approx(expected, abs=5e-5), (prefix, cell)
+        assert cells[6] == "4/4" and cells[-1] == "finished"

@@ -111,64 +111,92 @@ def run(args: argparse.Namespace) -> int:
 
 
 def sweep_table(con, path: Path, name: str, limit: int):
-    """One row per point of sweep ``name``, best first by the mean over its folds of the validation
-    metric the trainer chose epochs on (its value at each fold's best epoch); test metrics beside it."""
+    """Sweep ``name`` ranked as ``fvc sweep`` ranks it (and writes sweep.parquet): one row per configuration,
+    points that differ only in ``seed`` grouped, best first by the validation metric the trainer chose
+    epochs on (each fold's best value of it), test metrics beside it. The numbers come from this
+    file; the grouping, the intervals and the order from fvc_core.sweep_ranking, so the two cannot drift."""
     import json
 
-    import polars as pl
-    from rich.table import Table
-
-    from fvc_duckdb import store
+    from fvc_core.sweep_ranking import Selection, rank
+    from fvc_core.sweep_ranking import table as ranking_table
+    from fvc_core.tracking import TEST_METRIC_NAMES
+    from fvc_core.training.config import SCORE_METRICS
 
     if "sweep_points" not in set(con.sql("SELECT table_name FROM information_schema.tables").pl()["table_name"]):
         raise UserError(f"{path}: no sweep recorded (fvc sweep with the duckdb tracker records one)")
-    points = con.sql("SELECT * FROM sweep_points WHERE sweep = ? ORDER BY point", params=[name]).pl()
+    points = con.sql(
+        """SELECT s.point, s.run_id, s."values", s.metric, s.mode, r.status, r.folds, r.config, r.config_hash,
+                  r.run_dir, epoch(r.finished_at) - epoch(r.started_at) AS wall_s
+           FROM sweep_points s LEFT JOIN runs r USING (run_id) WHERE s.sweep = ? ORDER BY s.point""",
+        params=[name]).pl()
     if points.height == 0:
         known = con.sql("SELECT DISTINCT sweep FROM sweep_points ORDER BY sweep").pl()["sweep"].to_list()
         raise UserError(f"--sweep {name}: no such sweep in {path} (sweeps there: {', '.join(known) or 'none'})")
     metric, mode = points["metric"][0], points["mode"][0] or "min"
-    column = store.column_name(metric) if metric else None
-    epoch_columns = set(con.table("epochs").columns)
-    chosen = f'e."{column}"' if column in epoch_columns else "NULL"
+    fold_columns = set(con.table("folds").columns)
+    tests = {m: TEST_METRIC_NAMES.get(m, f"test_{m}") for m in SCORE_METRICS}
+    picked = ", ".join(f'f."{c}"' if c in fold_columns else f'NULL AS "{c}"' for c in tests.values())
     folds = con.sql(
-        f"""SELECT s.point, f.fold, f.test_auc, f.test_accuracy, f.test_eer, {chosen} AS chosen
-            FROM sweep_points s JOIN folds f USING (run_id)
-            LEFT JOIN epochs e ON e.run_id = f.run_id AND e.fold = f.fold AND e.epoch = f.best_epoch
-            WHERE s.sweep = ?""", params=[name]).pl()
-    runs = con.sql(
-        """SELECT s.point, s."values", r.status, r.folds,
-                  epoch(r.finished_at) - epoch(r.started_at) AS wall_s
-           FROM sweep_points s JOIN runs r USING (run_id) WHERE s.sweep = ?""", params=[name]).pl()
-    stats = folds.group_by("point").agg(
-        pl.len().alias("folds_done"),
-        *(e for c in ("chosen", "test_auc", "test_accuracy", "test_eer")
-          for e in (pl.col(c).cast(pl.Float64).mean().alias(f"{c}_mean"),
-                    pl.col(c).cast(pl.Float64).std().alias(f"{c}_std"))))
-    frame = runs.join(stats, on="point", how="left").with_columns(pl.col("folds_done").fill_null(0))
-    frame = frame.sort("chosen_mean", descending=mode == "max", nulls_last=True)
-    keys: list[str] = list(dict.fromkeys(k for v in frame["values"].to_list() for k in json.loads(v or "{}")))
-    out = Table(title=f"sweep {name}: {frame.height} points, chosen by validation {metric} "
-                f"({'lower' if mode == 'min' else 'higher'} is better)",
-                caption=f"test metrics are shown, never used to choose; mean ± std over folds; {path}")
-    out.add_column("#", justify="right")
-    for key in keys:
-        out.add_column(key.rsplit(".", 1)[-1] if not key.endswith(".name") else key[:-5], overflow="fold")
-    out.add_column(f"val\n{str(metric).removeprefix('val_')}", justify="right", style="bold")
-    for header in ("auc", "acc"):
-        out.add_column(f"test\n{header}", justify="right")
-    out.add_column("folds", justify="right")
-    out.add_column("wall s", justify="right")
-    out.add_column("status", no_wrap=True)
-    for i, row in enumerate(frame.head(limit).iter_rows(named=True), 1):
-        values = json.loads(row["values"] or "{}")
-        ranked = row["chosen_mean"] is not None and not math.isnan(row["chosen_mean"])
-        out.add_row(str(i) if ranked else "-", *(cell(values.get(k)) for k in keys),
-                    mean_std(row["chosen_mean"], row["chosen_std"]),
-                    *(mean_std(row[f"{c}_mean"], row[f"{c}_std"]) for c in ("test_auc", "test_accuracy")),
-                    f"{row['folds_done']}/{row['folds']}",
-                    f"{row['wall_s']:.1f}" if row["status"] == "finished" and row["wall_s"] is not None else "-",
-                    row["status"])
-    return out
+        f"""SELECT s.point, f.run_id, f.fold, {picked} FROM sweep_points s JOIN folds f USING (run_id)
+            WHERE s.sweep = ? ORDER BY s.point, f.fold""", params=[name]).pl()
+    min_delta = {row["run_id"]: _min_delta(row["config"]) for row in points.iter_rows(named=True)}
+    chosen = _chosen_values(con, name, metric, mode, min_delta) if metric else {}
+    records: dict[str, list[dict]] = {}
+    for row in folds.iter_rows(named=True):
+        records.setdefault(row["point"], []).append(
+            {**{m: row[c] for m, c in tests.items()}, "best_metric": metric,
+             "best_metric_value": chosen.get((row["run_id"], row["fold"]))})
+    entries = []
+    for row in points.iter_rows(named=True):
+        config = json.loads(row["config"] or "{}")
+        trainer = config.get("trainer") if isinstance(config.get("trainer"), dict) else {}
+        expected = int(row["folds"] or 0)
+        entries.append({
+            "id": row["point"], "varied": json.loads(row["values"] or "{}"), "run_dir": row["run_dir"] or "",
+            "folds": expected, "k": int(trainer.get("folds") or expected or 1),
+            "config_hash": row["config_hash"] or "", "status": row["status"] or "pending",
+            # first start to finish; an unfinished point has no wall time yet
+            "wall_s": row["wall_s"] if row["status"] == "finished" else None,
+            "fold_records": records.get(row["point"], []),
+        })
+    rows = rank(name, entries, Selection(metric, mode) if metric else None)
+    keys = list(dict.fromkeys(k for e in entries for k in e["varied"] if k != "seed"))
+    shown = f"{path}" if len(rows) <= limit else f"{path}; {len(rows) - limit} more not shown (--limit)"
+    return ranking_table(name, rows[:limit], keys, Selection(metric, mode) if metric else None, source=shown)
+
+
+def _min_delta(config: str | None) -> float:
+    import json
+
+    stopping = ((json.loads(config or "{}").get("trainer") or {}).get("early_stopping") or {})
+    return float(stopping.get("min_delta") or 0.0)
+
+
+def _chosen_values(con, name: str, metric: str, mode: str, min_delta: dict[str, float]) -> dict[tuple, float]:
+    """Per (run, fold): the value of the selection metric the trainer kept as its best (metrics.json's
+    ``best_metric_value``), by replaying the fold's epochs through the trainer's own EarlyStopping. Not
+    the value at ``best_epoch``: with ``early_stopping.keep: last`` that is the last epoch, not the best."""
+    from fvc_core.training.schedule import EarlyStopping
+    from fvc_duckdb import store
+
+    column = store.column_name(metric)
+    columns = set(con.table("epochs").columns)
+    if column not in columns:
+        return {}
+    tiebreak = "e.val_loss" if "val_loss" in columns else "NULL"
+    epochs = con.sql(
+        f"""SELECT e.run_id, e.fold, e.epoch, e."{column}" AS value, {tiebreak} AS tiebreak
+            FROM sweep_points s JOIN epochs e USING (run_id) WHERE s.sweep = ?
+            ORDER BY e.run_id, e.fold, e.epoch""", params=[name]).pl()
+    stopping: dict[tuple, EarlyStopping] = {}
+    for row in epochs.iter_rows(named=True):
+        key = (row["run_id"], row["fold"])
+        if key not in stopping:
+            stopping[key] = EarlyStopping(metric, mode, None, min_delta.get(row["run_id"], 0.0))
+        nan = float("nan")  # a NaN metric is stored as NULL
+        stopping[key].update(nan if row["value"] is None else row["value"], row["epoch"],
+                             nan if row["tiebreak"] is None else row["tiebreak"])
+    return {key: s.best for key, s in stopping.items()}
 
 
 def pick_run(con, path: Path, prefix: str | None) -> dict[str, Any]:

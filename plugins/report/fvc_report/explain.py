@@ -98,27 +98,40 @@ def _overlay(frame: np.ndarray, cam: np.ndarray) -> np.ndarray:
 
 
 def explain(run_dir: Path, video: Path, *, frames: int = 4, device: str = "cpu") -> dict[str, Any]:
-    """Per fold: frame scores and Grad-CAM maps of ``video``; and the decoded clip."""
+    """Per fold: frame scores ``(K, T)`` and Grad-CAM maps ``(K, T, h, w)`` of each of the video's K windows
+    (K = 1 unless ``data.sampler: window`` with ``clips_per_video`` > 1), and the video's score as the run
+    scores it (its aggregation; several windows: the mean of their fake probabilities); and the clips."""
     import torch
 
-    from fvc_core.training.predict import fold_dirs, fold_number, load_fold_model
+    from fvc_core.training.predict import fold_dirs, fold_number, load_fold_model, read_run_config
+    from fvc_core.training.scoring import aggregation_of
 
     if not video.is_file():
         raise UserError(f"{video}: no such video file")
     folds = fold_dirs(run_dir)  # finished folds only, each with its model.pt (one line otherwise)
     clip = torch.as_tensor(_dataset(run_dir).read_video(str(video.resolve())))
-    out: dict[str, Any] = {"clip": clip.numpy(), "folds": {}}
+    # An evaluation read of several windows is (K, T, C, H, W); each window is explained on its own, as
+    # evaluation scores each on its own before averaging their probabilities.
+    windows = clip if clip.ndim == 5 else clip.unsqueeze(0)
+    aggregation = aggregation_of(read_run_config(run_dir))
+    out: dict[str, Any] = {"clip": windows.numpy(), "folds": {}}
     for d in folds:
         model = load_fold_model(d, device=device)
-        scores, cams = frame_scores_and_cams(model, clip.unsqueeze(0).to(device))
-        out["folds"][fold_number(d)] = {"scores": scores, "cams": cams}
-    t = clip.shape[0]
+        each = [frame_scores_and_cams(model, w.unsqueeze(0).to(device)) for w in windows]
+        cams = [c for _, c in each]
+        with torch.no_grad():
+            _, video_score, _ = aggregation.score(model, clip.unsqueeze(0).to(device))
+        out["folds"][fold_number(d)] = {"scores": np.stack([s for s, _ in each]),
+                                        "cams": None if any(c is None for c in cams) else np.stack(cams),
+                                        "video_score": float(video_score[0])}
+    t = windows.shape[1]
     out["shown"] = np.unique(np.linspace(0, t - 1, max(1, min(frames, t))).round().astype(int))
     return out
 
 
 def figures(result: dict[str, Any], video: Path) -> dict[str, bytes]:
-    """PNG bytes by file name: frame_scores.png, and gradcam_fold_<k>.png per fold with maps."""
+    """PNG bytes by file name: frame_scores.png, and gradcam_fold_<k>.png per fold with maps (two rows, frames
+    and their maps, per window)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -127,31 +140,47 @@ def figures(result: dict[str, Any], video: Path) -> dict[str, bytes]:
     from fvc_report.plots import png
 
     out: dict[str, bytes] = {}
+    windows, length = result["clip"].shape[:2]
     fig, ax = plt.subplots(figsize=(8, 3))
+
+    def draw(scores: np.ndarray, label: str, **style: Any) -> None:
+        # Windows one after another on the x axis, a gap between them: they are not consecutive in time.
+        for w in range(windows):
+            (line,) = ax.plot(np.arange(length) + w * length, scores[w], label=label if w == 0 else None, **style)
+            style["color"] = line.get_color()  # one colour per fold across its windows
+
     for k, fold in result["folds"].items():
-        ax.plot(np.arange(len(fold["scores"])), fold["scores"], marker=".", label=f"fold {k}")
+        draw(fold["scores"], f"fold {k}: video score {fold['video_score']:.2f}", marker=".")
     mean = np.mean([f["scores"] for f in result["folds"].values()], axis=0)
-    ax.plot(np.arange(len(mean)), mean, color="black", lw=2, label="mean of folds")
-    ax.set(xlabel="frame of the clip (as sampled by the dataset plugin)", ylabel="fake score", ylim=(-0.02, 1.02),
-           title=f"{video.name}: per-frame fake score")
+    draw(mean, "mean of folds", color="black", lw=2)
+    if windows > 1:
+        for w in range(1, windows):
+            ax.axvline(w * length - 0.5, color="grey", ls=":", lw=1)
+        ax.set_xlabel(f"frame of each of the {windows} windows (evenly placed, as evaluation scores them), "
+                      "one window after another", fontsize=8)
+    else:
+        ax.set_xlabel("frame of the clip (as sampled by the dataset plugin)")
+    ax.set(ylabel="fake score", ylim=(-0.02, 1.02), title=f"{video.name}: per-frame fake score")
     ax.xaxis.get_major_locator().set_params(integer=True)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     out["frame_scores.png"] = png(fig)
-    frames = result["clip"].transpose(0, 2, 3, 1)
+    frames = result["clip"].transpose(0, 1, 3, 4, 2)
     if frames.shape[-1] == 1:
         frames = np.repeat(frames, 3, axis=-1)
     shown = result["shown"]
     for k, fold in result["folds"].items():
         if fold["cams"] is None:
             continue
-        fig, axes = plt.subplots(2, len(shown), figsize=(2.1 * len(shown), 4.4), squeeze=False)
-        for col, t in enumerate(shown):
-            axes[0][col].imshow(frames[t])
-            axes[0][col].set_title(f"frame {t}: {fold['scores'][t]:.2f}", fontsize=8)
-            axes[1][col].imshow(_overlay(frames[t].astype(float), fold["cams"][t]))
-            for row in (0, 1):
-                axes[row][col].axis("off")
+        fig, axes = plt.subplots(2 * windows, len(shown), figsize=(2.1 * len(shown), 4.4 * windows), squeeze=False)
+        for w in range(windows):
+            for col, t in enumerate(shown):
+                where = f"window {w}, frame {t}" if windows > 1 else f"frame {t}"
+                axes[2 * w][col].imshow(frames[w, t])
+                axes[2 * w][col].set_title(f"{where}: {fold['scores'][w, t]:.2f}", fontsize=8)
+                axes[2 * w + 1][col].imshow(_overlay(frames[w, t].astype(float), fold["cams"][w, t]))
+                for row in (2 * w, 2 * w + 1):
+                    axes[row][col].axis("off")
         fig.suptitle(f"{video.name}: Grad-CAM of the fake logit, fold {k}", fontsize=9)
         fig.tight_layout()
         out[f"gradcam_fold_{k}.png"] = png(fig)
@@ -185,6 +214,9 @@ def report_section(run_dir: Path, video: Path) -> str:
     result = explain(run_dir, video)
     pictures = figures(result, video)
     parts = "".join(img(data, name) for name, data in pictures.items())
-    return (f'<h2 id="explain">Explain: {esc(video.name)}</h2><p>Per-frame fake score of each fold model and '
-            "Grad-CAM heat maps (last convolution layer, gradient of the fake logit) over sampled frames.</p>"
-            + parts)
+    windows = result["clip"].shape[0]
+    each = (f" Each of the video's {windows} windows (evenly placed, as evaluation scores them) is explained on "
+            "its own; the video score is the mean of their fake probabilities." if windows > 1 else "")
+    return (f'<h2 id="explain">Explain: {esc(video.name)}</h2><p>Per-frame fake score of each fold model (and the '
+            "video's score as the run scores it) and Grad-CAM heat maps (last convolution layer, gradient of the "
+            f"fake logit) over sampled frames.{each}</p>" + parts)

@@ -181,3 +181,62 @@ def section(anchor: str, title: str, inner: str, intro: str = "") -> str:
 
 def notes_html(lines: list[str]) -> str:
     return "".join(f'<div class="note">{esc(n)}</div>' for n in lines)
+
+
+def _aggregation_text(recorded: dict[str, Any]) -> str:
+    name = recorded.get("name", "?")
+    text = f'<span class="mono">{esc(name)}</span>'
+    if recorded.get("how"):
+        text += f": {esc(recorded['how'])}"
+    if name == "topk" and recorded.get("top_k") is not None:
+        text += f' (<span class="mono">top_k</span> = {esc(recorded["top_k"])})'
+    return text
+
+
+def frame_level(run: Run, anchor: str) -> str:
+    """Per fold the frame-level ROC AUC beside the video-level one, and the aggregation that made the
+    video scores from the frames' (metrics.json's ``frame_roc_auc``, ``n_frames``, ``aggregation``)."""
+    folds = run.finished_folds
+    title = "Frame level"
+    if not folds:
+        return section(anchor, title, "<p>No finished fold yet.</p>")
+    recorded = [f.metrics.get("aggregation") for f in folds]
+    kinds = list({json.dumps(a, sort_keys=True): a for a in recorded if isinstance(a, dict)}.values())
+    if all(f.metrics.get("frame_roc_auc") is None for f in folds):
+        if any("frame_roc_auc" in f.metrics for f in folds) or any("frame_scores" in a for a in kinds):
+            names = ", ".join(sorted({str(a.get("name")) for a in kinds})) or "mean_logits"
+            why = ("The model gave no frame logits (it has no <span class=\"mono\">frame_logits(x)</span> "
+                   "method), so there is no frame-level ROC AUC and nothing to aggregate: each video's score is "
+                   f'the model\'s own video output (aggregation recorded: <span class="mono">{esc(names)}</span>).')
+        else:
+            why = ("This run's metrics.json records no frame-level numbers (it was made before fvc recorded "
+                   "them); its video scores are the model's own video output.")
+        return section(anchor, title, f'<p class="no-frames">{why}</p>')
+    if not kinds:
+        # Runs from before the record scored every video with the model's own video logits.
+        how = ('not recorded (this run predates the record): <span class="mono">mean_logits</span>, '
+               "the model's own video logits")
+    elif len(kinds) == 1:
+        how = _aggregation_text(kinds[0])
+    else:  # one run has one aggregation; folds that disagree were trained by different configs
+        how = "differs between folds: " + "; ".join(
+            f"fold {f.index}: {_aggregation_text(a)}" for f, a in zip(folds, recorded, strict=True)
+            if isinstance(a, dict))
+    intro = f"<p>Video scores made from the frames' scores by {how}.</p>"
+    rows = []
+    for f in folds:
+        rows.append(f'<tr data-frame-fold="{f.index}"><td class="l">fold {f.index}</td>'
+                    f"{cell(f.metrics.get('roc_auc'))}{cell(f.metrics.get('frame_roc_auc'))}"
+                    f"<td>{fmt(f.metrics.get('n'))}</td><td>{fmt(f.metrics.get('n_frames'))}</td></tr>")
+    for label, pick in (("mean", 0), ("std", 1)):
+        video = mean_std([f.metrics.get("roc_auc") for f in folds])[pick]
+        frame = mean_std([f.metrics.get("frame_roc_auc") for f in folds])[pick]
+        rows.append(f'<tr class="mean" data-frame-fold="{label}"><td class="l">{label}</td>{cell(video)}'
+                    f"{cell(frame)}<td></td><td></td></tr>")
+    table = ('<table class="frames"><tr><th class="l">fold</th><th>video ROC AUC</th><th>frame ROC AUC</th>'
+             f'<th>videos</th><th>frames</th></tr>{"".join(rows)}</table>')
+    one_class = any(isinstance(v := f.metrics.get("frame_roc_auc"), float) and math.isnan(v) for f in folds)
+    note = ("<p>Frame ROC AUC: every test frame's fake probability against its video's label, all frames "
+            "of the fold pooled" + ("; – where a fold's test frames hold one class only" if one_class else "")
+            + ".</p>")
+    return section(anchor, title, intro + table + note)

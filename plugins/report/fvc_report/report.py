@@ -62,6 +62,8 @@ def run_sections(run: Run, prefix: str, samples: bool,
     folds = run.finished_folds
     if folds:
         body.append(img(plots.metric_bars(run), "accuracy, precision, recall and F1 per fold"))
+    body.append(render.frame_level(run, f"{prefix}frames"))
+    nav.append((f"{prefix}frames", "frame level"))
     with_preds = [f for f in folds if f.predictions is not None]
     if with_preds:
         curves = [(f"fold {f.index}", f.predictions["label"].to_numpy(), f.predictions["score"].to_numpy())
