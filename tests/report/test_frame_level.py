@@ -14,26 +14,9 @@ import yaml
 
 from tests.core.conftest import write_distribution
 from tests.report.conftest import ENV, FVC, fvc
+from tests.trainer.helpers import TINY_MODEL_PLUGIN
 
 ROOT = Path(__file__).resolve().parents[2]
-
-# A model with no frame_logits method: its runs record frame_roc_auc null.
-NO_FRAMES_MODEL = '''
-from pydantic import BaseModel, ConfigDict
-from fvc_core.contract import hookimpl
-
-class Cfg(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-def build(cfg):
-    from tests.trainer.helpers import TinyModel
-    return TinyModel()
-
-@hookimpl
-def register_models(register):
-    register("tiny_cnn", build, config=Cfg)
-'''
-
 
 class FrameRows(HTMLParser):
     """The frame-level table's rows (data-frame-fold) with each number cell's exact data-value, and the
@@ -88,7 +71,7 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     table = make_synthetic_dataset(root / "videos", videos=6, frames=8, frame_size=32, seed=4)
     site = root / "site"
     site.mkdir()
-    write_distribution(site, "fvctest-noframes", {"fvctest_noframes": NO_FRAMES_MODEL},
+    write_distribution(site, "fvctest-noframes", {"fvctest_noframes": TINY_MODEL_PLUGIN},
                        {"noframes": "fvctest_noframes"})
     env = {**ENV, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
     out = {}

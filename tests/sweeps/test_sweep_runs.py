@@ -24,6 +24,7 @@ from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 
 from tests.core.conftest import write_distribution  # noqa: E402
+from tests.trainer.helpers import TINY_MODEL_PLUGIN  # noqa: E402
 
 FVC = [sys.executable, "-m", "fvc_core.cli"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,27 +112,10 @@ def test_a_2x2_grid_is_ranked_on_validation_in_parquet_duckdb_and_mlflow(tmp_pat
         assert sorted(r.info.run_name for r in folds) == ["fold_0", "fold_1"]
 
 
-TINY_MODEL = '''
-from pydantic import BaseModel, ConfigDict
-from fvc_core.contract import hookimpl
-
-class Cfg(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-def build(cfg):
-    from tests.trainer.helpers import TinyModel
-    return TinyModel()
-
-@hookimpl
-def register_models(register):
-    register("tiny_cnn", build, config=Cfg)
-'''
-
-
 def test_a_plugin_choosing_sweep_killed_in_its_second_point_resumes_there(tmp_path):
     site = tmp_path / "site"
     site.mkdir()
-    write_distribution(site, "fvctest-tiny", {"fvctest_tiny": TINY_MODEL}, {"tiny": "fvctest_tiny"})
+    write_distribution(site, "fvctest-tiny", {"fvctest_tiny": TINY_MODEL_PLUGIN}, {"tiny": "fvctest_tiny"})
     env = {**ENV, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
     config = experiment(tmp_path, ["console"])
     data = yaml.safe_load(config.read_text())

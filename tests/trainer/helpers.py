@@ -122,3 +122,22 @@ def make_job(output_dir: Path, trainer: SupervisedConfig, dataset: Any = None, s
     out = io.StringIO()
     console = Console(file=out, width=140)
     return Job(config, run, dataset, model, RecordingTracker(), console, False, out)
+
+
+TINY_MODEL_PLUGIN = '''
+from pydantic import BaseModel, ConfigDict
+from fvc_core.contract import hookimpl
+
+class Cfg(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+def build(cfg):
+    from tests.trainer.helpers import TinyModel
+    return TinyModel()
+
+@hookimpl
+def register_models(register):
+    register("tiny_cnn", build, config=Cfg)
+'''
+"""A plugin module registering TinyModel as ``tiny_cnn`` (it has no frame_logits), for tests that
+install it as a distribution (tests.core.conftest.write_distribution)."""
