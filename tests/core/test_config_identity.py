@@ -18,10 +18,12 @@ from typing import Any
 import pytest
 import yaml
 
-for plugin in ("fvc_loaders", "fvc_naive_cnn"):
+for plugin in ("fvc_loaders", "fvc_naive_cnn", "fvc_duckdb", "fvc_mlflow"):
     pytest.importorskip(plugin)
 
+import duckdb  # noqa: E402
 from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
+from mlflow import MlflowClient  # noqa: E402
 
 from fvc_core.cli import main  # noqa: E402
 from fvc_core.config import load_config  # noqa: E402
@@ -30,6 +32,7 @@ from fvc_core.plugins import clear_cache  # noqa: E402
 from fvc_core.training import checkpoint  # noqa: E402
 from tests.core.conftest import write_distribution  # noqa: E402
 
+TRACKERS = "trackers=[console,duckdb,mlflow]"
 ADDED = ("aggregation", "top_k")  # trainer keys an "older fvc" did not have
 MARK = 123.0  # train_loss planted in fold 1's last.pt: found in its history.json only if it resumed from there
 
@@ -76,6 +79,13 @@ def make_older(run_dir: Path) -> tuple[str, str]:
         if path.name == "last.pt":
             saved["history"][0]["train_loss"] = MARK
         checkpoint.save_atomic(saved, path)
+    if (run_dir.parent / "results.duckdb").exists():  # the trackers' records of the older run
+        with duckdb.connect(str(run_dir.parent / "results.duckdb")) as con:
+            con.execute("UPDATE runs SET config_hash = ?", [old])
+        client = MlflowClient(f"sqlite:///{run_dir.parent / 'mlflow.db'}")
+        for parent in client.search_runs(client.search_experiments()[0].experiment_id.split(),
+                                         "tags.`fvc.role` = 'parent'"):
+            client.set_tag(parent.info.run_id, "config_hash", old)
     return old, new
 
 
@@ -107,7 +117,9 @@ def interrupted(tmp_path_factory):
     sys.path.insert(0, str(site))
     clear_cache()
     try:
-        assert main(["run", str(path), "trackers=[console,stopper]"]) == 130
+        with pytest.MonkeyPatch.context() as env:
+            env.delenv("MLFLOW_TRACKING_URI", raising=False)
+            assert main(["run", str(path), "trackers=[console,duckdb,mlflow,stopper]"]) == 130
     finally:
         sys.path.remove(str(site))
         sys.modules.pop("fvctest_stopper", None)
@@ -129,12 +141,13 @@ def files(fold_dir: Path) -> dict[str, tuple[int, bytes]]:
     return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(fold_dir.iterdir())}
 
 
-def test_fvc_run_resumes_a_folder_made_before_a_key_existed(interrupted, tmp_path, capsys):
+def test_fvc_run_resumes_a_folder_made_before_a_key_existed(interrupted, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     path, run_dir, old, new = copy(interrupted, tmp_path)
     fold_0 = files(run_dir / "fold_0")
     run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
 
-    assert main(["run", str(path), f"output_dir={run_dir.parent}"]) == 0
+    assert main(["run", str(path), f"output_dir={run_dir.parent}", TRACKERS]) == 0
     out = capsys.readouterr().out
     assert "resuming a run made before trainer.aggregation, trainer.top_k existed" in out
     assert "same experiment" in out
@@ -153,6 +166,12 @@ def test_fvc_run_resumes_a_folder_made_before_a_key_existed(interrupted, tmp_pat
     assert stored["trainer"]["aggregation"] == "mean_logits" and older_hash(stored) == new
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["config_hash"] == new and [f["fold"] for f in summary["folds"]] == [0, 1]
+    # The trackers got the resumed run, under the new hash: one run, not a second one.
+    with duckdb.connect(str(run_dir.parent / "results.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT run_id, config_hash, status FROM runs").fetchall() == [(run_id, new, "finished")]
+    client = MlflowClient(f"sqlite:///{run_dir.parent / 'mlflow.db'}")
+    parents = client.search_runs(client.search_experiments()[0].experiment_id.split(), "tags.`fvc.role` = 'parent'")
+    assert [(p.data.tags["config_hash"], p.info.status) for p in parents] == [(new, "FINISHED")]
 
     # The next run takes the fast path: nothing to say, nothing trained.
     done = {k: files(run_dir / f"fold_{k}") for k in (0, 1)}
