@@ -253,3 +253,11 @@ def test_fvc_sweep_keeps_a_finished_point_an_older_fvc_made(tmp_path):
     out = captured.get()
     assert out.count("finished earlier, kept") == 2, out
     assert {p.name: files(p / "fold_0") for p in points} == before
+
+    # Grown by a key that did not vary before: the older folders keep their points (ids of old).
+    with console.capture() as captured:
+        assert main(["sweep", str(path), "trainer.lr=1.0e-3,5.0e-4", "model.chunk_size=2,4", "--name", "s"]) == 0
+    out = captured.get()
+    assert out.count("finished earlier, kept") == 2, out
+    assert {p.name: files(p / "fold_0") for p in points} == before
+    assert len([p for p in folder.iterdir() if (p / "run.json").exists()]) == 4
