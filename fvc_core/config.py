@@ -8,8 +8,6 @@ each, with its key path and the closest valid names.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from fvc_core.config_identity import identity_hash
 from fvc_core.errors import ConfigError, PluginError, UserError, one_line
 from fvc_core.plugins import KIND_NOUN, Registry, closest, get_registry, validation_problems
 
@@ -111,8 +110,7 @@ class ResolvedConfig:
 
     def hash(self) -> str:
         """Identity of what is measured: seed, data, model, trainer (not trackers or output folder)."""
-        ident = {k: v for k, v in self.as_dict().items() if k in ("seed", "data", "model", "trainer")}
-        return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
+        return identity_hash(self.as_dict())
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.as_dict(), sort_keys=False)

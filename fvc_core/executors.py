@@ -55,6 +55,8 @@ class FoldTask:
     disabled_plugins: tuple[str, ...] = ()
     cwd: str = field(default_factory=os.getcwd)
     """The driver's working folder: relative paths in the config mean the same thing on every node."""
+    earlier_config_hashes: tuple[str, ...] = ()
+    """``RunInfo.earlier_config_hashes``: the fold's checkpoints may carry these."""
 
     def __hash__(self) -> int:  # the config dict is not hashable; a fold of a run is one task
         return hash((self.run_dir, self.run_id, self.repeat, self.fold))
@@ -72,7 +74,8 @@ class FoldTask:
         """The task of ``fold`` of the run a trainer received as ``job`` (a ``fvc_core.runner.Job``)."""
         return cls(config=job.config.as_dict(), run_dir=str(Path(job.run.run_dir).absolute()), fold=int(fold),
                    repeat=int(repeat), seed=int(job.config.seed), run_id=str(job.run.run_id),
-                   resumed=bool(job.run.resumed), disabled_plugins=tuple(job.config.disabled_plugins))
+                   resumed=bool(job.run.resumed), disabled_plugins=tuple(job.config.disabled_plugins),
+                   earlier_config_hashes=tuple(getattr(job.run, "earlier_config_hashes", ())))
 
 
 FoldFunction = Callable[[FoldTask, "Tracker"], Any]
@@ -197,7 +200,8 @@ def _fold_context(task: FoldTask) -> tuple[Any, Any]:
     run = RunInfo(experiment=config.experiment, run_id=task.run_id, config=config.as_dict(),
                   config_hash=config.hash(), model_name=config.model.name, run_dir=Path(task.run_dir),
                   folds=int(getattr(config.trainer.config, "folds", 1)), protocol=protocol,
-                  versions=versions(registry), resumed=task.resumed)
+                  versions=versions(registry), resumed=task.resumed,
+                  earlier_config_hashes=task.earlier_config_hashes)
     job = Job(config=config, run=run, dataset=dataset,
               build_model=lambda: model_reg.factory(config.model.config),
               trackers=TrackerSet([]), console=get_console(), interactive=False)

@@ -51,15 +51,19 @@ def _made_before_markers(run_dir: Path) -> bool:
 
 
 def prepare_run_dir(config: ResolvedConfig, *, fresh: bool,
-                    note: Callable[[str], None] | None = None) -> tuple[Path, str, bool]:
-    """The run folder, the run id, and whether this resumes an earlier run of the same config.
+                    note: Callable[[str], None] | None = None) -> tuple[Path, str, bool, tuple[str, ...]]:
+    """The run folder, the run id, whether this resumes an earlier run of the same config, and the
+    hashes that run's checkpoints may carry besides this config's (fvc_core.config_identity).
 
     Only a folder fvc made (fvc_core.ownership) is resumed, replaced or removed: one with
     anyone else's files is refused, with ``--fresh`` too. A folder holding another config is
-    refused: resuming it would mix two experiments. One whose run failed before any fold wrote
-    anything (a wrong path in the config, say) holds nothing to mix, and is replaced: fixing the
-    mistake must not need ``--fresh``.
+    refused: resuming it would mix two experiments. A folder an older fvc made, before keys that
+    now hold their defaults existed, holds the same experiment and is resumed. One whose run failed
+    before any fold wrote anything (a wrong path in the config, say) holds nothing to mix, and is
+    replaced: fixing the mistake must not need ``--fresh``.
     """
+    from fvc_core.config_identity import earlier_hashes, match_run
+
     run_dir = config.run_dir
     ownership.check_claimable(run_dir, ownership.RUN, way_out=RUN_WAY_OUT, legacy=_made_before_markers)
     state_path = run_dir / "run.json"
@@ -69,23 +73,28 @@ def prepare_run_dir(config: ResolvedConfig, *, fresh: bool,
             state = json.loads(state_path.read_text())
         except (OSError, json.JSONDecodeError):
             raise UserError(f"{state_path}: unreadable run state; use --fresh to start over") from None
-        if state.get("config_hash") != config_hash and _trained_nothing(run_dir, state):
+        if not isinstance(state, dict):
+            raise UserError(f"{state_path}: unreadable run state; use --fresh to start over")
+        match = match_run(run_dir, state, config)
+        if not match.same and _trained_nothing(run_dir, state):
             if note is not None:
                 note(f"{run_dir}: replacing a run of another config that stopped before training anything")
             fresh = True
-        elif state.get("config_hash") != config_hash:
+        elif not match.same:
             raise UserError(
                 f"{run_dir} holds a run of another config (hash {state.get('config_hash')}, this one "
-                f"{config_hash}); choose another output_dir, or pass --fresh to discard it and start over"
+                f"{config_hash}{match.why}); choose another output_dir, or pass --fresh to discard it and start over"
             )
         else:
+            if match.filled and note is not None:
+                note(f"{run_dir}: {match.note()}")
             # A folder of the version before markers gets one now.
             ownership.claim(run_dir, ownership.RUN, way_out=RUN_WAY_OUT, legacy=_made_before_markers)
-            return run_dir, state["run_id"], True
+            return run_dir, state["run_id"], True, earlier_hashes(state, match)
     if fresh:
         ownership.remove(run_dir, ownership.RUN, way_out=RUN_WAY_OUT, legacy=_made_before_markers)
     ownership.claim(run_dir, ownership.RUN, way_out=RUN_WAY_OUT, legacy=_made_before_markers)
-    return run_dir, uuid.uuid4().hex, False
+    return run_dir, uuid.uuid4().hex, False, ()
 
 
 def _trained_nothing(run_dir: Path, state: dict[str, Any]) -> bool:
@@ -209,8 +218,9 @@ def run_protocol(config: ResolvedConfig, dataset: Any, trainer: Any) -> dict[str
 
 def _start(config: ResolvedConfig, fresh: bool, console: Console, registry: Registry, dataset: Any, model_reg: Any,
            trainer: Any, trackers: TrackerSet, executor: Any = None) -> RunSummary:
-    run_dir, run_id, resumed = prepare_run_dir(config, fresh=fresh,
-                                               note=lambda text: console.print(f"[dim]{text}[/]", soft_wrap=True))
+    run_dir, run_id, resumed, earlier = prepare_run_dir(
+        config, fresh=fresh, note=lambda text: console.print(f"[dim]{text}[/]", soft_wrap=True, markup=False,
+                                                             style="dim"))
     (run_dir / "config.yaml").write_text(config.to_yaml())
     state_path = run_dir / "run.json"
     protocol = run_protocol(config, dataset, trainer)
@@ -225,6 +235,9 @@ def _start(config: ResolvedConfig, fresh: bool, console: Console, registry: Regi
         "versions": versions(registry),
         "protocol": protocol,
     }
+    if earlier:
+        # Checkpoints an older fvc wrote in this folder carry the hash it gave the same experiment.
+        state["earlier_config_hashes"] = list(earlier)
     _write_json(state_path, state)
     run = RunInfo(
         experiment=config.experiment,
@@ -238,6 +251,7 @@ def _start(config: ResolvedConfig, fresh: bool, console: Console, registry: Regi
         versions=state["versions"],
         resumed=resumed,
         sweep=config.sweep,
+        earlier_config_hashes=earlier,
     )
     job = Job(
         config=config,

@@ -104,9 +104,9 @@ def _problem_lines(problems: dict[str, list[str]], n_points: int, source: str) -
     return lines
 
 
-def _existing(folder: Path) -> dict[str, str]:
-    """Config hash -> point folder, of the runs already in the sweep's folder."""
-    found: dict[str, str] = {}
+def _existing(folder: Path) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Config hash -> (point folder, its run.json), of the runs already in the sweep's folder."""
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
     if not folder.is_dir():
         return found
     for state_path in sorted(folder.glob("*/run.json")):
@@ -115,17 +115,25 @@ def _existing(folder: Path) -> dict[str, str]:
         except (OSError, ValueError):
             continue
         if isinstance(state, dict) and isinstance(state.get("config_hash"), str):
-            found.setdefault(state["config_hash"], state_path.parent.name)
+            found.setdefault(state["config_hash"], (state_path.parent.name, state))
     return found
 
 
 def _keep_folders(folder: Path, points: list[tuple[Point, ResolvedConfig]]) -> None:
     """A point whose config a folder already holds keeps that folder, even if its id would read
-    differently now (a key that varies since values were added): its finished folds are kept."""
+    differently now (a key that varies since values were added): its finished folds are kept.
+    So does one whose folder an older fvc made, before keys now at their defaults existed."""
+    from fvc_core.config_identity import match_run, stored_config
+
     existing = _existing(folder)
     ids = {p.id for p, _ in points}
+    stored = {name: stored_config(folder / name) or {} for name, _ in existing.values()} if existing else {}
     for point, config in points:
-        held = existing.get(config.hash())
+        held = existing[config.hash()][0] if config.hash() in existing else None
+        if held is None and (folder / point.id / "run.json").exists():
+            continue  # its own folder: _check_folders says whether that holds this config
+        held = held or next((name for name, state in existing.values()
+                             if match_run(folder / name, state, config, stored[name]).same), None)
         if held and held != point.id and held not in ids:
             ids.discard(point.id)
             point.id = held
@@ -134,6 +142,8 @@ def _keep_folders(folder: Path, points: list[tuple[Point, ResolvedConfig]]) -> N
 
 def _check_folders(folder: Path, points: list[tuple[Point, ResolvedConfig]], fresh: bool) -> None:
     """Before anything runs: the sweep folder is fvc's, and no point's folder holds another config."""
+    from fvc_core.config_identity import match_run
+
     way_out = "choose another sweep name (--name) or output_dir"
     ownership.check_claimable(folder, SWEEP, way_out=way_out)
     problems = []
@@ -152,10 +162,12 @@ def _check_folders(folder: Path, points: list[tuple[Point, ResolvedConfig]], fre
             problems.append(f"point {point.id}: {run_dir / 'run.json'}: unreadable run state; use --fresh")
             continue
         trained = any(run_dir.glob("fold_*/*")) or any(run_dir.glob("repeat_*/fold_*/*"))
-        if state.get("config_hash") != config.hash() and trained:
+        match = match_run(run_dir, state, config) if isinstance(state, dict) else None
+        if (match is None or not match.same) and trained:
             problems.append(f"point {point.id}: {run_dir} holds a run of another config (hash "
-                            f"{state.get('config_hash')}, this point {config.hash()}); pass --fresh to train "
-                            "it again, or choose another sweep name")
+                            f"{state.get('config_hash') if isinstance(state, dict) else None}, this point "
+                            f"{config.hash()}{match.why if match else ''}); pass --fresh to train it again, or "
+                            "choose another sweep name")
     if problems:
         raise UserError("\n".join(problems[:MAX_PROBLEM_LINES]))
 
@@ -323,8 +335,9 @@ def _finished(run_dir: Path, config: ResolvedConfig) -> bool:
         state = json.loads((run_dir / "run.json").read_text())
     except (OSError, ValueError):
         return False
-    return isinstance(state, dict) and state.get("status") == "finished" and \
-        state.get("config_hash") == config.hash()
+    from fvc_core.config_identity import match_run
+
+    return isinstance(state, dict) and state.get("status") == "finished" and match_run(run_dir, state, config).same
 
 
 def _previous_wall(folder: Path) -> dict[str, float]:

@@ -71,6 +71,9 @@ class RunInfo:
     sweep: dict[str, Any] | None = None
     """A point of `fvc sweep`: ``name``, ``point`` (its id, the run folder's name), ``values`` (the
     varied keys), ``metric`` (what ranks the points), ``last`` (no point after it); None otherwise."""
+    earlier_config_hashes: tuple[str, ...] = ()
+    """Hashes an older fvc gave this same experiment (keys added since, at their defaults;
+    fvc_core.config_identity): checkpoints in the run folder written under them are this run's."""
 
 
 @dataclass

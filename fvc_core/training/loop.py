@@ -241,7 +241,8 @@ class FoldTraining:
         except checkpoint.CheckpointError as exc:
             raise checkpoint.CheckpointError(f"{exc}; {self._way_out()}") from None
         written_by = state.get("config_hash") if isinstance(state, dict) else None
-        if written_by != self.job.run.config_hash:
+        accepted = (self.job.run.config_hash, *getattr(self.job.run, "earlier_config_hashes", ()))
+        if written_by not in accepted:
             raise checkpoint.CheckpointError(
                 f"{path}: written by a run of another config (hash {written_by}, this run "
                 f"{self.job.run.config_hash}); {self._way_out()}")

@@ -99,6 +99,16 @@ def _config_differences(stored: dict[str, Any], run: dict[str, Any]) -> list[str
     return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
 
 
+def _same_experiment(stored: dict[str, Any], run: dict[str, Any]) -> bool:
+    """A model.pt an older fvc wrote, before keys config.yaml now holds at their defaults existed
+    (the run resumed by a newer fvc since, which rewrote config.yaml): the same experiment."""
+    from fvc_core.config_identity import Defaults, compare
+    from fvc_core.training.outputs import plain
+
+    found = compare(plain(stored), plain(run), Defaults.from_registry(run))
+    return found.same and bool(found.filled)
+
+
 def load_fold_model(fold_dir: str | Path, *, device: str = "cpu"):
     """The fold's best model (weights of model.pt), built by its model plugin, in eval() mode.
 
@@ -126,7 +136,7 @@ def load_fold_model(fold_dir: str | Path, *, device: str = "cpu"):
         if not isinstance(stored, dict):
             raise CheckpointError(f"{path}: holds no config to check against {config_path}; not this run's model")
         differ = _config_differences(stored, config)
-        if differ:
+        if differ and not _same_experiment(stored, config):
             shown = ", ".join(differ[:5]) + (f" and {len(differ) - 5} more" if len(differ) > 5 else "")
             raise CheckpointError(f"{path}: trained under another config than {config_path} (differs in "
                                   f"{shown}); not this run's model")

@@ -68,7 +68,8 @@ class DuckdbTracker(Tracker):
                 ON CONFLICT (run_id) DO UPDATE SET
                     status = 'running', error = NULL, finished_at = NULL, updated_at = excluded.updated_at,
                     attempts = runs.attempts + 1, config = excluded.config, protocol = excluded.protocol,
-                    versions = excluded.versions, run_dir = excluded.run_dir
+                    versions = excluded.versions, run_dir = excluded.run_dir,
+                    config_hash = excluded.config_hash
                 """,
                 [run.run_id, run.experiment, run.model_name, store.to_json(run.config), run.config_hash,
                  store.to_json(run.protocol), store.to_json(run.versions), run.folds * _repeats(run),

@@ -311,6 +311,8 @@ class MlflowTracker(Tracker):
         self._common_tags = self._tags(run)
         if run.resumed and self._resume():
             self._sweep_tags(run)
+            # A folder an older fvc made gets this version's hash of the same experiment (config_identity).
+            self.client.set_tag(self.parent_id, "config_hash", run.config_hash)
             self.client.update_run(self.parent_id, status="RUNNING")
             self._save_state()
             return
