@@ -1,5 +1,6 @@
 """Does an adaptive search (Optuna's TPE) find a better point than fvc's own ``random:`` on the same budget?
 
+    .venv/bin/python -m pip install optuna        # the benchmark's own need: fvc does not depend on it
     nice -n 10 .venv/bin/python benchmarks/sweep_search.py [--points 12] [--seeds 0 1 ... 11] [--epochs 3]
 
 The problem: real tiny fvc runs (naive_cnn, 2 group-aware folds, ``--epochs`` epochs, 4 frames at
@@ -242,6 +243,10 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=32, help="sources; a real and a fake clip each")
     parser.add_argument("--out", type=Path, default=OUT / "sweep_search.json")
     args = parser.parse_args()
+    try:
+        import optuna  # noqa: F401
+    except ImportError:
+        sys.exit("benchmarks/sweep_search.py needs Optuna (not a dependency of fvc): pip install optuna")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import torch
 
