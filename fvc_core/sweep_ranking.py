@@ -117,7 +117,9 @@ def rank(sweep: str, entries: list[dict[str, Any]], selection: Selection | None)
         row.update(
             folds_done=len(folds), folds=sum(int(m["folds"]) for m in members),
             status=statuses[0] if len(set(statuses)) == 1 else ",".join(statuses),
-            wall_s=sum(float(m.get("wall_s") or 0.0) for m in members),
+            # None where no time is known (DuckDB has none for a point not finished): a dash, never 0 s
+            wall_s=sum(walls) if (walls := [float(m["wall_s"]) for m in members if m.get("wall_s") is not None])
+            else math.nan,
             run_dir=" ".join(str(m["run_dir"]) for m in members),
             config_hash=" ".join(m["config_hash"] for m in members),
         )
@@ -175,6 +177,10 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _seconds(value: Any) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.0f}"
+
+
 def _mean_std(row: dict[str, Any], prefix: str) -> str:
     mean, std = row.get(f"{prefix}_mean", math.nan), row.get(f"{prefix}_std", math.nan)
     if mean is None or math.isnan(mean):
@@ -217,7 +223,7 @@ def table(sweep: str, rows: list[dict[str, Any]], keys: list[str], selection: Se
             *([_cell(row.get("seeds"))] if many else []),
             *([_mean_std(row, selection.metric)] if selection else []),
             *(_mean_std(row, f"test_{m}") for m in SHOWN_TEST),
-            f"{row['folds_done']}/{row['folds']}", f"{row['wall_s']:.0f}", row["status"],
+            f"{row['folds_done']}/{row['folds']}", _seconds(row.get("wall_s")), row["status"],
         )
     return out
 

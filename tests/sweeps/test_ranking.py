@@ -43,3 +43,20 @@ def test_points_differing_only_in_seed_are_one_configuration_with_an_interval(tm
     assert row["val_loss_ci95_low"] < row["val_loss_mean"] < row["val_loss_ci95_high"]
     assert row["test_roc_auc_ci95_low"] < 0.75 < row["test_roc_auc_ci95_high"]
     assert json.dumps(row, default=str)
+
+
+def test_a_point_with_no_known_wall_time_shows_a_dash_not_zero_seconds(tmp_path):
+    from rich.console import Console
+
+    from fvc_core.sweep_ranking import table
+
+    timed, untimed = point(tmp_path, "0.1", [0.3, 0.5], [0.9, 0.9]), point(tmp_path, "0.2", [0.2, 0.4], [0.6, 0.6])
+    untimed["wall_s"] = None  # what DuckDB gives for a point not finished
+    timed["wall_s"] = 42.0
+    rows = rank("s", [timed, untimed], Selection("val_loss", "min"))
+    assert math.isnan(rows[0]["wall_s"]) and rows[1]["wall_s"] == 42.0
+    console = Console(width=200, record=True)
+    console.print(table("s", rows, ["trainer.lr"], Selection("val_loss", "min")))
+    lines = {line.split("│")[2].strip(): line.split("│")[-3].strip() for line in console.export_text().splitlines()
+             if line.startswith("│ ") and line[2].isdigit()}
+    assert lines == {"0.2000": "-", "0.1000": "42"}
