@@ -76,6 +76,18 @@ def plan(config_path: str, arguments: list[str], *, disabled: list[str], yes: bo
     if problems:
         raise UserError("\n".join(_problem_lines(problems, len(points), source)))
 
+    # Two points of one config would train the same run twice and be ranked as two seeds of it (an
+    # interval over copies); a value given twice, a key of the sweep: section itself, or random choices
+    # that repeat a point.
+    same: dict[str, list[str]] = {}
+    for point in points:
+        same.setdefault(configs[point.id].hash(), []).append(point.id)
+    repeated = [ids for ids in same.values() if len(ids) > 1]
+    if repeated:
+        raise UserError("\n".join(
+            f"{source}: points {', '.join(ids)} are one config (hash {configs[ids[0]].hash()}): a value given "
+            "twice, or a key that does not change the run; give each value once" for ids in repeated[:MAX_PROBLEM_LINES]))
+
     first = configs[points[0].id]
     if len({str(c.output_dir) for c in configs.values()}) > 1:
         raise UserError(f"{source}: output_dir differs between points; a sweep's points live in one folder")

@@ -139,3 +139,16 @@ def test_relative_paths_are_taken_as_fvc_run_takes_them(events, config, tmp_path
     assert code == 0, err
     assert sorted(p.name for p in (exp / "runs" / "rel").glob("folds=*")) == ["folds=1", "folds=2"]
     assert list(elsewhere.iterdir()) == []
+
+
+def test_points_of_one_config_or_a_key_given_twice_are_refused(events, config, tmp_path, capsys):
+    # The same value twice (as written, or as YAML reads it) would train one run twice and rank the
+    # copies as two seeds of it; a key of the sweep: section changes no run at all.
+    for word in ("trainer.folds=2,2", "trainer.burst=1,1.0", "sweep.name=x,y"):
+        code, _, err = sweep(capsys, config, word)
+        assert code == 2 and len(errors(err)) == 1 and "are one config (hash " in err, (word, err)
+    # A list and a single value of one key: the single value was dropped without a word.
+    code, _, err = sweep(capsys, config, "trainer.folds=1,2", "trainer.folds=3")
+    assert code == 2 and errors(err) == ["error: sweep 'trainer.folds=3': trainer.folds is also swept "
+                                         "(trainer.folds=...,...); give it once, as a list or one value"]
+    assert not (tmp_path / "out").exists() and events == []
