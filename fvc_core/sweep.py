@@ -75,6 +75,8 @@ def plan(config_path: str, arguments: list[str], *, disabled: list[str], yes: bo
             problems[point.id] = exc.problems
     if problems:
         raise UserError("\n".join(_problem_lines(problems, len(points), source)))
+    for point in points:
+        _as_resolved(point, configs[point.id])
 
     # Two points of one config would train the same run twice and be ranked as two seeds of it (an
     # interval over copies); a value given twice, a key of the sweep: section itself, or random choices
@@ -101,6 +103,23 @@ def plan(config_path: str, arguments: list[str], *, disabled: list[str], yes: bo
     sweep_name = check_name(name or section.name or first.experiment, source)
     folder = Path(first.output_dir) / sweep_name
     return sweep_name, folder, [(p, configs[p.id]) for p in points]
+
+
+def _as_resolved(point: Point, config: ResolvedConfig) -> None:
+    """The point's values as the run uses them: YAML reads ``1e-3`` as the string '1e-3' and the config
+    model makes it 0.001, so sweep.parquet's column would hold text (sorted as text) and a point typed
+    ``1e-3`` would not group with one typed ``0.001``. The id keeps what was typed."""
+    resolved = config.as_dict()
+    for key in point.values:
+        node: Any = resolved
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                break
+            node = node[part]
+        else:
+            point.values[key] = node
+            if key in point.varied:
+                point.varied[key] = node
 
 
 def _problem_lines(problems: dict[str, list[str]], n_points: int, source: str) -> list[str]:

@@ -152,3 +152,17 @@ def test_points_of_one_config_or_a_key_given_twice_are_refused(events, config, t
     assert code == 2 and errors(err) == ["error: sweep 'trainer.folds=3': trainer.folds is also swept "
                                          "(trainer.folds=...,...); give it once, as a list or one value"]
     assert not (tmp_path / "out").exists() and events == []
+
+
+def test_the_ranking_holds_each_value_as_the_run_used_it(events, config, tmp_path, capsys):
+    # YAML reads '2' (as 1e-3) as text that the config model turns into a number: sweep.parquet's
+    # column is the number the run used, so it sorts and filters as one.
+    import polars as pl
+
+    code, _, err = sweep(capsys, config, "trainer.folds='2','10'")
+    assert code == 0, err
+    table = pl.read_parquet(tmp_path / "out" / "e" / "sweep.parquet")
+    assert table.schema["trainer.folds"] == pl.Float64
+    assert sorted(table["trainer.folds"].to_list()) == [2.0, 10.0]
+    points = json.loads((tmp_path / "out" / "e" / "sweep.json").read_text())["points"]
+    assert sorted(p["values"]["trainer.folds"] for p in points.values()) == [2, 10]
