@@ -182,7 +182,9 @@ def _check_folders(folder: Path, points: list[tuple[Point, ResolvedConfig]], fre
         except (OSError, ValueError):
             problems.append(f"point {point.id}: {run_dir / 'run.json'}: unreadable run state; use --fresh")
             continue
-        trained = any(run_dir.glob("fold_*/*")) or any(run_dir.glob("repeat_*/fold_*/*"))
+        from fvc_core.runner import trained_anything
+
+        trained = trained_anything(run_dir)
         if state.get("config_hash") != config.hash() and trained:
             problems.append(f"point {point.id}: {run_dir} holds a run of another config (hash "
                             f"{state.get('config_hash')}, this point {config.hash()}); pass --fresh to train "
