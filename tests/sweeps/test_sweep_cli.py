@@ -115,6 +115,23 @@ def test_fvc_check_refuses_a_malformed_sweep_section_in_one_line_each(events, co
     assert any("sweep.random.keys: trainer.folds: give one of {uniform" in line for line in lines)
 
 
+def test_fvc_check_validates_the_points_of_a_sweep_section(events, config, tmp_path, capsys):
+    # A typo'd key or a bad value in the grid is found by `fvc check`, not when `fvc sweep` starts.
+    data = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**data, "sweep": {"grid": {"trainer.foldz": [1, 2]}}}))
+    assert main(["check", str(config)]) == 2
+    assert errors(capsys.readouterr().err) == [f"error: {config}: trainer.foldz: unknown key (did you mean 'folds'?)"]
+    config.write_text(yaml.safe_dump({**data, "sweep": {"grid": {"trainer.folds": [1, "many"]}}}))
+    assert main(["check", str(config)]) == 2
+    assert "point folds=many: trainer.folds:" in capsys.readouterr().err
+    config.write_text(yaml.safe_dump({**data, "sweep": {"grid": {"trainer.folds": [1, 2]}}}))
+    assert main(["check", str(config)]) == 0
+    assert "# sweep: section: 2 points, each valid" in capsys.readouterr().out
+    assert main(["check", str(config), "trainer.folds=3"]) == 0  # the one point the command line fixes
+    assert "# sweep:" not in capsys.readouterr().out
+    assert not (tmp_path / "out").exists() and events == []
+
+
 def test_a_point_that_crashes_is_recorded_and_the_others_still_run(events, config, tmp_path, capsys):
     code, out, err = sweep(capsys, config, "trainer.crash=true,false")
     assert code == 1
