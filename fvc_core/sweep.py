@@ -31,6 +31,7 @@ from fvc_core.sweep_spec import (
     check_name,
     count,
     expand,
+    is_valid_name,
     make_points,
     section_of,
     split_arguments,
@@ -100,6 +101,10 @@ def plan(config_path: str, arguments: list[str], *, disabled: list[str], yes: bo
         raise UserError(f"{source}: the points choose epochs on different validation metrics "
                         f"({', '.join(sorted(str(c[0]) if c else 'none' for c in chosen))}); one sweep is "
                         "ranked on one: keep trainer.early_stopping.metric the same")
+    if not (name or section.name) and not is_valid_name(first.experiment):
+        # The experiment's name may hold spaces (fvc run does not mind); the folder's may not.
+        raise UserError(f"{source}: the sweep's folder is named after the experiment, {first.experiment!r}, which "
+                        "holds characters other than letters, digits, '.', '_' and '-': give --name (or sweep.name)")
     sweep_name = check_name(name or section.name or first.experiment, source)
     folder = Path(first.output_dir) / sweep_name
     return sweep_name, folder, [(p, configs[p.id]) for p in points]

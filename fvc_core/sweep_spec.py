@@ -230,6 +230,10 @@ def make_points(combos: list[dict[str, Any]]) -> list[Point]:
     return points
 
 
+def is_valid_name(name: str) -> bool:
+    return bool(_NAME.match(name))
+
+
 def check_name(name: str, where: str) -> str:
     if not _NAME.match(name):
         raise UserError(f"{where}: sweep name {name!r}: letters, digits, '.', '_' and '-' only (it names a "

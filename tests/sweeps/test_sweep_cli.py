@@ -183,3 +183,13 @@ def test_the_ranking_holds_each_value_as_the_run_used_it(events, config, tmp_pat
     assert sorted(table["trainer.folds"].to_list()) == [2.0, 10.0]
     points = json.loads((tmp_path / "out" / "e" / "sweep.json").read_text())["points"]
     assert sorted(p["values"]["trainer.folds"] for p in points.values()) == [2, 10]
+
+
+def test_an_experiment_name_with_spaces_asks_for_a_sweep_name(events, config, tmp_path, capsys):
+    code, _, err = sweep(capsys, config, "experiment=my exp", "trainer.folds=1,2")
+    assert code == 2 and errors(err) == [f"error: {config}: the sweep's folder is named after the experiment, "
+                                         "'my exp', which holds characters other than letters, digits, '.', '_' "
+                                         "and '-': give --name (or sweep.name)"]
+    code, _, err = sweep(capsys, config, "experiment=my exp", "trainer.folds=1,2", "--name", "mine")
+    assert code == 0, err
+    assert (tmp_path / "out" / "mine" / "folds=2" / "run.json").is_file()
