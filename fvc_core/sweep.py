@@ -280,16 +280,29 @@ def _one_after_another(todo: Todo, executor: Any, fresh: bool, console: Console,
         started = time.monotonic()
         try:
             run_experiment(config, fresh=fresh, console=console, executor=executor)
-        except (KeyboardInterrupt, UserError):
-            # A user's mistake (a missing file, a full disk) would stop every point: the sweep stops
-            # here, its one line said by the command (the rule above names the point).
+        except KeyboardInterrupt:
             raise
+        except UserError as exc:
+            if not of_this_point(exc):
+                # A user's mistake (a missing file, a full disk) would stop every point: the sweep stops
+                # here, its one line said by the command (the rule above names the point).
+                raise
+            failed.append(point.id)
+            console.print(f"[red]point {point.id} failed:[/] {one_line(exc, with_type=False)}", highlight=False)
         except Exception as exc:  # a point that crashes is recorded; the others still run
             failed.append(point.id)
             console.print(f"[red]point {point.id} failed:[/] {one_line(exc)}", highlight=False)
         finally:
             record(point.id, time.monotonic() - started)
     return failed
+
+
+def of_this_point(exc: BaseException) -> bool:
+    """A UserError that this point's values caused and the other points need not share: its loss
+    diverged (an lr sweep often holds a value too large). Recorded as the point's failure."""
+    from fvc_core.training.loop import NonFiniteLossError
+
+    return isinstance(exc, NonFiniteLossError)
 
 
 def points_at_once(capacity: int, folds_per_point: int, n_points: int) -> int:

@@ -217,3 +217,20 @@ def test_fvc_results_groups_seeds_as_sweep_parquet_does(tmp_path):
             expected = [row[f"{prefix}_{s}"] for s in ("mean", "std", "ci95_low", "ci95_high")]
             assert numbers(cell) == pytest.approx(expected, abs=5e-5), (prefix, cell)
         assert cells[6] == "4/4" and cells[-1] == "finished"
+
+
+def test_a_point_whose_loss_diverges_is_recorded_and_the_others_still_run(tmp_path):
+    # An lr sweep often holds a value too large: that point's NaN loss is its own failure, not a
+    # mistake that stops every point.
+    config = experiment(tmp_path, ["console"])
+    done = subprocess.run([*FVC, "sweep", str(config), "trainer.lr=1.0e+8,1.0e-3", "trainer.epochs=2",
+                           "--name", "diverge"], env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "point lr=1e+08 failed: fold 0 epoch" in done.stdout and "the loss is nan" in done.stdout
+    assert "1 point(s) failed: lr=1e+08" in done.stdout and "Traceback" not in done.stderr
+    frame = pl.read_parquet(tmp_path / "out" / "diverge" / "sweep.parquet")
+    rows = {row["point"]: row for row in frame.iter_rows(named=True)}
+    assert rows["lr=0.001"]["status"] == "finished" and rows["lr=0.001"]["rank"] == 1
+    assert rows["lr=1e+08"]["status"] == "failed" and rows["lr=1e+08"]["rank"] is None
+    header, *cells = table_rows(done.stdout.split("sweep diverge: 2 configurations")[1])
+    assert [row[1] for row in cells] == ["0.001", "1e+08"]  # as the ids write them, not 100000000.0000
