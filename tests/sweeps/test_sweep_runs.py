@@ -234,3 +234,25 @@ def test_a_point_whose_loss_diverges_is_recorded_and_the_others_still_run(tmp_pa
     assert rows["lr=1e+08"]["status"] == "failed" and rows["lr=1e+08"]["rank"] is None
     header, *cells = table_rows(done.stdout.split("sweep diverge: 2 configurations")[1])
     assert [row[1] for row in cells] == ["0.001", "1e+08"]  # as the ids write them, not 100000000.0000
+
+
+def test_an_interrupted_point_says_the_sweep_resumes_it(tmp_path):
+    # `fvc run` of the YAML would train its base config in another folder, not resume the point.
+    config = experiment(tmp_path, ["console"])
+    folder = tmp_path / "out" / "tiny"
+    parked, log = tmp_path / "parked", tmp_path / "first.log"
+    with open(log, "w") as out:
+        first = subprocess.Popen([sys.executable, "-m", "tests.gated_fvc",
+                                  str(folder / "lr=0.001" / "fold_0" / "last.pt"), str(parked), "sweep", str(config),
+                                  "trainer.lr=1.0e-3,5.0e-4", "trainer.epochs=2"],
+                                 cwd=ROOT, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 400
+    while not parked.exists():
+        assert first.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "the first point never saved an epoch"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGINT)
+    assert first.wait(timeout=120) == 130
+    text = log.read_text()
+    assert "interrupted: fold 0 resumes from its last finished epoch on the next `fvc sweep` command" in text
+    assert "`fvc run` of this config" not in text
