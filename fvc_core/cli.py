@@ -68,6 +68,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
     from fvc_core.ownership import check_output_dir
 
     check_output_dir(Path(config.output_dir), "output_dir")
+    swept = _check_sweep_section(args)
     # What the dataset can tell without decoding (its table, its files): a missing table is found
     # here, not minutes into a run.
     dataset = get_registry(config.disabled_plugins).create("datasets", config.data.name, config.data.config)
@@ -76,8 +77,29 @@ def _cmd_check(args: argparse.Namespace) -> int:
     console.print(config.to_yaml(), end="", markup=False)
     for note in notes or []:
         console.print(f"# note: {note}", markup=False)
+    if swept:
+        console.print(f"# sweep: section: {swept} points, each valid", markup=False)
     console.print(f"# {args.config}: valid (config hash {config.hash()})", markup=False)
     return 0
+
+
+def _check_sweep_section(args: argparse.Namespace) -> int:
+    """The points of the YAML's sweep: section validated as `fvc sweep` would (a typo'd key in its
+    grid is found here, not when the sweep starts); how many there are, 0 without a section."""
+    from fvc_core.config import load_yaml
+    from fvc_core.sweep import plan
+    from fvc_core.sweep_spec import CONFIRM_ABOVE, count, section_of, split_arguments
+
+    section = section_of(load_yaml(args.config), str(args.config))
+    if not section.grid and section.random is None:
+        return 0
+    fixed = {word.partition("=")[0] for word in split_arguments(args.overrides)[0]}
+    grid = {k: v for k, v in section.grid.items() if k not in fixed}
+    if not grid and section.random is None:
+        return 0  # every swept key set on the command line: the config checked is the one point
+    if count(grid, section) > CONFIRM_ABOVE:
+        return 0  # `fvc sweep` asks for --yes before building them; not built here either
+    return len(plan(args.config, args.overrides, disabled=args.disabled)[2])
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:

@@ -97,9 +97,27 @@ def prepare_run_dir(config: ResolvedConfig, *, fresh: bool,
     return run_dir, uuid.uuid4().hex, False, ()
 
 
+# What a run writes before its first fold trains; all of it is made again from the config.
+_BEFORE_TRAINING = {".fvc-owned", "run.json", "config.yaml"}
+SPLIT_FILE = "split.parquet"
+
+
+def trained_anything(run_dir: Path) -> bool:
+    """Whether a run folder holds anything a fold trained: a file other than the run's state, its
+    config and the folds' splits (written before training starts), at any depth (repeat_<r>/fold_<k>
+    of trainer.repeats included). A stray file counts: when unsure, keep the folder."""
+    for path in run_dir.rglob("*"):
+        if path.is_dir():
+            continue
+        top = path.parent == run_dir
+        if not ((top and path.name in _BEFORE_TRAINING) or (not top and path.name == SPLIT_FILE)):
+            return True
+    return False
+
+
 def _trained_nothing(run_dir: Path, state: dict[str, Any]) -> bool:
-    """A run that ended (not one still going in another process) without a file in any fold folder."""
-    return state.get("status") in ("failed", "interrupted") and not any(run_dir.glob("fold_*/*"))
+    """A run that ended (not one still going in another process) before any fold trained."""
+    return state.get("status") in ("failed", "interrupted") and not trained_anything(run_dir)
 
 
 def versions(registry: Registry) -> dict[str, str]:

@@ -31,6 +31,7 @@ from fvc_core.sweep_spec import (
     check_name,
     count,
     expand,
+    is_valid_name,
     make_points,
     section_of,
     split_arguments,
@@ -75,6 +76,21 @@ def plan(config_path: str, arguments: list[str], *, disabled: list[str], yes: bo
             problems[point.id] = exc.problems
     if problems:
         raise UserError("\n".join(_problem_lines(problems, len(points), source)))
+    for point in points:
+        _as_resolved(point, configs[point.id])
+
+    # Two points of one config would train the same run twice and be ranked as two seeds of it (an
+    # interval over copies); a value given twice, a key of the sweep: section itself, or random choices
+    # that repeat a point.
+    same: dict[str, list[str]] = {}
+    for point in points:
+        same.setdefault(configs[point.id].hash(), []).append(point.id)
+    repeated = [ids for ids in same.values() if len(ids) > 1]
+    if repeated:
+        raise UserError("\n".join(
+            f"{source}: points {', '.join(ids)} are one config (hash {configs[ids[0]].hash()}): a value given "
+            "twice, or a key that does not change the run; give each value once"
+            for ids in repeated[:MAX_PROBLEM_LINES]))
 
     first = configs[points[0].id]
     if len({str(c.output_dir) for c in configs.values()}) > 1:
@@ -86,9 +102,30 @@ def plan(config_path: str, arguments: list[str], *, disabled: list[str], yes: bo
         raise UserError(f"{source}: the points choose epochs on different validation metrics "
                         f"({', '.join(sorted(str(c[0]) if c else 'none' for c in chosen))}); one sweep is "
                         "ranked on one: keep trainer.early_stopping.metric the same")
+    if not (name or section.name) and not is_valid_name(first.experiment):
+        # The experiment's name may hold spaces (fvc run does not mind); the folder's may not.
+        raise UserError(f"{source}: the sweep's folder is named after the experiment, {first.experiment!r}, which "
+                        "holds characters other than letters, digits, '.', '_' and '-': give --name (or sweep.name)")
     sweep_name = check_name(name or section.name or first.experiment, source)
     folder = Path(first.output_dir) / sweep_name
     return sweep_name, folder, [(p, configs[p.id]) for p in points]
+
+
+def _as_resolved(point: Point, config: ResolvedConfig) -> None:
+    """The point's values as the run uses them: YAML reads ``1e-3`` as the string '1e-3' and the config
+    model makes it 0.001, so sweep.parquet's column would hold text (sorted as text) and a point typed
+    ``1e-3`` would not group with one typed ``0.001``. The id keeps what was typed."""
+    resolved = config.as_dict()
+    for key in point.values:
+        node: Any = resolved
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                break
+            node = node[part]
+        else:
+            point.values[key] = node
+            if key in point.varied:
+                point.varied[key] = node
 
 
 def _problem_lines(problems: dict[str, list[str]], n_points: int, source: str) -> list[str]:
@@ -161,7 +198,9 @@ def _check_folders(folder: Path, points: list[tuple[Point, ResolvedConfig]], fre
         except (OSError, ValueError):
             problems.append(f"point {point.id}: {run_dir / 'run.json'}: unreadable run state; use --fresh")
             continue
-        trained = any(run_dir.glob("fold_*/*")) or any(run_dir.glob("repeat_*/fold_*/*"))
+        from fvc_core.runner import trained_anything
+
+        trained = trained_anything(run_dir)
         match = match_run(run_dir, state, config) if isinstance(state, dict) else None
         if (match is None or not match.same) and trained:
             problems.append(f"point {point.id}: {run_dir} holds a run of another config (hash "
@@ -189,7 +228,7 @@ def run_sweep(config_path: str, arguments: list[str], *, disabled: list[str], ye
 
     selection = selection_of(points[0][1])
     keys = list(dict.fromkeys(k for p, _ in points for k in p.varied if k != "seed"))
-    wall = _previous_wall(folder)
+    wall = {} if fresh else _previous_wall(folder)  # --fresh trains every point again: its time starts at 0
     meta = {"sweep": sweep_name, "config": str(config_path), "arguments": list(arguments),
             "selection_metric": selection.metric if selection else None,
             "selection_mode": selection.mode if selection else None,
@@ -254,16 +293,29 @@ def _one_after_another(todo: Todo, executor: Any, fresh: bool, console: Console,
         started = time.monotonic()
         try:
             run_experiment(config, fresh=fresh, console=console, executor=executor)
-        except (KeyboardInterrupt, UserError):
-            # A user's mistake (a missing file, a full disk) would stop every point: the sweep stops
-            # here, its one line said by the command (the rule above names the point).
+        except KeyboardInterrupt:
             raise
+        except UserError as exc:
+            if not of_this_point(exc):
+                # A user's mistake (a missing file, a full disk) would stop every point: the sweep stops
+                # here, its one line said by the command (the rule above names the point).
+                raise
+            failed.append(point.id)
+            console.print(f"[red]point {point.id} failed:[/] {one_line(exc, with_type=False)}", highlight=False)
         except Exception as exc:  # a point that crashes is recorded; the others still run
             failed.append(point.id)
             console.print(f"[red]point {point.id} failed:[/] {one_line(exc)}", highlight=False)
         finally:
             record(point.id, time.monotonic() - started)
     return failed
+
+
+def of_this_point(exc: BaseException) -> bool:
+    """A UserError that this point's values caused and the other points need not share: its loss
+    diverged (an lr sweep often holds a value too large). Recorded as the point's failure."""
+    from fvc_core.training.loop import NonFiniteLossError
+
+    return isinstance(exc, NonFiniteLossError)
 
 
 def points_at_once(capacity: int, folds_per_point: int, n_points: int) -> int:
@@ -298,6 +350,11 @@ def _side_by_side(todo: Todo, executor: Any, fresh: bool, console: Console, reco
             try:
                 run_experiment(config, fresh=fresh, console=own, executor=executor)
             except (KeyboardInterrupt, UserError) as exc:
+                if isinstance(exc, UserError) and of_this_point(exc):
+                    # This point's values caused it (its loss diverged): the point's failure alone.
+                    failed.append(point.id)
+                    own.print(f"[red]point {point.id} failed:[/] {one_line(exc, with_type=False)}", highlight=False)
+                    return
                 if not stop and not isinstance(exc, Terminated):
                     stop.append(exc)
                     executor.cancel()

@@ -219,13 +219,18 @@ def table(sweep: str, rows: list[dict[str, Any]], keys: list[str], selection: Se
     out.add_column("status", no_wrap=True)
     for row in rows:
         out.add_row(
-            _cell(row.get("rank")), *(_cell(row.get(k)) for k in keys),
+            _cell(row.get("rank")), *(_value_cell(row.get(k)) for k in keys),
             *([_cell(row.get("seeds"))] if many else []),
             *([_mean_std(row, selection.metric)] if selection else []),
             *(_mean_std(row, f"test_{m}") for m in SHOWN_TEST),
             f"{row['folds_done']}/{row['folds']}", _seconds(row.get("wall_s")), row["status"],
         )
     return out
+
+
+def _value_cell(value: Any) -> str:
+    """A swept value as the point's id shows it (4 significant digits): 1e+08, not 100000000.0000."""
+    return f"{value:.4g}" if isinstance(value, float) and not math.isnan(value) else _cell(value)
 
 
 def _headers(keys: list[str]) -> dict[str, str]:

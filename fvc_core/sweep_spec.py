@@ -120,6 +120,12 @@ def split_arguments(arguments: list[str]) -> tuple[list[str], dict[str, list[Any
         if key in grid:
             raise UserError(f"sweep {word!r}: {key} is swept twice; give all its values in one list")
         grid[key] = [parse_override(f"{key}={item}")[1] for item in items]
+    # key=v1,v2 and key=v beside it: the single value would be dropped without a word.
+    for word in plain:
+        key = word.partition("=")[0]
+        if key in grid:
+            raise UserError(f"sweep {word!r}: {key} is also swept ({key}=...,...); give it once, as a list or "
+                            "one value")
     return plain, grid
 
 
@@ -222,6 +228,10 @@ def make_points(combos: list[dict[str, Any]]) -> list[Point]:
         point_id = base if n == 1 else f"{base}~{n}"
         points.append(Point(point_id, dict(combo), {k: combo[k] for k in varied if k in combo}))
     return points
+
+
+def is_valid_name(name: str) -> bool:
+    return bool(_NAME.match(name))
 
 
 def check_name(name: str, where: str) -> str:

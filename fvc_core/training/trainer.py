@@ -173,8 +173,10 @@ class SupervisedTrainer:
                     progress.fold_done(result.fold)
             except KeyboardInterrupt:
                 which = f"fold {current[0]}" if current else "the unfinished folds"
+                # A sweep's point is resumed by the sweep: `fvc run` of the YAML would train its base config.
+                again = "`fvc sweep` command" if job.run.sweep else "`fvc run` of this config"
                 job.console.print(f"[yellow]interrupted:[/] {which} resumes from its last finished epoch on "
-                                  "the next `fvc run` of this config")
+                                  f"the next {again}")
                 raise
         results.sort(key=lambda res: res.fold)
         paths = plan.paths

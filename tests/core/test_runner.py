@@ -56,6 +56,29 @@ def test_a_run_that_stopped_before_training_anything_gives_way_to_another_config
     assert "holds a run of another config" in capsys.readouterr().err
 
 
+def test_splits_alone_give_way_but_a_trained_repeat_is_never_discarded(events, config, tmp_path, capsys):
+    run_dir = tmp_path / "out" / "m"
+
+    def stopped(status, *files):
+        assert main(["run", str(config), "trainer.crash=true", "--fresh"]) == 1
+        for name in files:
+            (run_dir / name).parent.mkdir(parents=True, exist_ok=True)
+            (run_dir / name).write_bytes(b"x")
+        state = json.loads((run_dir / "run.json").read_text())
+        (run_dir / "run.json").write_text(json.dumps({**state, "status": status}))
+
+    # The folds' splits are written before training (a missing model.weights file fails after them):
+    # the fixed config replaces the run, as one whose folds wrote nothing.
+    stopped("failed", "fold_0/split.parquet", "fold_1/split.parquet")
+    assert main(["run", str(config)]) == 0
+    assert "replacing a run of another config that stopped before training anything" in capsys.readouterr().out
+    # trainer.repeats puts folds under repeat_<r>/: an interrupted run with trained folds there is kept.
+    stopped("interrupted", "repeat_0/fold_0/split.parquet", "repeat_0/fold_0/model.pt")
+    assert main(["run", str(config), "seed=7"]) == 2
+    assert "holds a run of another config" in capsys.readouterr().err
+    assert (run_dir / "repeat_0/fold_0/model.pt").read_bytes() == b"x"
+
+
 def test_failing_tracker_warns_once_and_the_run_goes_on(events, config, capsys):
     assert main(["run", str(config), "recorder.broken=true"]) == 0
     out = capsys.readouterr().out

@@ -148,3 +148,27 @@ def test_workers_share_one_cache(table, tmp_path):
     assert len(list((tmp_path / "cache" / "clips").glob("*/*.npy"))) == 2
     assert not [p for p in (tmp_path / "cache").rglob(".*.tmp")]  # no temporary file left behind
     np.testing.assert_array_equal(data.read_video(paths[0]).numpy(), clips[0].numpy())
+
+
+def test_damaged_entries_and_digest_memos_are_decoded_again_never_served(table, tmp_path, decodes):
+    cache = tmp_path / "cache"
+    data = dataset(table, cache)
+    a, b = str(table.parent / "a.mp4"), str(table.parent / "b.mp4")
+    truth = {v: data.read_video(v) for v in (a, b)}
+    entries = sorted((cache / "clips").rglob("*.npy"))
+    memos = sorted((cache / "digests").glob("*.txt"))
+    assert len(entries) == 2 and len(memos) == 2
+    # What a full disk or another tool leaves: an empty entry, one cut short, one of another type.
+    entries[0].write_bytes(b"")
+    np.save(entries[1], np.zeros((4, 3, 32, 32), dtype=np.float32))
+    decodes.clear()
+    fresh = dataset(table, cache)
+    for v in (a, b):
+        assert torch.equal(fresh.read_video(v), truth[v])
+    assert sorted(decodes) == [a, b]
+    # Emptied digest memos would give both videos one key: b would be served a's clip.
+    for memo in memos:
+        memo.write_text("")
+    fresh = dataset(table, cache)
+    for v in (a, b, a, b):
+        assert torch.equal(fresh.read_video(v), truth[v])

@@ -129,6 +129,30 @@ def test_missing_and_unreadable_tables(tmp_path):
         dataset(garbage).table()
 
 
+def test_a_csv_table_as_a_spreadsheet_saves_it(videos, tmp_path, capsys):
+    # Excel's "CSV UTF-8": a byte-order mark, CRLF line ends, a quoted path holding a comma and a space.
+    odd = tmp_path / "clips" / "take 1, final.mp4"
+    odd.parent.mkdir()
+    make_video(odd, frames=12, width=96, height=64)
+    rows = [f'"{odd}",Fake,a', f"{videos / 'real/a.mp4'},real,a", f"{videos / 'real/b.mp4'},REAL,b",
+            f"{videos / 'fake/b_swap.mp4'},fake,b"]
+    table = tmp_path / "meta.csv"
+    table.write_bytes("\ufeffvideo_path,label,source_id\r\n".encode() + "\r\n".join(rows).encode() + b"\r\n")
+    read = dataset(table, group_column="source_id").table()
+    assert read["video_path"].to_list() == [str(odd), *(str(videos / p) for p in ("real/a.mp4", "real/b.mp4",
+                                                                                   "fake/b_swap.mp4"))]
+    assert read["label"].to_list() == [1, 0, 0, 1] and read["group"].to_list() == ["a", "a", "b", "b"]
+    from fvc_core.cli import main
+
+    assert main(["verify", str(table), "num_frames=2", "size=16", "-j", "1"]) == 0
+    assert "all 4 videos read" in capsys.readouterr().out
+    # Saved in a legacy code page: one line naming the file, not a traceback.
+    legacy = tmp_path / "legacy.csv"
+    legacy.write_bytes("video_path,label\nvidéo.mp4,real\n".encode("cp1252"))
+    with pytest.raises(UserError, match=r"legacy\.csv: cannot read the metadata table as CSV .*save it as UTF-8"):
+        dataset(legacy).table()
+
+
 def test_read_video_samples_uniformly_and_letterboxes(videos):
     ds = dataset(write(videos, GOOD), num_frames=4, size=32)
     clip = ds.read_video(ds.table()["video_path"][0])

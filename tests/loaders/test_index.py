@@ -62,6 +62,20 @@ def test_paths_are_relative_to_the_table_wherever_it_goes(tmp_path):
     assert all(Path(p).is_file() for p in table["video_path"])
 
 
+def test_a_csv_name_gets_a_csv_table(tmp_path, capsys):
+    # `-o table.csv` wrote Parquet bytes under a .csv name: garbage to a spreadsheet, and to pandas.
+    root = tree(tmp_path / "my videos", ["real/a b.mp4", "fake/c,d.mp4"])
+    out = tmp_path / "table.csv"
+    assert main(["index", str(root), "-o", str(out)]) == 0
+    assert out.read_text().splitlines() == ["video_path,label", '"my videos/fake/c,d.mp4",fake',
+                                            "my videos/real/a b.mp4,real"]
+    table = MetadataDataset(MetadataConfig(metadata=out, num_frames=2, size=16)).table()
+    assert table["label"].to_list() == [1, 0] and all(Path(p).is_file() for p in table["video_path"])
+    # A --layout table's layout lives in Parquet metadata: refused before the folder is read.
+    assert main(["index", str(root), "-o", str(tmp_path / "ff.csv"), "--layout", "ffpp"]) == 2
+    assert "name it .parquet" in capsys.readouterr().err and not (tmp_path / "ff.csv").exists()
+
+
 def test_label_dirs_and_regex_rules(tmp_path, capsys):
     root = tree(tmp_path / "ff", [
         "original_sequences/youtube/000.mp4", "original_sequences/actors/001.mp4",

@@ -166,6 +166,21 @@ def test_keys_of_the_other_sampler_are_refused_in_one_line(table, keys, message)
     assert any(p.startswith(message) for p in err.value.problems), err.value.problems
 
 
+def test_a_uniform_experiment_switches_to_windows_from_the_command_line(table):
+    # The YAML sets num_frames; `data.num_frames=null` drops it, as a sweep over samplers needs.
+    from fvc_core.config import apply_overrides, resolve
+
+    base = {"experiment": "x", "model": {"name": "naive_cnn"},
+            "data": {"name": "metadata", "metadata": str(table), "num_frames": 8}}
+    window = ["data.sampler=window", "data.clip_len=4"]
+    with pytest.raises(ConfigError, match="num_frames=null drops it"):
+        resolve(apply_overrides(base, window))
+    switched = resolve(apply_overrides(base, [*window, "data.num_frames=null"]))
+    assert switched.data.config.sampler == "window" and switched.data.config.frames_per_clip == 4
+    written = {**base, "data": {"name": "metadata", "metadata": str(table), "sampler": "window", "clip_len": 4}}
+    assert switched.hash() == resolve(written).hash()
+
+
 # --- several windows, one score ------------------------------------------------------------------------
 
 

@@ -23,11 +23,31 @@ def test_explain_writes_frame_scores_and_a_gradcam_picture_per_fold(tiny_run, tm
     video = a_fake(tiny_run)
     done = fvc("explain", str(tiny_run), str(video), "-o", str(tmp_path / "why"))
     assert done.returncode == 0, done.stdout + done.stderr
-    names = sorted(p.name for p in (tmp_path / "why").iterdir())
+    names = sorted(p.name for p in (tmp_path / "why").iterdir() if p.name != ".fvc-owned")
     assert names == [f"{video.stem}_frame_scores.png", f"{video.stem}_gradcam_fold_0.png",
                      f"{video.stem}_gradcam_fold_1.png"]
     for name in names:
         Image.open(io.BytesIO((tmp_path / "why" / name).read_bytes())).verify()
+
+
+def test_explain_never_writes_into_a_folder_of_someone_elses_files(tiny_run, tmp_path):
+    video = a_fake(tiny_run)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / f"{video.stem}_gradcam_fold_0.png").write_text("my own picture")
+    done = fvc("explain", str(tiny_run), str(video), "-o", str(mine))
+    assert done.returncode == 2 and "holds files fvc did not make" in done.stderr, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr
+    assert [p.name for p in mine.iterdir()] == [f"{video.stem}_gradcam_fold_0.png"]
+    assert (mine / f"{video.stem}_gradcam_fold_0.png").read_text() == "my own picture"
+    # A folder an earlier fvc explain filled (its figures only, no marker yet) is written again.
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    for name in ("other_frame_scores.png", "other_gradcam_fold_0.png", "other_gradcam_fold_1.png"):
+        (earlier / name).write_bytes(b"old")
+    done = fvc("explain", str(tiny_run), str(video), "-o", str(earlier))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (earlier / f"{video.stem}_frame_scores.png").is_file()
 
 
 def test_frame_scores_are_the_models_own_and_each_frame_gets_its_map(tiny_run):
@@ -97,7 +117,7 @@ def test_several_windows_per_video_are_explained_window_by_window(window_run, tm
     video = a_fake(window_run)
     done = fvc("explain", str(window_run), str(video), "-o", str(tmp_path / "why"))
     assert done.returncode == 0, done.stdout + done.stderr
-    assert sorted(p.name for p in (tmp_path / "why").iterdir()) == [
+    assert sorted(p.name for p in (tmp_path / "why").iterdir() if p.name != ".fvc-owned") == [
         f"{video.stem}_frame_scores.png", f"{video.stem}_gradcam_fold_0.png", f"{video.stem}_gradcam_fold_1.png"]
 
     result = explain(window_run, video)

@@ -115,6 +115,23 @@ def test_fvc_check_refuses_a_malformed_sweep_section_in_one_line_each(events, co
     assert any("sweep.random.keys: trainer.folds: give one of {uniform" in line for line in lines)
 
 
+def test_fvc_check_validates_the_points_of_a_sweep_section(events, config, tmp_path, capsys):
+    # A typo'd key or a bad value in the grid is found by `fvc check`, not when `fvc sweep` starts.
+    data = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**data, "sweep": {"grid": {"trainer.foldz": [1, 2]}}}))
+    assert main(["check", str(config)]) == 2
+    assert errors(capsys.readouterr().err) == [f"error: {config}: trainer.foldz: unknown key (did you mean 'folds'?)"]
+    config.write_text(yaml.safe_dump({**data, "sweep": {"grid": {"trainer.folds": [1, "many"]}}}))
+    assert main(["check", str(config)]) == 2
+    assert "point folds=many: trainer.folds:" in capsys.readouterr().err
+    config.write_text(yaml.safe_dump({**data, "sweep": {"grid": {"trainer.folds": [1, 2]}}}))
+    assert main(["check", str(config)]) == 0
+    assert "# sweep: section: 2 points, each valid" in capsys.readouterr().out
+    assert main(["check", str(config), "trainer.folds=3"]) == 0  # the one point the command line fixes
+    assert "# sweep:" not in capsys.readouterr().out
+    assert not (tmp_path / "out").exists() and events == []
+
+
 def test_a_point_that_crashes_is_recorded_and_the_others_still_run(events, config, tmp_path, capsys):
     code, out, err = sweep(capsys, config, "trainer.crash=true,false")
     assert code == 1
@@ -139,3 +156,40 @@ def test_relative_paths_are_taken_as_fvc_run_takes_them(events, config, tmp_path
     assert code == 0, err
     assert sorted(p.name for p in (exp / "runs" / "rel").glob("folds=*")) == ["folds=1", "folds=2"]
     assert list(elsewhere.iterdir()) == []
+
+
+def test_points_of_one_config_or_a_key_given_twice_are_refused(events, config, tmp_path, capsys):
+    # The same value twice (as written, or as YAML reads it) would train one run twice and rank the
+    # copies as two seeds of it; a key of the sweep: section changes no run at all.
+    for word in ("trainer.folds=2,2", "trainer.burst=1,1.0", "sweep.name=x,y"):
+        code, _, err = sweep(capsys, config, word)
+        assert code == 2 and len(errors(err)) == 1 and "are one config (hash " in err, (word, err)
+    # A list and a single value of one key: the single value was dropped without a word.
+    code, _, err = sweep(capsys, config, "trainer.folds=1,2", "trainer.folds=3")
+    assert code == 2 and errors(err) == ["error: sweep 'trainer.folds=3': trainer.folds is also swept "
+                                         "(trainer.folds=...,...); give it once, as a list or one value"]
+    assert not (tmp_path / "out").exists() and events == []
+
+
+def test_the_ranking_holds_each_value_as_the_run_used_it(events, config, tmp_path, capsys):
+    # YAML reads '2' (as 1e-3) as text that the config model turns into a number: sweep.parquet's
+    # column is the number the run used, so it sorts and filters as one.
+    import polars as pl
+
+    code, _, err = sweep(capsys, config, "trainer.folds='2','10'")
+    assert code == 0, err
+    table = pl.read_parquet(tmp_path / "out" / "e" / "sweep.parquet")
+    assert table.schema["trainer.folds"] == pl.Float64
+    assert sorted(table["trainer.folds"].to_list()) == [2.0, 10.0]
+    points = json.loads((tmp_path / "out" / "e" / "sweep.json").read_text())["points"]
+    assert sorted(p["values"]["trainer.folds"] for p in points.values()) == [2, 10]
+
+
+def test_an_experiment_name_with_spaces_asks_for_a_sweep_name(events, config, tmp_path, capsys):
+    code, _, err = sweep(capsys, config, "experiment=my exp", "trainer.folds=1,2")
+    assert code == 2 and errors(err) == [f"error: {config}: the sweep's folder is named after the experiment, "
+                                         "'my exp', which holds characters other than letters, digits, '.', '_' "
+                                         "and '-': give --name (or sweep.name)"]
+    code, _, err = sweep(capsys, config, "experiment=my exp", "trainer.folds=1,2", "--name", "mine")
+    assert code == 0, err
+    assert (tmp_path / "out" / "mine" / "folds=2" / "run.json").is_file()

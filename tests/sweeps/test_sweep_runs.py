@@ -201,3 +201,42 @@ def test_fvc_results_groups_seeds_as_sweep_parquet_does(tmp_path):
             expected = [row[f"{prefix}_{s}"] for s in ("mean", "std", "ci95_low", "ci95_high")]
             assert numbers(cell) == pytest.approx(expected, abs=5e-5), (prefix, cell)
         assert cells[6] == "4/4" and cells[-1] == "finished"
+
+
+def test_a_point_whose_loss_diverges_is_recorded_and_the_others_still_run(tmp_path):
+    # An lr sweep often holds a value too large: that point's NaN loss is its own failure, not a
+    # mistake that stops every point.
+    config = experiment(tmp_path, ["console"])
+    done = subprocess.run([*FVC, "sweep", str(config), "trainer.lr=1.0e+8,1.0e-3", "trainer.epochs=2",
+                           "--name", "diverge"], env=ENV, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "point lr=1e+08 failed: fold 0 epoch" in done.stdout and "the loss is nan" in done.stdout
+    assert "1 point(s) failed: lr=1e+08" in done.stdout and "Traceback" not in done.stderr
+    frame = pl.read_parquet(tmp_path / "out" / "diverge" / "sweep.parquet")
+    rows = {row["point"]: row for row in frame.iter_rows(named=True)}
+    assert rows["lr=0.001"]["status"] == "finished" and rows["lr=0.001"]["rank"] == 1
+    assert rows["lr=1e+08"]["status"] == "failed" and rows["lr=1e+08"]["rank"] is None
+    header, *cells = table_rows(done.stdout.split("sweep diverge: 2 configurations")[1])
+    assert [row[1] for row in cells] == ["0.001", "1e+08"]  # as the ids write them, not 100000000.0000
+
+
+def test_an_interrupted_point_says_the_sweep_resumes_it(tmp_path):
+    # `fvc run` of the YAML would train its base config in another folder, not resume the point.
+    config = experiment(tmp_path, ["console"])
+    folder = tmp_path / "out" / "tiny"
+    parked, log = tmp_path / "parked", tmp_path / "first.log"
+    with open(log, "w") as out:
+        first = subprocess.Popen([sys.executable, "-m", "tests.gated_fvc",
+                                  str(folder / "lr=0.001" / "fold_0" / "last.pt"), str(parked), "sweep", str(config),
+                                  "trainer.lr=1.0e-3,5.0e-4", "trainer.epochs=2"],
+                                 cwd=ROOT, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 400
+    while not parked.exists():
+        assert first.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, "the first point never saved an epoch"
+        time.sleep(0.05)
+    first.send_signal(signal.SIGINT)
+    assert first.wait(timeout=120) == 130
+    text = log.read_text()
+    assert "interrupted: fold 0 resumes from its last finished epoch on the next `fvc sweep` command" in text
+    assert "`fvc run` of this config" not in text

@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +44,7 @@ WAY_OUT = "choose another data.cache folder, or an empty one"
 FORMAT = 1
 # Once over the limit, entries are removed down to this share of it, so eviction is not run at every write.
 EVICT_TO = 0.9
+_DIGEST = re.compile(r"[0-9a-f]{128}")  # hashlib's blake2b hexdigest
 
 
 def settings_key(settings: dict[str, Any]) -> str:
@@ -68,9 +70,11 @@ class ClipCache:
         entry = self.entry(video, settings)
         try:
             array = np.load(entry, allow_pickle=False)
+            if array.dtype != np.uint8 or array.ndim not in (4, 5):
+                raise ValueError(f"holds a {array.dtype} array of shape {array.shape}, not uint8 clips")
         except FileNotFoundError:
             pass
-        except (OSError, ValueError) as exc:  # damaged on disk: made again below
+        except (OSError, ValueError, EOFError) as exc:  # damaged on disk (an empty file is EOFError): made again
             log.warning("%s: unreadable cache entry, decoding again (%s)", entry, exc)
         else:
             _touch(entry)
@@ -94,9 +98,12 @@ class ClipCache:
         signature = f"{video.resolve()}\n{st.st_dev}:{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}"
         memo = self.folder / "digests" / f"{hashlib.blake2b(signature.encode(), digest_size=16).hexdigest()}.txt"
         try:
-            return memo.read_text().strip()
-        except (FileNotFoundError, OSError):
-            pass
+            remembered = memo.read_text().strip()
+        except (FileNotFoundError, OSError, UnicodeDecodeError):
+            remembered = ""
+        # A damaged memo (empty, cut short) would give every such video one key: another video's clip.
+        if _DIGEST.fullmatch(remembered):
+            return remembered
         with open(video, "rb") as f:
             digest = hashlib.file_digest(f, "blake2b").hexdigest()
         self._write(memo, digest.encode())

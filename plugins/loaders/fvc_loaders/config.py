@@ -44,6 +44,15 @@ class ClipConfig(BaseModel):
     augment: bool = Field(False, description="Augment training clips (reproducibly, from the seed). Off by "
                           "default: it lowered test AUC on all three datasets measured (docs/loader.md).")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_unset(cls, data: object) -> object:
+        # `data.num_frames=null` is how a command line drops a key the YAML sets: switching a uniform
+        # experiment to data.sampler=window (a sweep over samplers, say) would otherwise be impossible.
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if not (v is None and k in ("num_frames", "clips_per_video"))}
+        return data
+
     @model_validator(mode="after")
     def _keys_of_the_sampler(self) -> ClipConfig:
         # A key of the other sampler would be silently ignored: say so instead.
@@ -55,13 +64,14 @@ class ClipConfig(BaseModel):
             if wrong:
                 verb = "apply" if len(wrong) > 1 else "applies"
                 raise PydanticCustomError("sampler", f"{', '.join(wrong)} {verb} only to sampler: window "
-                                          "(this one is uniform: num_frames frames over the whole video)")
+                                          "(this one is uniform: num_frames frames over the whole video; "
+                                          f"{wrong[0]}=null drops it)")
         else:
             if self.clip_len is None:
                 raise PydanticCustomError("sampler", "sampler: window needs clip_len (frames per window)")
             if "num_frames" in given:
                 raise PydanticCustomError("sampler", "num_frames applies only to sampler: uniform; a window "
-                                          "has clip_len frames")
+                                          "has clip_len frames (num_frames=null drops it)")
         return self
 
     @property

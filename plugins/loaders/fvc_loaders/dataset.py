@@ -32,12 +32,21 @@ def _listing(values: list[Any]) -> str:
 
 
 def read_table(path: str | Path) -> pl.DataFrame:
-    """A Parquet table, or a UserError naming the file."""
+    """A Parquet table (or a ``.csv`` one, as pandas or a spreadsheet writes it: a UTF-8 BOM, CRLF
+    line ends, quoted commas), or a UserError naming the file."""
     import polars as pl
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: metadata table not found")
+    if path.suffix.lower() == ".csv":
+        try:
+            # The whole file decides each column's type: a column of numbers with one name further
+            # down is text, not a parse error at that row.
+            return pl.read_csv(path, infer_schema_length=None)
+        except Exception as exc:  # polars raises several types for a malformed or non-UTF-8 file
+            raise UserError(f"{path}: cannot read the metadata table as CSV ({one_line(exc, with_type=False)}); "
+                            "save it as UTF-8 CSV with a header row") from None
     try:
         return pl.read_parquet(path)
     except Exception as exc:  # polars raises several types for a file that is not Parquet

@@ -125,9 +125,15 @@ def table_layout(path: str | Path) -> str | None:
 
 
 def write_table(table: pl.DataFrame, output: str | Path, metadata: dict[str, str] | None = None) -> Path:
-    """Write atomically, so that a table on disk is always complete."""
+    """Write atomically, so that a table on disk is always complete: CSV for a ``.csv`` name (as
+    ``-o table.csv`` asks; Parquet bytes under that name would open as garbage elsewhere), else Parquet."""
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
+    if output.suffix.lower() == ".csv":
+        if metadata:  # the layout that made a table is Parquet metadata, which CSV cannot hold
+            raise UserError(f"-o {output}: a --layout table records its layout in Parquet metadata; name it .parquet")
+        write_atomic(output, table.write_csv, per_process=True)
+        return output
     write_atomic(output, lambda tmp: table.write_parquet(tmp, metadata=metadata), per_process=True)
     return output
 
@@ -153,6 +159,8 @@ def _run_layout(args: argparse.Namespace) -> int:
 
     if args.label_dir or args.label_rule:
         raise UserError("--layout takes labels from the dataset's layout; leave out --label-dir and --label-rule")
+    if Path(args.output).suffix.lower() == ".csv":
+        raise UserError(f"-o {args.output}: a --layout table records its layout in Parquet metadata; name it .parquet")
     layout = get_layout(args.layout, getattr(args, "disabled", ()))
     table = build_layout_table(layout, args.folder, args.output)
     path = write_table(table, args.output, metadata={LAYOUT_KEY: layout.name})

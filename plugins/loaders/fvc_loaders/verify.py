@@ -19,7 +19,7 @@ from typing import Any
 
 from fvc_core.contract import BadVideoError, ConfigError, UserError, one_line
 
-TABLE_SUFFIXES = (".parquet", ".pq")
+TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
 
 
 @dataclass

@@ -11,6 +11,7 @@ chunk in its backward pass) give one map per frame all the same.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -187,17 +188,38 @@ def figures(result: dict[str, Any], video: Path) -> dict[str, bytes]:
     return out
 
 
+EXPLAIN = "explain"  # the ownership kind of an `fvc explain -o` folder
+_FIGURE = re.compile(r"(.+)_(frame_scores|gradcam_fold_\d+)\.png")
+
+
+def _earlier_explain(folder: Path) -> bool:
+    """A folder an `fvc explain` wrote before folders were marked: nothing in it but whole sets of its
+    figures (each video's frame scores and its fold 0 map), not one picture that happens to be named so."""
+    found: dict[str, set[str]] = {}
+    for entry in folder.iterdir():
+        match = _FIGURE.fullmatch(entry.name)
+        if not (match and entry.is_file()):
+            return False
+        found.setdefault(match[1], set()).add(match[2])
+    return bool(found) and all({"frame_scores", "gradcam_fold_0"} <= kinds for kinds in found.values())
+
+
 def write_explain(run_dir: Path, video: Path, out_dir: Path, *, frames: int = 4, device: str = "cpu") -> list[Path]:
-    if out_dir.exists() and not out_dir.is_dir():
-        raise UserError(f"-o {out_dir}: exists and is not a folder")
+    from fvc_core import ownership
+    from fvc_core.atomic import write_atomic
+
+    # The figures' names are made from the video's: in a folder of someone else's files they could
+    # replace a file of the same name.
+    way_out = "choose another -o folder (or an empty one)"
+    ownership.check_claimable(out_dir, EXPLAIN, way_out=way_out, legacy=_earlier_explain)
     result = explain(run_dir, video, frames=frames, device=device)
     pictures = figures(result, video)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    ownership.claim(out_dir, EXPLAIN, way_out=way_out, legacy=_earlier_explain)
     written = []
     stem = video.stem
     for name, data in pictures.items():
         path = out_dir / f"{stem}_{name}"
-        path.write_bytes(data)
+        write_atomic(path, data)
         written.append(path)
     missing = [k for k, f in result["folds"].items() if f["cams"] is None]
     if missing:
