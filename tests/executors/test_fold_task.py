@@ -189,3 +189,16 @@ def test_after_the_driver_is_killed_the_same_run_on_ray_keeps_finished_folds_and
     assert not (copy / ".fold-locks" / "repeat_0_fold_0.lock").exists()
     assert metrics(copy) == metrics(run_dir)
     assert json.loads((copy / "run.json").read_text())["status"] == "finished"
+
+
+def test_a_fold_asking_for_more_than_this_machine_has_is_one_line_not_a_wait_forever(reference):
+    root, path, _ = reference
+    out = root / "too_much"
+    env = {k: v for k, v in ENV.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run([*FVC, "run", str(path), f"output_dir={out}", "executor.name=ray", "executor.num_gpus=1"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: executor.num_gpus: each fold asks for 1 GPUs, but the Ray instance started "
+                                "on this machine has 0"), done.stderr
+    assert not out.exists()

@@ -127,3 +127,16 @@ def test_a_sigterm_while_points_run_side_by_side_stops_them_all_and_the_same_com
     [sweep] = client.search_runs([client.get_experiment_by_name("tiny").experiment_id],
                                  "tags.`fvc.role` = 'sweep'")
     assert sweep.info.status == "FINISHED"
+
+
+def test_a_diverging_point_side_by_side_is_its_own_failure_and_the_others_finish(tmp_path, ray_cluster):
+    config = experiment(tmp_path, ["console"])
+    done = subprocess.run([*FVC, "sweep", str(config), "trainer.lr=1.0e+8,1.0e-3", "trainer.epochs=2", *RAY,
+                           "--name", "diverge"],
+                          env=on_ray(ray_cluster), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "points side by side" in done.stdout and "1 point(s) failed: lr=1e+08" in done.stdout, done.stdout
+    assert "the loss is nan" in done.stdout, done.stdout  # the trainer's own check, not a crash later
+    folder = tmp_path / "out" / "diverge"
+    assert json.loads((folder / "lr=0.001" / "run.json").read_text())["status"] == "finished"
+    assert json.loads((folder / "lr=1e+08" / "run.json").read_text())["status"] == "failed"

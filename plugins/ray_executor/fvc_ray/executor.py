@@ -94,6 +94,20 @@ class RayExecutor:
                 if handler is not None:
                     signal.signal(sig, handler)
         self._ours = True
+        if address == "local":
+            self._check_fits()
+
+    def _check_fits(self) -> None:
+        """A fold asking for more than the Ray instance started here has would wait forever (no
+        autoscaler will ever add a node): one line instead, before anything is written."""
+        cfg = self.config
+        have = ray.cluster_resources()
+        for key, unit, wanted in (("num_cpus", "CPU", cfg.num_cpus), ("num_gpus", "GPU", cfg.num_gpus)):
+            if wanted > have.get(unit, 0.0):
+                self.close()
+                raise UserError(f"executor.{key}: each fold asks for {wanted:g} {unit}s, but the Ray instance "
+                                f"started on this machine has {have.get(unit, 0.0):g}; lower executor.{key}, or "
+                                "give executor.address of a cluster that has them")
 
     def _reachable(self, address: str) -> str:
         """The host:port (or ray://host:port) to give ray.init, once something answers there: Ray
