@@ -59,4 +59,4 @@ def test_a_point_with_no_known_wall_time_shows_a_dash_not_zero_seconds(tmp_path)
     console.print(table("s", rows, ["trainer.lr"], Selection("val_loss", "min")))
     lines = {line.split("│")[2].strip(): line.split("│")[-3].strip() for line in console.export_text().splitlines()
              if line.startswith("│ ") and line[2].isdigit()}
-    assert lines == {"0.2000": "-", "0.1000": "42"}
+    assert lines == {"0.2": "-", "0.1": "42"}
