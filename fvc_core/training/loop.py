@@ -403,6 +403,11 @@ class FoldTraining:
                     self.frame_scores = self.frame_scores or []
                     self.frame_scores += frames.cpu().tolist()
             self.env.progress.step(None)
+        # Weights that diverged in the last steps of an epoch (its loss still finite) score NaN: said
+        # here, as the trainer's own error, rather than by a metric library refusing the NaN.
+        if any(math.isnan(score) for score in scores):
+            raise NonFiniteLossError(f"fold {self.fold} {part}: the model scores NaN (its weights diverged); "
+                                     "lower trainer.lr, or set trainer.amp=off")
         return rows, scores, loss_sum / len(rows) if rows else math.nan
 
     def _rates(self) -> dict[str, float]:

@@ -186,6 +186,17 @@ def test_non_finite_loss_names_epoch_and_step(tmp_path):
         run(tmp_path, model=Exploding)
 
 
+class DivergedAfterTraining(TinyModel):
+    def forward(self, x):
+        out = super().forward(x)
+        return out if self.training else out * float("nan")
+
+
+def test_weights_that_diverged_with_a_finite_loss_are_named_when_they_score(tmp_path):
+    with pytest.raises(NonFiniteLossError, match=r"^fold 0 val: the model scores NaN \(its weights diverged\)"):
+        run(tmp_path, model=DivergedAfterTraining)
+
+
 def test_models_score_in_their_own_eval_mode(tmp_path):
     modes = []
 
