@@ -284,30 +284,38 @@ Record = Callable[[str, float], Any]
 
 
 def _one_after_another(todo: Todo, executor: Any, fresh: bool, console: Console, record: Record) -> list[str]:
-    """The points in order, each to its end; the ids of those that crashed."""
-    from fvc_core.runner import run_experiment
-
+    """The points in order, each to its end; the ids of those that failed."""
     failed: list[str] = []
     for i, (point, config) in enumerate(todo):
         console.rule(f"point {i + 1}/{len(todo)}: {point.id}")
         started = time.monotonic()
         try:
-            run_experiment(config, fresh=fresh, console=console, executor=executor)
-        except KeyboardInterrupt:
-            raise
-        except UserError as exc:
-            if not of_this_point(exc):
-                # A user's mistake (a missing file, a full disk) would stop every point: the sweep stops
-                # here, its one line said by the command (the rule above names the point).
-                raise
-            failed.append(point.id)
-            console.print(f"[red]point {point.id} failed:[/] {one_line(exc, with_type=False)}", highlight=False)
-        except Exception as exc:  # a point that crashes is recorded; the others still run
-            failed.append(point.id)
-            console.print(f"[red]point {point.id} failed:[/] {one_line(exc)}", highlight=False)
+            # A user's mistake raised here stops the sweep, its one line said by the command (the rule
+            # above names the point).
+            if not _run_point(point, config, fresh, console, executor):
+                failed.append(point.id)
         finally:
             record(point.id, time.monotonic() - started)
     return failed
+
+
+def _run_point(point: Point, config: ResolvedConfig, fresh: bool, console: Console, executor: Any) -> bool:
+    """Run one point; False (its failure said on ``console``) when it crashed or its own values
+    failed it. Ctrl-C and a user's mistake (a missing file, a full disk), which would stop every
+    point, are raised."""
+    from fvc_core.runner import run_experiment
+
+    try:
+        run_experiment(config, fresh=fresh, console=console, executor=executor)
+    except UserError as exc:
+        if not of_this_point(exc):
+            raise
+        console.print(f"[red]point {point.id} failed:[/] {one_line(exc, with_type=False)}", highlight=False)
+        return False
+    except Exception as exc:  # a point that crashes is recorded; the others still run
+        console.print(f"[red]point {point.id} failed:[/] {one_line(exc)}", highlight=False)
+        return False
+    return True
 
 
 def of_this_point(exc: BaseException) -> bool:
@@ -330,8 +338,6 @@ def _side_by_side(todo: Todo, executor: Any, fresh: bool, console: Console, reco
     all of them together: the cluster takes the next point's folds while a point's last fold ends.
     Each point's lines start with its id. A user's mistake or Ctrl-C stops every point (each
     resumes from its checkpoints on the next run); a point that crashes is recorded, the others go on."""
-    from fvc_core.runner import run_experiment
-
     folds = max(int(getattr(c.trainer.config, "folds", 1)) * int(getattr(c.trainer.config, "repeats", 1))
                 for _, c in todo)
     capacity = executor.capacity()
@@ -348,21 +354,14 @@ def _side_by_side(todo: Todo, executor: Any, fresh: bool, console: Console, reco
             own.print(f"point {i + 1}/{len(todo)} starts", highlight=False)
             started = time.monotonic()
             try:
-                run_experiment(config, fresh=fresh, console=own, executor=executor)
-            except (KeyboardInterrupt, UserError) as exc:
-                if isinstance(exc, UserError) and of_this_point(exc):
-                    # This point's values caused it (its loss diverged): the point's failure alone.
+                if not _run_point(point, config, fresh, own, executor):
                     failed.append(point.id)
-                    own.print(f"[red]point {point.id} failed:[/] {one_line(exc, with_type=False)}", highlight=False)
-                    return
+            except (KeyboardInterrupt, UserError) as exc:
                 if not stop and not isinstance(exc, Terminated):
                     stop.append(exc)
                     executor.cancel()
                 if not isinstance(exc, Terminated):
                     own.print(f"[red]stopped:[/] {one_line(exc, with_type=False)}", highlight=False)
-            except Exception as exc:
-                failed.append(point.id)
-                own.print(f"[red]point {point.id} failed:[/] {one_line(exc)}", highlight=False)
             finally:
                 record(point.id, time.monotonic() - started)
                 own.file.flush()
