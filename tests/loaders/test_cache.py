@@ -114,7 +114,7 @@ def test_the_folder_stays_under_its_limit_dropping_the_least_recently_used(table
     for size in (33, 34, 35):
         keep.read_video(video)  # used again just now: the last to go
         dataset(table, tmp_path / "cache", size=size, cache_max_gb=limit_gb).read_video(video)
-    entries = list((tmp_path / "cache" / "clips").glob("*/*.npy"))
+    entries = list((tmp_path / "cache" / "clips").glob("*/*.clip"))
     assert sum(p.stat().st_size for p in entries) <= 2.5 * clip_bytes * 1.1
     assert keep._cache.entry(video, keep.clip_settings()).is_file()
 
@@ -145,7 +145,7 @@ def test_workers_share_one_cache(table, tmp_path):
     loader = DataLoader(Reads(), batch_size=None, num_workers=2)
     clips = list(loader)
     assert all(torch.equal(c, reader.read_clip(p, 4, 32)) for c, p in zip(clips, paths, strict=True))
-    assert len(list((tmp_path / "cache" / "clips").glob("*/*.npy"))) == 2
+    assert len(list((tmp_path / "cache" / "clips").glob("*/*.clip"))) == 2
     assert not [p for p in (tmp_path / "cache").rglob(".*.tmp")]  # no temporary file left behind
     np.testing.assert_array_equal(data.read_video(paths[0]).numpy(), clips[0].numpy())
 
@@ -155,12 +155,13 @@ def test_damaged_entries_and_digest_memos_are_decoded_again_never_served(table, 
     data = dataset(table, cache)
     a, b = str(table.parent / "a.mp4"), str(table.parent / "b.mp4")
     truth = {v: data.read_video(v) for v in (a, b)}
-    entries = sorted((cache / "clips").rglob("*.npy"))
+    entries = sorted((cache / "clips").rglob("*.clip"))
     memos = sorted((cache / "digests").glob("*.txt"))
     assert len(entries) == 2 and len(memos) == 2
     # What a full disk or another tool leaves: an empty entry, one cut short, one of another type.
     entries[0].write_bytes(b"")
-    np.save(entries[1], np.zeros((4, 3, 32, 32), dtype=np.float32))
+    with open(entries[1], "wb") as f:
+        np.save(f, np.zeros((4, 3, 32, 32), dtype=np.float32))
     decodes.clear()
     fresh = dataset(table, cache)
     for v in (a, b):
@@ -172,3 +173,41 @@ def test_damaged_entries_and_digest_memos_are_decoded_again_never_served(table, 
     fresh = dataset(table, cache)
     for v in (a, b, a, b):
         assert torch.equal(fresh.read_video(v), truth[v])
+
+
+def _zeros_as_the_tester_wrote_them(entry, other):
+    with open(entry, "wb") as f:  # a plain .npy of zeros, the clip's own shape and dtype
+        np.save(f, np.zeros((4, 3, 32, 32), dtype=np.uint8))
+
+
+def _clip_bytes_zeroed_in_place(entry, other):
+    data = bytearray(entry.read_bytes())  # magic, checksum and .npy header kept; the pixels black
+    data[-4 * 3 * 32 * 32:] = bytes(4 * 3 * 32 * 32)
+    entry.write_bytes(bytes(data))
+
+
+def _another_entrys_file_copied_over_it(entry, other):
+    entry.write_bytes(other.read_bytes())  # a whole, valid entry: of the other video
+
+
+@pytest.mark.parametrize("damage", [_zeros_as_the_tester_wrote_them, _clip_bytes_zeroed_in_place,
+                                    _another_entrys_file_copied_over_it])
+def test_an_entry_overwritten_with_a_clip_of_the_same_shape_is_decoded_again_and_repaired(
+        table, tmp_path, decodes, caplog, damage):
+    cache = tmp_path / "cache"
+    a, b = str(table.parent / "a.mp4"), str(table.parent / "b.mp4")
+    first = dataset(table, cache)
+    for v in (a, b):
+        first.read_video(v)
+    entry, other = first._cache.entry(a, first.clip_settings()), first._cache.entry(b, first.clip_settings())
+    damage(entry, other)
+    decodes.clear()
+
+    served = dataset(table, cache).read_video(a)
+    fresh = reader.read_clip(a, 4, 32)  # what decoding gives, no cache anywhere
+    assert torch.equal(served, fresh) and served.float().std() > 0
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and warned[0].startswith(f"{entry}: damaged cache entry, decoding again")
+    # Repaired: the next reader is served the same clip from the entry, without decoding.
+    decodes.clear()
+    assert torch.equal(dataset(table, cache).read_video(a), fresh) and decodes == []

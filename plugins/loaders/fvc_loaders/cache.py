@@ -5,6 +5,11 @@ that shapes the clip (sampler, frames, size, windows, decoder, the reader's form
 changed video or setting is a different key, never a stale hit. What is cached is the clip as
 decoded; augmentation is applied after the cache, so each epoch still gets its own.
 
+Every entry carries a checksum of what was written (BLAKE2b keyed with the entry's own key, so an entry
+copied over another one fails too), checked at every read: a damaged entry (bytes zeroed or flipped, cut
+short, replaced by another array of the same shape) is logged in one line, decoded again and rewritten,
+never served. An entry file is ``MAGIC``, the 32-byte checksum, then the clip as a plain ``.npy``.
+
 A file's digest is remembered under a signature of its ``stat`` (device, inode, size, mtime and
 ctime in nanoseconds; any write to a file changes its ctime, which no user call can set back), so
 each video is read whole once, not at every epoch.
@@ -18,6 +23,7 @@ share one folder; a cache that cannot be written (a full disk) is logged once an
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -40,8 +46,14 @@ log = logging.getLogger(__name__)
 
 KIND = "clip-cache"
 WAY_OUT = "choose another data.cache folder, or an empty one"
-# Bump when the reader picks or converts frames differently: every entry made before is then a miss.
-FORMAT = 1
+# Bump when the reader picks or converts frames differently, or entries are written otherwise: every
+# entry made before is then a miss. 2: entries carry their checksum (format 1's plain .npy did not).
+FORMAT = 2
+SUFFIX = ".clip"
+MAGIC = b"FVCCLIP2"
+_CHECK_BYTES = 32  # blake2b digest of the .npy part
+_PREFIX = len(MAGIC) + _CHECK_BYTES
+_NPY_HEAD_PEEK = 4096  # more than np.save's header of any clip (shape and dtype, padded to 64 bytes)
 # Once over the limit, entries are removed down to this share of it, so eviction is not run at every write.
 EVICT_TO = 0.9
 _DIGEST = re.compile(r"[0-9a-f]{128}")  # hashlib's blake2b hexdigest
@@ -69,13 +81,11 @@ class ClipCache:
 
         entry = self.entry(video, settings)
         try:
-            array = np.load(entry, allow_pickle=False)
-            if array.dtype != np.uint8 or array.ndim not in (4, 5):
-                raise ValueError(f"holds a {array.dtype} array of shape {array.shape}, not uint8 clips")
+            array = _read_entry(entry)
         except FileNotFoundError:
             pass
-        except (OSError, ValueError, EOFError) as exc:  # damaged on disk (an empty file is EOFError): made again
-            log.warning("%s: unreadable cache entry, decoding again (%s)", entry, exc)
+        except (OSError, ValueError, EOFError) as exc:  # damaged on disk: made again, never served
+            log.warning("%s: damaged cache entry, decoding again (%s)", entry, exc)
         else:
             _touch(entry)
             return torch.from_numpy(array)
@@ -86,7 +96,7 @@ class ClipCache:
     def entry(self, video: str | Path, settings: dict[str, Any]) -> Path:
         """Where the clip of ``video`` for ``settings`` is (or would be) kept."""
         key = hashlib.blake2b(f"{self.digest(video)}\n{settings_key(settings)}".encode(), digest_size=20).hexdigest()
-        return self.folder / "clips" / key[:2] / f"{key}.npy"
+        return self.folder / "clips" / key[:2] / f"{key}{SUFFIX}"
 
     def digest(self, video: str | Path) -> str:
         """BLAKE2b of the file's content, remembered under its stat signature."""
@@ -111,11 +121,7 @@ class ClipCache:
 
     # -- writing and eviction ----------------------------------------------------------------------
     def _keep(self, entry: Path, array: np.ndarray) -> None:
-        def save(tmp: Path) -> None:
-            with open(tmp, "wb") as f:
-                np.save(f, array, allow_pickle=False)
-
-        if not self._write(entry, save):
+        if not self._write(entry, _entry_bytes(entry, array)):
             return
         if self._used is None:
             self._used = self._scan()[1]
@@ -142,7 +148,8 @@ class ClipCache:
 
     def _scan(self) -> tuple[list[tuple[int, int, Path]], int]:
         entries = []
-        for path in (self.folder / "clips").glob("*/*.npy"):
+        # Format 1's plain .npy entries can never be hits again: counted, and evicted first as the oldest.
+        for path in [*(self.folder / "clips").glob(f"*/*{SUFFIX}"), *(self.folder / "clips").glob("*/*.npy")]:
             try:
                 st = path.stat()
             except FileNotFoundError:  # removed by another worker meanwhile
@@ -158,6 +165,44 @@ class ClipCache:
             path.unlink(missing_ok=True)
             used -= size
         self._used = used
+
+
+def _checksum(entry: Path, npy: bytes | memoryview) -> bytes:
+    """BLAKE2b of an entry's ``.npy`` part, keyed with the entry's name (its key): the same clip bytes
+    under another entry's name do not check."""
+    return hashlib.blake2b(npy, digest_size=_CHECK_BYTES, key=entry.stem.encode()[:64]).digest()
+
+
+def _entry_bytes(entry: Path, array: np.ndarray) -> bytes:
+    """What ``entry`` holds for ``array``: MAGIC, the checksum, the ``.npy``."""
+    npy = io.BytesIO()
+    np.save(npy, array, allow_pickle=False)
+    view = npy.getbuffer()
+    return MAGIC + _checksum(entry, view) + bytes(view)
+
+
+def _read_entry(entry: Path) -> np.ndarray:
+    """The uint8 clip ``entry`` holds, checked against the checksum written with it; ValueError (or
+    EOFError, OSError) when it does not check, FileNotFoundError when there is none."""
+    with open(entry, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        buf = bytearray(size)  # the array is made over this buffer: one copy of the clip, writable
+        got = f.readinto(buf)
+    if got != size or size < _PREFIX or buf[: len(MAGIC)] != MAGIC:
+        raise ValueError("not a clip entry of this fvc (no checksum)" if size else "empty file")
+    view = memoryview(buf)
+    npy = view[_PREFIX:]
+    if _checksum(entry, npy) != bytes(view[len(MAGIC) : _PREFIX]):
+        raise ValueError("its checksum does not match what was written")
+    head = io.BytesIO(npy[:_NPY_HEAD_PEEK])
+    version = np.lib.format.read_magic(head)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran_order, dtype = read_header(head)
+    if dtype != np.uint8 or len(shape) not in (4, 5) or fortran_order:
+        raise ValueError(f"holds a {dtype} array of shape {shape}, not uint8 clips")
+    count = int(np.prod(shape))
+    array = np.frombuffer(buf, dtype=np.uint8, count=count, offset=_PREFIX + head.tell())
+    return array.reshape(shape)
 
 
 def _touch(path: Path) -> None:
