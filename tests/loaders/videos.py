@@ -92,7 +92,7 @@ def make_video(
     width: int = 96,
     height: int = 64,
     frames: int = 12,
-    fps: int = 24,
+    fps: int | Fraction = 24,
     pix_fmt: str | None = None,
     gop: int | None = None,
     bframes: int | None = None,
@@ -112,7 +112,7 @@ def make_video(
     that honours the metadata sees the marker in ``corner``.
 
     ``pts_ms`` gives each frame's presentation time in milliseconds (variable
-    frame rate); otherwise frames are evenly spaced at ``fps``. ``faststart``
+    frame rate); otherwise frames are evenly spaced at ``fps`` (a Fraction such as 30000/1001 too). ``faststart``
     puts the MP4 index before the data, so a truncated copy still has a header
     promising every frame. Returns the path.
     """
