@@ -86,9 +86,9 @@ def main() -> int:
         cached.read_video(str(video))  # epoch 1: decode + write
         entry = cached._cache.entry(video, cached.clip_settings())
         npy = entry.read_bytes()[clip_cache._PREFIX:]
-        decode = timed(lambda: plain.read_video(str(video)), max(1, args.repeats // 2))
-        hit = timed(lambda: cached.read_video(str(video)), args.repeats)
-        check = timed(lambda: clip_cache._checksum(entry, npy), args.repeats)
+        decode = timed(lambda d=plain: d.read_video(str(video)), max(1, args.repeats // 2))
+        hit = timed(lambda d=cached: d.read_video(str(video)), args.repeats)
+        check = timed(lambda e=entry, b=npy: clip_cache._checksum(e, b), args.repeats)
         print(f"| {num} | {entry.stat().st_size / 1e6:.1f} | {decode:.3f} | {hit:.4f} | {check:.4f} | "
               f"{check / decode:.1%} |", flush=True)
     return 0

@@ -148,7 +148,7 @@ class ClipCache:
 
     def _scan(self) -> tuple[list[tuple[int, int, Path]], int]:
         entries = []
-        # Format 1's plain .npy entries can never be hits again: counted, and evicted first as the oldest.
+        # Format 1's plain .npy entries can never be hits again: counted, and evicted like any other.
         for path in [*(self.folder / "clips").glob(f"*/*{SUFFIX}"), *(self.folder / "clips").glob("*/*.npy")]:
             try:
                 st = path.stat()
