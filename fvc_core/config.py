@@ -8,6 +8,7 @@ each, with its key path and the closest valid names.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -580,6 +581,9 @@ def resolve(
         if not isinstance(name, str):
             problems.append(f"{key}.name: required, the {KIND_NOUN[kind]} plugin to use"
                             f"{closest('', registry.names(kind))}")
+            # Without a plugin no other key can be checked, but a misspelt name (nmae:) is the likely cause.
+            problems += [f"{key}.{k}: unknown key (did you mean 'name'?)" for k in section
+                         if isinstance(k, str) and k != "name" and difflib.get_close_matches(k, ["name"], 1, 0.75)]
             continue
         try:
             sections[key] = Section(name, registry.validate(kind, name, section, where=key))

@@ -24,6 +24,7 @@ FILES = {
     "bools.yaml": GOOD.replace("output_dir: out", "output_dir: out\nseed: yes")
                       .replace("epochs: 1,", "epochs: true,"),
     "sweepbool.yaml": SWEEP_BOOL,
+    "noname.yaml": GOOD.replace("{name: naive_cnn}", "{nmae: naive_cnn, chunk_size: 3}"),
 }
 
 CHECK = ["check", "good.yaml"]
@@ -75,6 +76,9 @@ CASES = [
          lines=["data.size: Input should be greater than or equal to 8 (got 4)", "model.blocks: Input should be",
                 "model.name: 'r3d' needs consecutive frames (data.sampler: window); data.sampler is uniform "
                 "(frames spread over the whole video) (with data.size, model.blocks at their defaults"]),
+    Case("a misspelt model name is said with the missing name", ["check", "noname.yaml"],
+         lines=["noname.yaml: model.name: required, the model plugin to use",
+                "noname.yaml: model.nmae: unknown key (did you mean 'name'?)"]),
     # 7e: bounds where a data value makes no sense
     Case("fps 1e-9", [*CHECK, *WINDOW, "data.clip_len=4", "data.fps=1.0e-9"],
          lines=["data.fps: Input should be greater than or equal to 0.1 (got 1e-09)"]),
