@@ -24,6 +24,43 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UserError(f"{self.prog}: {message} (see {self.prog} --help)")
 
+    _intermixing = False
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def]
+        # Options anywhere among the positionals (`fvc run exp.yaml --fresh k=v`): plain argparse ends
+        # CONFIG's overrides at the first option and calls the rest "unrecognized". Every command
+        # parser intermixes (plugins' commands too); a parser argparse cannot intermix (the top level,
+        # with its subcommands; a REMAINDER positional) parses as usual.
+        if self._intermixing or not self._can_intermix():
+            return super().parse_known_args(args, namespace)
+        args = list(sys.argv[1:] if args is None else args)
+        # An option this parser does not know is set aside first: intermixed parsing would otherwise
+        # stop CONFIG's overrides at it and call every override after it unrecognized too.
+        unknown = [a for a in args if self._unknown_option(a)]
+        self._intermixing = True
+        try:
+            namespace, extras = self.parse_known_intermixed_args([a for a in args if a not in unknown],
+                                                                 namespace)
+        finally:
+            self._intermixing = False
+        return namespace, unknown + extras
+
+    def _unknown_option(self, arg: str) -> bool:
+        if arg == "--" or not arg.startswith("-"):
+            return False
+        found = self._parse_optional(arg)  # None: a positional (a negative number, say)
+        if found is None:
+            return False
+        # Python 3.11 returns one (action, option, value); 3.12.7+ a list of them
+        candidates = found if isinstance(found, list) else [found]
+        return all(c[0] is None for c in candidates)
+
+    def _can_intermix(self) -> bool:
+        positionals = self._get_positional_actions()
+        if any(a.nargs in (argparse.PARSER, argparse.REMAINDER) for a in positionals):
+            return False
+        return not any(a in positionals for g in self._mutually_exclusive_groups for a in g._group_actions)
+
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="experiment YAML file")
@@ -208,7 +245,17 @@ def build_parser(disabled: list[str]) -> argparse.ArgumentParser:
         p = sub.add_parser(command.name, help=f"{command.help} [{command.plugin.name}]")
         command.configure(p)
         p.set_defaults(func=command.run)
+    for p in sub.choices.values():
+        _accept_plugin_option(p)
     return parser
+
+
+def _accept_plugin_option(parser: argparse.ArgumentParser) -> None:
+    """``-p no:NAME`` after the command too (`fvc check exp.yaml -p no:mlflow`): _disabled_from_argv
+    reads it from anywhere on the line, so the command's parser only has to let it through."""
+    if "-p" not in parser._option_string_actions:
+        parser.add_argument("-p", dest="plugin_opts", action="append", default=argparse.SUPPRESS,
+                            metavar="no:NAME", help="disable an installed plugin by name (as fvc -p)")
 
 
 def _disabled_from_argv(argv: Sequence[str]) -> list[str]:

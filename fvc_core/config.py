@@ -8,6 +8,7 @@ each, with its key path and the closest valid names.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from fvc_core.config_identity import identity_hash
 from fvc_core.errors import ConfigError, PluginError, UserError, one_line
-from fvc_core.plugins import KIND_NOUN, Registry, closest, get_registry, validation_problems
+from fvc_core.plugins import KIND_NOUN, Registry, bool_problems, closest, get_registry, validation_problems
 
 PLUGIN_SECTIONS = {"data": "datasets", "model": "models", "trainer": "trainers", "executor": "executors"}
 # A section's plugin when the config does not name one.
@@ -548,6 +549,7 @@ def resolve(
             problems.append(f"{key}: unknown key{closest(str(key), core_keys | tracker_names)}")
     core: CoreConfig | None = None
     failed: set[str] = set()
+    problems += bool_problems(CoreConfig, core_data)
     try:
         core = CoreConfig.model_validate(core_data)
     except ValidationError as exc:
@@ -565,6 +567,9 @@ def resolve(
             problems += exc.problems
 
     sections: dict[str, Section] = {}
+    # A section that failed, validated again without the keys refused: still compared with the model's
+    # needs below, so a model problem and a clip mismatch are listed together.
+    partial: dict[str, tuple[Section, list[str]]] = {}
     for key, kind in PLUGIN_SECTIONS.items():
         if key in failed:
             continue
@@ -576,6 +581,9 @@ def resolve(
         if not isinstance(name, str):
             problems.append(f"{key}.name: required, the {KIND_NOUN[kind]} plugin to use"
                             f"{closest('', registry.names(kind))}")
+            # Without a plugin no other key can be checked, but a misspelt name (nmae:) is the likely cause.
+            problems += [f"{key}.{k}: unknown key (did you mean 'name'?)" for k in section
+                         if isinstance(k, str) and k != "name" and difflib.get_close_matches(k, ["name"], 1, 0.75)]
             continue
         try:
             sections[key] = Section(name, registry.validate(kind, name, section, where=key))
@@ -587,11 +595,22 @@ def resolve(
             problems.append(text)
         except ConfigError as exc:
             problems += exc.problems
+            if key in ("data", "model") and (found := registry.validate_without_invalid(kind, name, section)):
+                partial[key] = (Section(name, found[0]), [f"{key}.{k}" for k in found[1]])
 
-    if "data" in sections and "model" in sections:
+    if {"data", "model"} <= set(sections) | set(partial):
         from fvc_core.model_input import input_problems
 
-        problems += input_problems(sections["data"].config, sections["model"].config, sections["model"].name)
+        data_section, data_unset = partial.get("data") or (sections["data"], [])
+        model_section, model_unset = partial.get("model") or (sections["model"], [])
+        unset = data_unset + model_unset
+        # Compared with a refused key at its default, a mismatch may change once the key is fixed: said.
+        note = ""
+        if unset:
+            note = (f" (with {unset[0]} at its default: as given it is invalid)" if len(unset) == 1 else
+                    f" (with {', '.join(unset)} at their defaults: as given they are invalid)")
+        problems += [line + note for line in
+                     input_problems(data_section.config, model_section.config, model_section.name)]
 
     tracker_list = core.trackers if core else ([] if "trackers" in failed else data.get("trackers", ["console"]))
     trackers = []

@@ -13,9 +13,12 @@ import importlib
 import importlib.metadata
 import os
 import traceback
+import types
+import typing
+from collections import abc
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import pluggy
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -31,6 +34,7 @@ KIND_NOUN = {"datasets": "dataset", "models": "model", "trainers": "trainer", "t
 # Set by `fvc -p no:NAME` style options through the environment too, so subprocesses
 # (DataLoader workers, `fvc` called from tests) see the same plugin set.
 DISABLE_ENV = "FVC_DISABLE_PLUGINS"
+M = TypeVar("M", bound=BaseModel)
 
 
 class EmptyConfig(BaseModel):
@@ -163,10 +167,35 @@ class Registry:
         else:
             # An object such as the seed notebook's RunConfig: take the attributes the plugin knows.
             data = {k: getattr(config, k) for k in model.model_fields if hasattr(config, k)}
+        return validate_model(model, data, where or f"{KIND_NOUN[kind]} {name!r}")
+
+    def validate_without_invalid(self, kind: str, name: str, config: Mapping[str, Any]
+                                 ) -> tuple[BaseModel, list[str]] | None:
+        """The plugin's config model from ``config`` with the keys validation refuses left out (at
+        their defaults), and those of them given a value the plugin does not take (unknown keys are
+        not listed: they never count anyway); None when the section is invalid as a whole (a
+        validator over several keys) or the plugin is unknown. A config that already failed is still
+        compared with the other sections this way, so its problems and theirs are listed at once."""
         try:
-            return model.model_validate(data)
+            model = self.get(kind, name).config
+        except PluginError:
+            return None
+        data = {k: v for k, v in config.items() if k != "name"}
+        refused: set[str] = {str(loc[0]) for loc in _booleans_for_numbers(model, data) if loc}
+        unknown: set[str] = set()
+        try:
+            model.model_validate(data)
         except ValidationError as exc:
-            raise ConfigError(validation_problems(exc, where or f"{KIND_NOUN[kind]} {name!r}", model)) from None
+            for err in exc.errors():
+                if not err["loc"]:
+                    return None
+                (unknown if err["type"] == "extra_forbidden" and len(err["loc"]) == 1 else refused).add(
+                    str(err["loc"][0]))
+        try:
+            instance = model.model_validate({k: v for k, v in data.items() if k not in refused | unknown})
+        except ValidationError:
+            return None
+        return instance, sorted(refused - unknown)
 
     def create(self, kind: str, name: str, config: Any = None) -> Any:
         """Validate ``config`` against the plugin's model and call its factory."""
@@ -174,10 +203,119 @@ class Registry:
         return reg.factory(self.validate(kind, name, config))
 
 
-def validation_problems(exc: ValidationError, prefix: str, model: type[BaseModel] | None = None) -> list[str]:
-    """One line per pydantic error: the dotted key path, what was expected, the closest valid keys."""
+def validate_model(model: type[M], data: Any, prefix: str) -> M:
+    """``model.model_validate(data)`` with every problem at once, one line each (ConfigError), a
+    boolean where a number is expected included (bool_problems)."""
+    booleans = _booleans_for_numbers(model, data)
+    problems = _bool_lines(booleans, prefix)
+    try:
+        instance = model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(problems + validation_problems(exc, prefix, model, skip=set(booleans))) from None
+    if problems:
+        raise ConfigError(problems)
+    return instance
+
+
+def bool_problems(model: type[BaseModel], data: Any, prefix: str = "") -> list[str]:
+    """One line per boolean given where ``model`` expects a number.
+
+    Pydantic's lax mode reads ``true`` as 1 and ``false`` as 0 for an int or a float field, so
+    ``data.clip_len=true`` silently became a one-frame window. YAML reads ``yes``, ``on`` and ``true``
+    as booleans, so this is an easy slip. Strict mode cannot be switched on instead: it would refuse
+    the text a config gives for a path, a tuple or an enum. Checked against the annotations before
+    validation, so it is reported with the section's other problems, in every plugin's section alike.
+    """
+    return _bool_lines(_booleans_for_numbers(model, data), prefix)
+
+
+def _bool_lines(booleans: dict[tuple[Any, ...], bool], prefix: str) -> list[str]:
+    return [f"{_dotted(prefix, loc)}: expected a number, got the boolean {str(value).lower()}"
+            for loc, value in booleans.items()]
+
+
+def _dotted(prefix: str, loc: tuple[Any, ...]) -> str:
+    path = prefix
+    for part in loc:
+        path = f"{path}[{part}]" if isinstance(part, int) else (f"{path}.{part}" if path else str(part))
+    return path
+
+
+def _booleans_for_numbers(model: type[BaseModel], data: Any) -> dict[tuple[Any, ...], bool]:
+    """Where (pydantic's loc) a boolean stands for a number in ``data``, and the boolean."""
+    found: dict[tuple[Any, ...], bool] = {}
+
+    def walk(annotation: Any, value: Any, loc: tuple[Any, ...]) -> None:
+        annotation = _unwrap(annotation)
+        if isinstance(value, bool):
+            if _takes_number(annotation) and not _takes_bool(annotation):
+                found[loc] = value
+            return
+        for member in _members(annotation):
+            origin, args = typing.get_origin(member), typing.get_args(member)
+            if isinstance(value, Mapping):
+                if isinstance(member, type) and issubclass(member, BaseModel):
+                    for key, item in value.items():
+                        field_info = member.model_fields.get(key) if isinstance(key, str) else None
+                        if field_info is not None:
+                            walk(field_info.annotation, item, (*loc, key))
+                elif origin in (dict, abc.Mapping) and len(args) == 2:
+                    for key, item in value.items():
+                        walk(args[1], item, (*loc, key))
+            elif isinstance(value, (list, tuple)):
+                if origin is tuple and args and args[-1] is not Ellipsis:
+                    pairs = list(zip(args, value, strict=False))  # a wrong length is pydantic's to report
+                elif origin in (list, tuple, set, frozenset, abc.Sequence) and args:
+                    pairs = [(args[0], item) for item in value]
+                else:
+                    pairs = []
+                for i, (item_type, item) in enumerate(pairs):
+                    walk(item_type, item, (*loc, i))
+
+    walk(model, data, ())
+    return found
+
+
+def _unwrap(annotation: Any) -> Any:
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
+
+
+def _members(annotation: Any) -> list[Any]:
+    """The types a union allows (the type itself when it is no union), Annotated unwrapped."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return [_unwrap(a) for a in typing.get_args(annotation)]
+    return [annotation]
+
+
+def _takes_bool(annotation: Any) -> bool:
+    for member in _members(annotation):
+        if member in (bool, Any, object):
+            return True
+        if typing.get_origin(member) is typing.Literal and any(isinstance(v, bool) for v in typing.get_args(member)):
+            return True
+    return False
+
+
+def _takes_number(annotation: Any) -> bool:
+    for member in _members(annotation):
+        if isinstance(member, type) and issubclass(member, (int, float)) and member is not bool:
+            return True
+        if typing.get_origin(member) is typing.Literal and any(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in typing.get_args(member)):
+            return True
+    return False
+
+
+def validation_problems(exc: ValidationError, prefix: str, model: type[BaseModel] | None = None,
+                        skip: set[tuple[Any, ...]] = frozenset()) -> list[str]:  # type: ignore[assignment]
+    """One line per pydantic error: the dotted key path, what was expected, the closest valid keys;
+    none for the keys in ``skip`` (already reported)."""
     problems = []
     for err in exc.errors():
+        if tuple(err["loc"]) in skip:
+            continue
         loc = ".".join(str(p) for p in err["loc"])
         path = ".".join(part for part in (prefix, loc) if part)
         if err["type"] == "extra_forbidden":

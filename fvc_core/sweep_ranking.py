@@ -17,9 +17,12 @@ from typing import Any
 from rich.table import Table
 
 from fvc_core.atomic import write_atomic
-from fvc_core.training.config import LOWER_IS_BETTER, SCORE_METRICS
+from fvc_core.training.config import LOWER_IS_BETTER, SCORE_METRICS, VAL_METRICS
 
 SHOWN_TEST = {"roc_auc": "auc", "accuracy": "acc"}
+# The validation metrics that are rates or scores in [0, 1] (val_eer too, though lower is better):
+# their interval is clipped to it. A loss, or a plugin trainer's metric fvc does not know, is not.
+BOUNDED = tuple(m for m in VAL_METRICS if m != "val_loss")
 
 
 @dataclass
@@ -103,7 +106,7 @@ def rank(sweep: str, entries: list[dict[str, Any]], selection: Selection | None)
         chosen = [_num(f.get("best_metric_value")) if selection and f.get("best_metric") == selection.metric
                   else math.nan for f in folds]
         if selection is not None:
-            for name, value in _stats(chosen, ratio, clip=selection.metric not in LOWER_IS_BETTER).items():
+            for name, value in _stats(chosen, ratio, clip=selection.metric in BOUNDED).items():
                 if name.startswith("ci95") and len(folds) <= k:
                     continue  # one cross-validation: mean ± std over its folds says it
                 row[f"{selection.metric}_{name}"] = value

@@ -135,14 +135,19 @@ def section_of(data: dict[str, Any], source: str) -> SweepSection:
         return SweepSection()
     if not isinstance(raw, dict):
         raise ConfigError([f"sweep: a mapping with name, grid, random; got {type(raw).__name__}"], source)
+    from fvc_core.plugins import bool_problems
+
+    booleans = bool_problems(SweepSection, raw, "sweep")  # random.points=true is not 1 point
     try:
         section = SweepSection.model_validate(raw)
     except ValidationError as exc:
-        problems = []
+        problems = list(booleans)
         for err in exc.errors():
             where = ".".join(str(p) for p in err["loc"])
             problems.append(f"sweep.{where}: {err['msg'].removeprefix('Value error, ')}")
         raise ConfigError(problems, source) from None
+    if booleans:
+        raise ConfigError(booleans, source)
     for key, values in section.grid.items():
         if not values:
             raise ConfigError([f"sweep.grid.{key}: an empty list; give at least one value"], source)

@@ -155,7 +155,7 @@ def test_protocol_records_the_window_and_its_aggregation(table):
     (dict(clip_len=4), "data: clip_len applies only to sampler: window"),
     (dict(sampler="window"), "data: sampler: window needs clip_len"),
     (dict(sampler="window", clip_len=4, num_frames=8), "data: num_frames applies only to sampler: uniform"),
-    (dict(sampler="window", clip_len=4, fps=0), "data.fps: Input should be greater than 0"),
+    (dict(sampler="window", clip_len=4, fps=0), "data.fps: Input should be greater than or equal to 0.1"),
 ])
 def test_keys_of_the_other_sampler_are_refused_in_one_line(table, keys, message):
     from fvc_core.config import resolve

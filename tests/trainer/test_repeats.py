@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import zlib
 
 import numpy as np
 import polars as pl
@@ -63,3 +64,38 @@ def test_repeats_split_under_their_own_seed_and_report_mean_std_and_interval_ove
         assert low <= summary["mean"][name] <= high
     text = job.output.getvalue()
     assert "3 repeats x 2 folds" in text and "95 % CI" in text and "repeat 2 of 3 (seed 9)" in text
+
+
+class MislabelledDataset(TinyDataset):
+    """About 3 videos in 10 show the other class's clip: per-fold scores spread around 0.5 instead of
+    sitting at 1.0, so a 95 % interval over the folds stays inside [0, 1] and is not cut by clipping."""
+
+    def read_video(self, path: str, *, augment: bool = False, seed: int = 0) -> torch.Tensor:
+        if zlib.crc32(path.encode()) % 10 < 3:
+            path = path.replace("fake", "\0").replace("real", "fake").replace("\0", "real")
+        return super().read_video(path, augment=augment, seed=seed)
+
+
+def test_the_repeats_interval_inside_0_1_has_the_corrected_resampled_t_width(tmp_path):
+    # 3 repeats x 4 folds of 40 videos: 12 folds, 10 test videos against 30 trained on in each.
+    torch.set_num_threads(1)
+    config = small_config(folds=4, epochs=3, repeats=3, warmup_epochs=0, lr=3e-2, backbone_lr=None)
+    SupervisedTrainer(config).run(make_job(tmp_path, config, dataset=MislabelledDataset(20, 20), seed=7))
+    run_dir = tmp_path / "tiny_model"
+    folds = sorted(run_dir.glob("repeat_*/fold_*"))
+    assert len(folds) == 12
+    # n_test / n_train from the split each fold wrote (train and validation parts are trained on)
+    parts = [pl.read_parquet(f / "split.parquet")["part"].to_list() for f in folds]
+    ratio = float(np.mean([p.count("test") / (len(p) - p.count("test")) for p in parts]))
+    summary = json.loads((run_dir / "summary.json").read_text())
+    inside = []
+    for name in ("accuracy", "precision", "recall", "f1_score", "roc_auc", "average_precision", "eer"):
+        values = np.array([json.loads((f / "metrics.json").read_text())[name] for f in folds], dtype=float)
+        # Nadeau & Bengio (2003): variance s^2 * (1/J + n_test/n_train), Student's t at J - 1 dof
+        half = stats.t.ppf(0.975, len(values) - 1) * math.sqrt(values.var(ddof=1) * (1 / len(values) + ratio))
+        low, high = values.mean() - half, values.mean() + half
+        assert summary["ci95"][name] == [pytest.approx(max(0.0, low), abs=1e-12),
+                                         pytest.approx(min(1.0, high), abs=1e-12)], name
+        if 0 < low and high < 1 and half > 0.05:
+            inside.append(name)
+    assert len(inside) >= 3, f"only {inside} unclipped: the test would not see the interval's width"

@@ -13,6 +13,13 @@ from pydantic_core import PydanticCustomError
 
 from fvc_core.contract import ClipSpec
 
+# Bounds where a value stops making sense for a clip, far outside any real setting but refused in one
+# line, not minutes into a run: a frame every 10 s to 1,000 frames a second (data.fps: 1e-9 took one
+# frame per 31 years), 4096-pixel frames, 10,000 frames a clip (the seed's setup samples 500).
+MIN_FPS, MAX_FPS = 0.1, 1000.0
+MAX_SIZE = 4096
+MAX_FRAMES = 10_000
+
 
 class ClipConfig(BaseModel):
     """How a video becomes a clip; shared by every dataset of this distribution."""
@@ -23,14 +30,15 @@ class ClipConfig(BaseModel):
         "uniform", description="uniform: num_frames frames spread over the whole video. window: clip_len "
         "consecutive frames (at fps), one random window per training epoch, clips_per_video evenly placed "
         "windows in evaluation (their fake probabilities averaged).")
-    num_frames: int = Field(16, ge=1, description="Frames sampled uniformly over each video's duration "
-                            "(sampler: uniform).")
-    clip_len: int | None = Field(None, ge=1, description="Frames per window (sampler: window; required there).")
-    fps: float | None = Field(None, gt=0, description="Frame rate of a window, frames picked by timestamp "
-                              "(dropped or repeated); unset: the video's own rate (sampler: window).")
-    clips_per_video: int = Field(1, ge=1, description="Evenly placed windows scored per video in evaluation, "
+    num_frames: int = Field(16, ge=1, le=MAX_FRAMES, description="Frames sampled uniformly over each video's "
+                            "duration (sampler: uniform).")
+    clip_len: int | None = Field(None, ge=1, le=MAX_FRAMES, description="Frames per window (sampler: window; "
+                                 "required there).")
+    fps: float | None = Field(None, ge=MIN_FPS, le=MAX_FPS, description="Frame rate of a window, frames picked "
+                              "by timestamp (dropped or repeated); unset: the video's own rate (sampler: window).")
+    clips_per_video: int = Field(1, ge=1, le=1000, description="Evenly placed windows scored per video in evaluation, "
                                  "their fake probabilities averaged (sampler: window).")
-    size: int = Field(256, ge=8, description="Clips are letterboxed to size x size pixels.")
+    size: int = Field(256, ge=8, le=MAX_SIZE, description="Clips are letterboxed to size x size pixels.")
     on_bad_video: Literal["fail", "skip"] = Field(
         "fail", description="A video that cannot be read stops the run (fail) or is left out and reported (skip)."
     )
@@ -117,13 +125,15 @@ class SyntheticConfig(ClipConfig):
     """Generated moving-texture clips and their manipulated copies: real videos, no download."""
 
     root: Path = Field(Path("data/synthetic"), description="Where the videos and metadata.parquet are written.")
-    videos: int = Field(24, ge=1, description="Real clips; each gets one fake made from it (2 x videos files).")
-    frames: int = Field(16, ge=1, description="Frames encoded per clip.")
-    frame_size: int = Field(96, ge=32, description="Width and height of the encoded clips (even).")
+    videos: int = Field(24, ge=1, le=100_000, description="Real clips; each gets one fake made from it "
+                        "(2 x videos files).")
+    frames: int = Field(16, ge=1, le=MAX_FRAMES, description="Frames encoded per clip.")
+    frame_size: int = Field(96, ge=32, le=MAX_SIZE, description="Width and height of the encoded clips (even).")
     seed: int = Field(0, description="Same seed, same videos.")
     # Smaller clip defaults than a real table's: the point is a run that finishes in minutes on a CPU.
-    num_frames: int = Field(8, ge=1, description="Frames sampled uniformly over each video's duration.")
-    size: int = Field(64, ge=8, description="Clips are letterboxed to size x size pixels.")
+    num_frames: int = Field(8, ge=1, le=MAX_FRAMES, description="Frames sampled uniformly over each video's "
+                            "duration.")
+    size: int = Field(64, ge=8, le=MAX_SIZE, description="Clips are letterboxed to size x size pixels.")
 
     @field_validator("frame_size")
     @classmethod

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fvc_core.contract import BadVideoError, ConfigError, UserError, one_line
+from fvc_core.contract import BadVideoError, UserError, one_line
 
 TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
 
@@ -62,9 +62,8 @@ def verify_dataset(dataset: Any, *, workers: int | None = None) -> tuple[int, li
 def dataset_from_table(path: Path, settings: list[str]) -> Any:
     """A ``metadata`` dataset over a table, with ``key=value`` settings of its config (num_frames=32...)."""
     import yaml
-    from pydantic import ValidationError
 
-    from fvc_core.plugins import validation_problems
+    from fvc_core.plugins import validate_model
     from fvc_loaders.config import MetadataConfig
     from fvc_loaders.dataset import MetadataDataset
 
@@ -74,10 +73,7 @@ def dataset_from_table(path: Path, settings: list[str]) -> Any:
         if not sep or not key:
             raise UserError(f"{item!r}: expected key=value, e.g. num_frames=32")
         data[key.removeprefix("data.")] = yaml.safe_load(value)
-    try:
-        return MetadataDataset(MetadataConfig.model_validate(data))
-    except ValidationError as exc:
-        raise ConfigError(validation_problems(exc, "data", MetadataConfig)) from None
+    return MetadataDataset(validate_model(MetadataConfig, data, "data"))
 
 
 def dataset_from_config(path: Path, overrides: list[str], disabled: list[str]) -> Any:

@@ -31,7 +31,7 @@ class VideoModelConfig(BaseModel):
         "torch.load(weights_only=True); the last layer is replaced when its shape differs. Nothing is "
         "downloaded. Set: the backbone counts as pretrained (it learns at lr/100 unless trainer.backbone_lr).")
     weights_fps: float | None = Field(
-        None, gt=0, description="The frame rate the weights were trained at (15 for torchvision's Kinetics "
+        None, ge=0.1, le=1000, description="The frame rate the weights were trained at (15 for torchvision's Kinetics "
         "weights); set, data.fps must match it.")
     min_frames: int = Field(4, ge=1, description="Fewest frames a clip may have (data.clip_len).")
     train_memory: TrainMemory = Field(
