@@ -5,7 +5,8 @@ file and renamed: a file there is always whole), into a folder fvc marks as its 
 (``fvc_core.ownership``): a folder of the user's there is refused, never overwritten. Metrics are
 those of training (``compute_metrics``): for the mean of the folds' fake probabilities (what
 ``fvc predict`` gives), for each fold's model alone, and their mean ± std over folds; overall, and per
-fake ``method`` against all the table's real videos. The protocol (table and its fingerprint,
+fake ``method`` against all the table's real videos, from fvc's scores only: the table's own
+columns come through under ``table_<name>`` (``with_scores``). The protocol (table and its fingerprint,
 layout, split, frames, size, sampler, how scores are aggregated) is recorded beside the numbers.
 Several tables (``--table NAME=PATH``) and several runs print the train-on/test-on matrix.
 """
@@ -55,9 +56,19 @@ def check_name(name: str, where: str) -> str:
     return name
 
 
+# A column of the user's table is carried into predictions.parquet under this prefix, never under its
+# own name: fvc's numbers (score, prediction, error, frame_scores...) keep theirs, so no column of a
+# table (an earlier predictions.parquet, `fvc predict -o` output) can stand in for one fvc computes,
+# whatever fvc computes in a later version. No name fvc writes starts with it.
+TABLE_PREFIX = "table_"
+# What fvc reads from the table itself, under fvc's names (the path made absolute, the label 0/1).
+TABLE_KEYS = ("video_path", "label", "method")
+
+
 def load_eval_table(path: Path, split: str | None) -> pl.DataFrame:
-    """``video_path`` (absolute), ``label`` 0/1, ``method`` (or null), the table's other columns; the rows
-    of ``split`` only when given. Every missing video is listed (one line each), before any scoring."""
+    """``video_path`` (absolute), ``label`` 0/1, ``method`` (or null), then every column of the table
+    under ``table_<name>`` (``TABLE_PREFIX``); the rows of ``split`` only when given. Every missing video
+    is listed (one line each), before any scoring."""
     import polars as pl
 
     from fvc_loaders.dataset import _labels_as_classes, read_table, resolve_paths
@@ -92,8 +103,26 @@ def load_eval_table(path: Path, split: str | None) -> pl.DataFrame:
         raise UserError("\n".join(lines))
     method = raw["method"].cast(pl.String) if "method" in raw.columns else pl.Series([None] * raw.height,
                                                                                      dtype=pl.String)
-    others = [raw[c] for c in raw.columns if c not in ("video_path", "label", "method")]
-    return pl.DataFrame([video_path.alias("video_path"), label.alias("label"), method.alias("method"), *others])
+    # The table's own columns, video_path and label as the user wrote them included, under the prefix.
+    own = [raw[c].alias(TABLE_PREFIX + c) for c in raw.columns]
+    return pl.DataFrame([video_path.alias("video_path"), label.alias("label"), method.alias("method"), *own])
+
+
+def with_scores(table: pl.DataFrame, scores: pl.DataFrame) -> pl.DataFrame:
+    """The table's rows with fvc's scores: fvc's columns under fvc's names (``TABLE_KEYS``, then
+    ``score_videos``'s), the table's own after them, each under ``TABLE_PREFIX``."""
+    import polars as pl
+
+    theirs = [c for c in table.columns if c not in TABLE_KEYS]
+    clash = [c for c in theirs if not c.startswith(TABLE_PREFIX)] + [c for c in scores.columns
+                                                                     if c.startswith(TABLE_PREFIX)]
+    if clash:  # a caller that skipped load_eval_table: refuse rather than let one column stand in for another
+        raise ValueError(f"columns {clash} would mix the table's columns with fvc's")
+    joined = table.select(TABLE_KEYS).join(scores, on="video_path", how="left", validate="1:1",
+                                           maintain_order="left")
+    if joined.height != table.height or joined["video_path"].to_list() != table["video_path"].to_list():
+        raise ValueError("the scores do not line up with the table's rows")
+    return pl.concat([joined, table.select(theirs)], how="horizontal")
 
 
 def metric_block(labels: list[int], scores: dict[str, list[float]], threshold: float,
@@ -181,7 +210,7 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
     threshold = float((config.get("trainer") or {}).get("threshold", 0.5))
 
     scores = score_videos(run_dir, frame["video_path"].to_list(), device=device, dataset=dataset, frames=True)
-    predictions = frame.join(scores, on="video_path", how="left", maintain_order="left")
+    predictions = with_scores(frame, scores)
     scored = predictions.filter(pl.col("error").is_null())
     skipped = predictions.filter(pl.col("error").is_not_null())
     if scored.height == 0:

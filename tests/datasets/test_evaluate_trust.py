@@ -1,0 +1,121 @@
+"""`fvc evaluate` scores with fvc's own numbers whatever columns the table carries, through the real
+command line.
+
+Every expected number is computed here, with scikit-learn, from the per-video scores fvc's models give
+(``score_videos``), never read back from what ``fvc evaluate`` wrote.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+
+pytest.importorskip("fvc_loaders")
+pytest.importorskip("fvc_naive_cnn")
+
+from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
+from sklearn.metrics import accuracy_score, recall_score, roc_auc_score  # noqa: E402
+
+from fvc_core.cli import main  # noqa: E402
+from fvc_core.training.predict import score_videos  # noqa: E402
+
+FVC = [sys.executable, "-m", "fvc_core.cli"]
+ENV = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
+ROOT = Path(__file__).resolve().parents[2]
+THRESHOLD = 0.5
+
+
+def experiment(root: Path, table: Path, output_dir: Path) -> Path:
+    config = {
+        "experiment": "trust", "seed": 5, "output_dir": str(output_dir),
+        "data": {"name": "metadata", "metadata": str(table), "group_column": "source_id", "num_frames": 2,
+                 "size": 32},
+        "model": {"name": "naive_cnn", "chunk_size": 2},
+        "trainer": {"name": "supervised", "folds": 2, "epochs": 1, "grad_accum": 1, "warmup_epochs": 0,
+                    "num_workers": 0, "threshold": THRESHOLD},
+        "trackers": ["console"],
+    }
+    path = root / f"{output_dir.name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> dict:
+    """A finished 2-fold run, the table of its videos with absolute paths, and fvc's own scores of them."""
+    root = tmp_path_factory.mktemp("trust")
+    table = make_synthetic_dataset(root / "videos", videos=6, frames=4, frame_size=32, seed=4)
+    assert main(["run", str(experiment(root, table, root / "finished"))]) == 0
+    plain = pl.read_parquet(table).with_columns(
+        pl.col("video_path").map_elements(lambda p: str((table.parent / p).resolve()), return_dtype=pl.String))
+    run = root / "finished/naive_cnn"
+    direct = score_videos(run, plain["video_path"].to_list(), frames=True)
+    return {"root": root, "table": table, "plain": plain, "run": run,
+            "direct": plain.select("video_path", (pl.col("label") == "fake").cast(pl.Int64).alias("label"))
+            .join(direct, on="video_path")}
+
+
+def fvc(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*FVC, *args], capture_output=True, text=True, env=ENV, cwd=ROOT, timeout=300)
+
+
+def independent_metrics(labels: list[int], scores: list[float]) -> dict[str, float]:
+    predicted = [int(s >= THRESHOLD) for s in scores]
+    return {"roc_auc": roc_auc_score(labels, scores), "recall": recall_score(labels, predicted, zero_division=0),
+            "accuracy": accuracy_score(labels, predicted)}
+
+
+def check_block(block: dict, labels: list[int], scores: list[float]) -> None:
+    for name, value in independent_metrics(labels, scores).items():
+        assert block[name] == pytest.approx(value), name
+
+
+# A table that carries columns under the names of fvc's own: the output of an earlier `fvc predict -o`
+# (another model's scores, here the opposite of the truth) or anything a user named so.
+HOSTILE = {
+    "predict_output": lambda label: {"score": pl.when(label == "fake").then(0.01).otherwise(0.99),
+                                     "prediction": pl.lit("fake"), "score_fold_0": pl.lit(0.99),
+                                     "score_fold_1": pl.lit(0.99), "error": pl.lit(None, dtype=pl.String)},
+    "reserved_names": lambda label: {"error": pl.lit("my own note"), "frame_scores": pl.lit(0.5),
+                                     "frame_scores_fold_0": pl.lit("x"), "table_score": pl.lit(1.0),
+                                     "method": pl.lit("m1")},
+}
+
+
+def test_metrics_are_those_of_fvcs_scores_whatever_columns_the_table_carries(world, tmp_path):
+    run, direct = world["run"], world["direct"]
+    tables = {kind: world["plain"].with_columns(**columns(pl.col("label"))) for kind, columns in HOSTILE.items()}
+    for kind, table in tables.items():
+        table.write_parquet(tmp_path / f"{kind}.parquet")
+    done = fvc("evaluate", str(run), *(a for kind in tables for a in ("--table", f"{kind}={tmp_path / kind}.parquet")))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stderr == ""  # a finished run: nothing to warn about
+
+    ours = direct.sort("video_path")
+    labels = ours["label"].to_list()
+    for kind, table in tables.items():
+        metrics = json.loads((run / "eval" / kind / "metrics.json").read_text())
+        mine = pl.read_parquet(run / "eval" / kind / "predictions.parquet").sort("video_path")
+        assert mine.height == direct.height and mine["error"].null_count() == mine.height
+        for col in ("score", "score_fold_0", "score_fold_1"):
+            assert mine[col].to_list() == pytest.approx(ours[col].to_list(), abs=1e-6), (kind, col)
+        overall = metrics["overall"]
+        check_block(overall["fold_mean_score"], labels, ours["score"].to_list())
+        for k in (0, 1):
+            check_block(overall["folds"][str(k)], labels, ours[f"score_fold_{k}"].to_list())
+        frame_labels = np.repeat(labels, ours["frame_scores"].list.len().to_numpy())
+        assert overall["fold_mean_score"]["frame_roc_auc"] == pytest.approx(
+            roc_auc_score(frame_labels, np.concatenate(ours["frame_scores"].to_list())))
+        assert [f for f in mine.columns if f.startswith("frame_scores")] == [
+            "frame_scores", "frame_scores_fold_0", "frame_scores_fold_1"]
+        # Every column of the table travels through, as it was, under the table_ prefix.
+        for col in table.columns:
+            assert mine[f"table_{col}"].to_list() == table.sort("video_path")[col].to_list(), (kind, col)
