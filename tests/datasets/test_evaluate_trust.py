@@ -1,5 +1,5 @@
-"""`fvc evaluate` scores with fvc's own numbers whatever columns the table carries, through the real
-command line.
+"""`fvc evaluate` scores with fvc's own numbers whatever columns the table carries, and says which folds
+it used when some never finished (as `fvc predict` and `fvc report` do), through the real command line.
 
 Every expected number is computed here, with scikit-learn, from the per-video scores fvc's models give
 (``score_videos``), never read back from what ``fvc evaluate`` wrote.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,7 @@ from sklearn.metrics import accuracy_score, recall_score, roc_auc_score  # noqa:
 
 from fvc_core.cli import main  # noqa: E402
 from fvc_core.training.predict import score_videos  # noqa: E402
+from tests.trainer.test_mutants_predict import wait_for  # noqa: E402
 
 FVC = [sys.executable, "-m", "fvc_core.cli"]
 ENV = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
@@ -119,3 +121,66 @@ def test_metrics_are_those_of_fvcs_scores_whatever_columns_the_table_carries(wor
         # Every column of the table travels through, as it was, under the table_ prefix.
         for col in table.columns:
             assert mine[f"table_{col}"].to_list() == table.sort("video_path")[col].to_list(), (kind, col)
+
+
+@pytest.fixture(scope="module")
+def killed(world) -> Path:
+    """The same experiment killed (SIGKILL) once fold 0 has finished: fold 1 never writes metrics.json."""
+    root = world["root"]
+    output_dir = root / "killed"
+    config = experiment(root, world["table"], output_dir)
+    run_dir = output_dir / "naive_cnn"
+    # Parked at the first video read after fold 0's metrics.json: fold 1's first read, a known state.
+    log = root / "killed.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "tests.gated_fvc", str(run_dir / "fold_0/metrics.json"),
+                                 str(root / "parked"), "run", str(config)],
+                                cwd=ROOT, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_for(root / "parked", proc, log, "fold 0 never finished")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert (run_dir / "fold_0/metrics.json").exists() and not (run_dir / "fold_1/metrics.json").exists()
+    return run_dir
+
+
+def one_warning(stderr: str, run_dir: Path) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: ") and str(run_dir) in lines[0], stderr
+    return lines[0]
+
+
+def test_a_run_missing_a_fold_is_scored_with_what_finished_and_every_command_says_which(world, killed, tmp_path,
+                                                                                           capsys):
+    run, table = killed, world["plain"]
+    table.write_parquet(tmp_path / "videos.parquet")
+    done = fvc("evaluate", str(run), str(tmp_path / "videos.parquet"), "--name", "partial")
+    assert done.returncode == 0, done.stdout + done.stderr
+    line = one_warning(done.stderr, run)
+    assert "1 of 2 fold models (fold 0)" in line and "fold 1 not finished" in line
+    assert "[1 of 2 folds]" in done.stdout  # the matrix's cell says it too
+
+    metrics = json.loads((run / "eval/partial/metrics.json").read_text())
+    protocol = metrics["protocol"]
+    assert (protocol["folds"], protocol["folds_expected"], protocol["folds_missing"]) == ([0], 2, [1])
+    assert list(metrics["overall"]["folds"]) == ["0"]
+    path = run / "eval/partial/predictions.parquet"
+    predictions = pl.read_parquet(path).sort("video_path")
+    assert [c for c in predictions.columns if c.startswith("score")] == ["score", "score_fold_0"]
+    recorded = pl.read_parquet_metadata(path)
+    assert (json.loads(recorded["fvc_folds"]), json.loads(recorded["fvc_folds_missing"])) == ([0], [1])
+    # The numbers are those of fold 0's model alone, computed here.
+    direct = score_videos(run, predictions["video_path"].to_list()).sort("video_path")
+    assert direct.columns[:4] == ["video_path", "score", "prediction", "score_fold_0"]
+    assert predictions["score"].to_list() == pytest.approx(direct["score_fold_0"].to_list(), abs=1e-6)
+    check_block(metrics["overall"]["fold_mean_score"], predictions["label"].to_list(), direct["score"].to_list())
+
+    # fvc predict and fvc report say the same in one line (their command lines, in this process).
+    capsys.readouterr()
+    assert main(["predict", str(run), str(world["table"].parent / "fake")]) == 0
+    line = one_warning(capsys.readouterr().err, run)
+    assert "1 of 2 fold models (fold 0)" in line and "fold 1 not finished" in line
+    assert main(["report", str(run), "--no-samples", "-o", str(tmp_path / "report.html")]) == 0
+    line = one_warning(capsys.readouterr().err, run)
+    assert "partial run" in line and "1 of 2 folds finished (fold 0)" in line and "fold 1 not finished" in line

@@ -7,7 +7,8 @@ those of training (``compute_metrics``): for the mean of the folds' fake probabi
 ``fvc predict`` gives), for each fold's model alone, and their mean ± std over folds; overall, and per
 fake ``method`` against all the table's real videos, from fvc's scores only: the table's own
 columns come through under ``table_<name>`` (``with_scores``). The protocol (table and its fingerprint,
-layout, split, frames, size, sampler, how scores are aggregated) is recorded beside the numbers.
+layout, split, frames, size, sampler, how scores are aggregated, the folds used and any missing) is
+recorded beside the numbers.
 Several tables (``--table NAME=PATH``) and several runs print the train-on/test-on matrix.
 """
 
@@ -18,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +30,8 @@ from fvc_loaders.index import table_layout
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from fvc_core.training.predict import RunFolds
 
 EVALUATION = "evaluation"  # the ownership kind of an eval/<NAME> folder
 EVAL_WAY_OUT = "choose another --name, or move that folder away"
@@ -189,27 +193,30 @@ def _run_dataset(run_dir: Path) -> tuple[Any, dict[str, Any]]:
 
 
 def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
-             device: str = "cpu", track: bool = True) -> dict[str, Any]:
-    """Score ``table`` with the run's finished folds; write and return eval/<name>/metrics.json's content,
-    and (``track``) tell the run's trackers (an MLflow run eval/<name>, a DuckDB ``evaluations`` row...)."""
+             device: str = "cpu", track: bool = True, folds: RunFolds | None = None) -> dict[str, Any]:
+    """Score ``table`` with the run's finished folds (``folds``, a ``run_folds`` of the run, else found
+    now); write and return eval/<name>/metrics.json's content, and (``track``) tell the run's trackers
+    (an MLflow run eval/<name>, a DuckDB ``evaluations`` row...). The protocol records the folds used and
+    those of the run that had not finished."""
     import polars as pl
 
     from fvc_core import ownership
     from fvc_core.training.outputs import plain
-    from fvc_core.training.predict import fold_dirs, fold_number, score_videos
+    from fvc_core.training.predict import run_folds, score_videos
     from fvc_core.training.scoring import NO_FRAME_SCORES, aggregation_of
     from fvc_loaders.dataset import prepared_with
 
     run_dir = Path(run_dir)
     dataset, config = _run_dataset(run_dir)
-    folds = fold_dirs(run_dir)
+    folds = folds if folds is not None else run_folds(run_dir, config)
     out_dir = run_dir / "eval" / table.name
     # Refused before minutes of scoring, not after.
     ownership.check_claimable(out_dir, EVALUATION, way_out=EVAL_WAY_OUT)
     frame = load_eval_table(table.path, split)
     threshold = float((config.get("trainer") or {}).get("threshold", 0.5))
 
-    scores = score_videos(run_dir, frame["video_path"].to_list(), device=device, dataset=dataset, frames=True)
+    scores = score_videos(run_dir, frame["video_path"].to_list(), device=device, dataset=dataset, frames=True,
+                          folds=folds)
     predictions = with_scores(frame, scores)
     scored = predictions.filter(pl.col("error").is_null())
     skipped = predictions.filter(pl.col("error").is_not_null())
@@ -228,7 +235,8 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
         "video_score": VIDEO_SCORE, "aggregation": aggregation_of(config).describe(),
         "frame_scores": "each frame's fake probability; frame_roc_auc pools every frame of every video" if
         with_frames else NO_FRAME_SCORES, "fold_aggregation": FOLD_AGGREGATION, "threshold": threshold,
-        "folds": [fold_number(d) for d in folds], "device": device,
+        "folds": list(folds.used), "folds_expected": folds.expected, "folds_missing": list(folds.missing),
+        "device": device,
         "trained_on": (config.get("data") or {}).get("metadata") or (config.get("data") or {}).get("name"),
         "trained_layout": trained_with.get("layout"), "trained_prepare": trained_with.get("prepare"),
         "trained_split": {k: (config.get("trainer") or {}).get(k) for k in ("split", "folds", "val_fraction")}
@@ -239,7 +247,10 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
                "skipped": [{"video_path": p, "error": e} for p, e in skipped.select("video_path", "error").iter_rows()]}
     ownership.claim(out_dir, EVALUATION, way_out=EVAL_WAY_OUT)
     with ownership.os_errors(out_dir):
-        write_atomic(out_dir / "predictions.parquet", predictions.write_parquet, per_process=True)
+        # Which folds made the scores travels with the file too (Parquet key-value metadata).
+        used = {"fvc_folds": json.dumps(list(folds.used)), "fvc_folds_missing": json.dumps(list(folds.missing))}
+        write_atomic(out_dir / "predictions.parquet", lambda tmp: predictions.write_parquet(tmp, metadata=used),
+                     per_process=True)
         write_atomic(out_dir / "metrics.json", json.dumps(plain(metrics), indent=2, allow_nan=False) + "\n",
                      per_process=True)
     if track:
@@ -302,7 +313,10 @@ def _cell(metrics: dict[str, Any]) -> str:
     if auc is None or auc != auc:
         return "n/a (one class)"
     folds = f" ({m:.3f} ± {s:.3f})" if s == s else ""
-    return f"{auc:.3f}{folds}"
+    protocol = metrics["protocol"]
+    partial = (f" [{len(protocol['folds'])} of {protocol['folds_expected']} folds]"
+               if protocol.get("folds_missing") else "")
+    return f"{auc:.3f}{folds}{partial}"
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -310,13 +324,19 @@ def run_command(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from fvc_core.console import get_console
+    from fvc_core.training.predict import run_folds
 
     runs, tables = _targets(args)
     console = get_console()
     results: dict[tuple[Path, str], dict[str, Any]] = {}
     for run in runs:
+        # A run with folds missing (killed, or still training) is scored with those that finished, as
+        # `fvc predict` does and `fvc report` reports it: said here, recorded in metrics.json.
+        folds = run_folds(run)
+        if (partial := folds.warning()) is not None:
+            print(f"warning: {partial}", file=sys.stderr)
         for table in tables:
-            metrics = evaluate(run, table, split=args.split, device=args.device)
+            metrics = evaluate(run, table, split=args.split, device=args.device, folds=folds)
             results[(run, table.name)] = metrics
             fm = metrics["overall"]["fold_mean_score"]
             auc = "n/a" if fm["roc_auc"] is None or fm["roc_auc"] != fm["roc_auc"] else f"{fm['roc_auc']:.3f}"
