@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,44 @@ def fold_dirs(run_dir: Path) -> list[Path]:
             raise UserError(f"{d / 'model.pt'}: missing, though fold {d.name[5:]} finished (metrics.json is "
                             "there); restore it, or delete the fold folder and run `fvc run` again to retrain it")
     return sorted(found, key=fold_number)
+
+
+@dataclass(frozen=True)
+class RunFolds:
+    """The folds a run's scores come from: its finished folds, and those its config asks for that have
+    not finished (a fold still training, or killed). A partial run still scores, as ``fvc report``
+    still reports it, but every command that scores with it says which folds it used in one line."""
+
+    run_dir: Path
+    dirs: tuple[Path, ...]
+    used: tuple[int, ...]
+    expected: int | None  # trainer.folds x trainer.repeats of config.yaml; None when it does not say
+
+    @property
+    def missing(self) -> tuple[int, ...]:
+        return tuple(k for k in range(self.expected or 0) if k not in self.used)
+
+    def warning(self) -> str | None:
+        """One line naming the folds used and the missing ones, or None for a complete run."""
+        if not self.missing:
+            return None
+        return (f"{self.run_dir}: scored with {len(self.used)} of {self.expected} fold models (fold "
+                f"{_numbers(self.used)}); fold {_numbers(self.missing)} not finished (no metrics.json: still "
+                "training, or stopped before the end)")
+
+
+def _numbers(folds: tuple[int, ...]) -> str:
+    return ", ".join(str(k) for k in folds)
+
+
+def run_folds(run_dir: str | Path, config: dict[str, Any] | None = None) -> RunFolds:
+    """The run's finished folds (``fold_dirs``) and how many its ``config.yaml`` asks for."""
+    run_dir = Path(run_dir)
+    trainer = (read_run_config(run_dir) if config is None else config).get("trainer") or {}
+    dirs = fold_dirs(run_dir)
+    folds, repeats = trainer.get("folds"), trainer.get("repeats", 1)
+    expected = folds * repeats if isinstance(folds, int) and isinstance(repeats, int) else None
+    return RunFolds(run_dir, tuple(dirs), tuple(fold_number(d) for d in dirs), expected)
 
 
 def fold_number(fold_dir: Path) -> int:
@@ -182,7 +222,7 @@ def _dataset_key(video: str) -> str:
 
 
 def score_videos(run_dir: str | Path, paths: list[str | Path], *, device: str = "cpu",
-                 dataset: Any = None, frames: bool = False) -> pl.DataFrame:
+                 dataset: Any = None, frames: bool = False, folds: RunFolds | None = None) -> pl.DataFrame:
     """Fake scores of videos from every fold's model, and their mean.
 
     Columns: video_path, score (mean over folds), prediction (fake/real at the run's threshold),
@@ -190,7 +230,8 @@ def score_videos(run_dir: str | Path, paths: list[str | Path], *, device: str = 
     Each fold's score is aggregated from the frames as in training (the run's trainer.aggregation).
     ``frames``: also each frame's fake probability, ``frame_scores_fold_<k>`` and their mean over folds
     ``frame_scores`` (lists; only for models that give frame scores). ``dataset`` defaults to the run's
-    dataset plugin, rebuilt from config.yaml to read the videos exactly as in training.
+    dataset plugin, rebuilt from config.yaml to read the videos exactly as in training. ``folds``: the
+    folds to score with (``run_folds``, so a caller records the very folds used), else the finished ones.
     """
     import torch
 
@@ -206,8 +247,8 @@ def score_videos(run_dir: str | Path, paths: list[str | Path], *, device: str = 
     threshold = float((config.get("trainer") or {}).get("threshold", 0.5))
     aggregation = aggregation_of(config)
     policy = getattr(dataset, "on_bad_video", "fail")
-    folds = fold_dirs(run_dir)
-    models = [(fold_number(d), load_fold_model(d, device=device)) for d in folds]
+    folds = folds if folds is not None else run_folds(run_dir, config)
+    models = [(k, load_fold_model(d, device=device)) for k, d in zip(folds.used, folds.dirs, strict=True)]
     for _, model in models:
         aggregation.check(model)
     frames = frames and all(has_frame_scores(model) for _, model in models)
@@ -252,9 +293,12 @@ def run_command(args: argparse.Namespace) -> int:
     output = Path(args.output) if args.output else None
     if output is not None and output.suffix.lower() not in (".csv", ".json", ".parquet"):
         raise UserError(f"-o {output}: use a .csv, .json or .parquet file name")
-    frame = score_videos(args.run_dir, args.videos, device=args.device)
+    folds = run_folds(args.run_dir)
+    if (partial := folds.warning()) is not None:
+        print(f"warning: {partial}", file=sys.stderr)
+    frame = score_videos(args.run_dir, args.videos, device=args.device, folds=folds)
     console = get_console()
-    table = Table(title=f"{args.run_dir}: mean fake score over {len(frame.columns) - 4} fold model(s)")
+    table = Table(title=f"{args.run_dir}: mean fake score over {len(folds.used)} fold model(s)")
     table.add_column("video", overflow="fold")
     table.add_column("score", justify="right")
     table.add_column("prediction")

@@ -85,7 +85,7 @@ def test_per_method_metrics_pit_each_method_against_every_real(world):
     assert main(["evaluate", str(run), str(world["ffpp"]), "--name", "ffpp_test", "--split", "test"]) == 0
     metrics = read_metrics(run, "ffpp_test")
     predictions = pl.read_parquet(run / "eval/ffpp_test/predictions.parquet")
-    assert set(predictions["split"]) == {"test"} and predictions.height == 6
+    assert set(predictions["table_split"]) == {"test"} and predictions.height == 6
     assert set(metrics["per_method"]) == {"Deepfakes", "FaceSwap"}
     for method in ("Deepfakes", "FaceSwap"):
         block = metrics["per_method"][method]["fold_mean_score"]

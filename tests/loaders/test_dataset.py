@@ -153,6 +153,35 @@ def test_a_csv_table_as_a_spreadsheet_saves_it(videos, tmp_path, capsys):
         dataset(legacy).table()
 
 
+def unicode_csv(videos: Path, labels: tuple[str, ...]) -> str:
+    return "video_path,label\r\n" + "".join(f"{videos / p},{lab}\r\n" for p, lab in
+                                            zip(GOOD["video_path"], labels, strict=True))
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32"])
+def test_a_csv_table_saved_as_unicode_text_with_its_mark_reads_as_in_utf8(videos, tmp_path, encoding):
+    text = unicode_csv(videos, ("réal", "fake", "réal", "fake"))
+    utf8 = tmp_path / "utf8.csv"
+    utf8.write_text(text, encoding="utf-8")
+    # Python's utf-16 and utf-32 write a byte-order mark in the machine's order; -be needs one by hand.
+    wide = tmp_path / f"{encoding}.csv"
+    wide.write_bytes(("\ufeff" if encoding.endswith("-be") else "").encode(encoding) + text.encode(encoding))
+    labels = {"réal": 0, "fake": 1}
+    assert dataset(wide, labels=labels).table().equals(dataset(utf8, labels=labels).table())
+
+
+def test_a_utf16_csv_table_without_its_mark_is_one_clean_line_naming_it(videos, tmp_path, capsys):
+    from fvc_core.cli import main
+
+    # Without the mark the bytes read as UTF-8 with a NUL beside every letter; they used to be printed.
+    unmarked = tmp_path / "unmarked.csv"
+    unmarked.write_bytes(unicode_csv(videos, ("real", "fake", "real", "fake")).encode("utf-16-le"))
+    assert main(["verify", str(unmarked), "num_frames=2", "size=16", "-j", "1"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {unmarked}: cannot read the metadata table as CSV (not UTF-8 text: NUL bytes, UTF-16 without a "
+        "byte-order mark?); save it as UTF-8 CSV with a header row\n")
+
+
 def test_read_video_samples_uniformly_and_letterboxes(videos):
     ds = dataset(write(videos, GOOD), num_frames=4, size=32)
     clip = ds.read_video(ds.table()["video_path"][0])

@@ -9,6 +9,7 @@ with a video are ``BadVideoError`` from ``read_video``; the trainer applies
 
 from __future__ import annotations
 
+import codecs
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,18 +34,19 @@ def _listing(values: list[Any]) -> str:
 
 def read_table(path: str | Path) -> pl.DataFrame:
     """A Parquet table (or a ``.csv`` one, as pandas or a spreadsheet writes it: a UTF-8 BOM, CRLF
-    line ends, quoted commas), or a UserError naming the file."""
+    line ends, quoted commas, UTF-16 or UTF-32 with a byte-order mark), or a UserError naming the file."""
     import polars as pl
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: metadata table not found")
     if path.suffix.lower() == ".csv":
+        text = _csv_text(path)
         try:
             # The whole file decides each column's type: a column of numbers with one name further
             # down is text, not a parse error at that row.
-            return pl.read_csv(path, infer_schema_length=None)
-        except Exception as exc:  # polars raises several types for a malformed or non-UTF-8 file
+            return pl.read_csv(text, infer_schema_length=None)
+        except Exception as exc:  # polars raises several types for a malformed file
             raise UserError(f"{path}: cannot read the metadata table as CSV ({one_line(exc, with_type=False)}); "
                             "save it as UTF-8 CSV with a header row") from None
     try:
@@ -52,6 +54,34 @@ def read_table(path: str | Path) -> pl.DataFrame:
     except Exception as exc:  # polars raises several types for a file that is not Parquet
         raise UserError(f"{path}: cannot read the metadata table as Parquet ({one_line(exc, with_type=False)})"
                         ) from None
+
+
+# Byte-order marks of the Unicode encodings a spreadsheet may save "Unicode text" in; UTF-32's first,
+# since its little-endian mark starts with UTF-16's.
+_BOMS = (("utf-32", (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)),
+         ("utf-16", (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)),
+         ("utf-8-sig", (codecs.BOM_UTF8,)))
+
+
+def _csv_text(path: Path) -> bytes:
+    """The CSV file as UTF-8 bytes for polars: UTF-16 or UTF-32 with a byte-order mark decoded; a file
+    that is not text in a known encoding is a UserError naming it, never an error line of raw bytes."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read the metadata table ({one_line(exc, with_type=False)})") from None
+    encoding = next((name for name, marks in _BOMS if data.startswith(marks)), "utf-8")
+    cannot = f"{path}: cannot read the metadata table as CSV (not {encoding.upper().removesuffix('-SIG')} text"
+    save_as = "save it as UTF-8 CSV with a header row"
+    if encoding == "utf-8" and b"\0" in data:
+        # UTF-16 without a byte-order mark: a NUL beside every ASCII character. No text holds NUL bytes.
+        raise UserError(f"{cannot}: NUL bytes, UTF-16 without a byte-order mark?); {save_as}")
+    try:
+        text = data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{cannot}: byte {exc.object[exc.start]:#04x} at offset {exc.start}, saved in a legacy "
+                        f"code page such as Windows-1252?); {save_as}") from None
+    return text.encode("utf-8")
 
 
 def resolve_paths(paths: pl.Series, base: Path) -> pl.Series:

@@ -5,8 +5,10 @@ file and renamed: a file there is always whole), into a folder fvc marks as its 
 (``fvc_core.ownership``): a folder of the user's there is refused, never overwritten. Metrics are
 those of training (``compute_metrics``): for the mean of the folds' fake probabilities (what
 ``fvc predict`` gives), for each fold's model alone, and their mean ± std over folds; overall, and per
-fake ``method`` against all the table's real videos. The protocol (table and its fingerprint,
-layout, split, frames, size, sampler, how scores are aggregated) is recorded beside the numbers.
+fake ``method`` against all the table's real videos, from fvc's scores only: the table's own
+columns come through under ``table_<name>`` (``with_scores``). The protocol (table and its fingerprint,
+layout, split, frames, size, sampler, how scores are aggregated, the folds used and any missing) is
+recorded beside the numbers.
 Several tables (``--table NAME=PATH``) and several runs print the train-on/test-on matrix.
 """
 
@@ -17,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +30,8 @@ from fvc_loaders.index import table_layout
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from fvc_core.training.predict import RunFolds
 
 EVALUATION = "evaluation"  # the ownership kind of an eval/<NAME> folder
 EVAL_WAY_OUT = "choose another --name, or move that folder away"
@@ -55,9 +60,19 @@ def check_name(name: str, where: str) -> str:
     return name
 
 
+# A column of the user's table is carried into predictions.parquet under this prefix, never under its
+# own name: fvc's numbers (score, prediction, error, frame_scores...) keep theirs, so no column of a
+# table (an earlier predictions.parquet, `fvc predict -o` output) can stand in for one fvc computes,
+# whatever fvc computes in a later version. No name fvc writes starts with it.
+TABLE_PREFIX = "table_"
+# What fvc reads from the table itself, under fvc's names (the path made absolute, the label 0/1).
+TABLE_KEYS = ("video_path", "label", "method")
+
+
 def load_eval_table(path: Path, split: str | None) -> pl.DataFrame:
-    """``video_path`` (absolute), ``label`` 0/1, ``method`` (or null), the table's other columns; the rows
-    of ``split`` only when given. Every missing video is listed (one line each), before any scoring."""
+    """``video_path`` (absolute), ``label`` 0/1, ``method`` (or null), then every column of the table
+    under ``table_<name>`` (``TABLE_PREFIX``); the rows of ``split`` only when given. Every missing video
+    is listed (one line each), before any scoring."""
     import polars as pl
 
     from fvc_loaders.dataset import _labels_as_classes, read_table, resolve_paths
@@ -92,8 +107,26 @@ def load_eval_table(path: Path, split: str | None) -> pl.DataFrame:
         raise UserError("\n".join(lines))
     method = raw["method"].cast(pl.String) if "method" in raw.columns else pl.Series([None] * raw.height,
                                                                                      dtype=pl.String)
-    others = [raw[c] for c in raw.columns if c not in ("video_path", "label", "method")]
-    return pl.DataFrame([video_path.alias("video_path"), label.alias("label"), method.alias("method"), *others])
+    # The table's own columns, video_path and label as the user wrote them included, under the prefix.
+    own = [raw[c].alias(TABLE_PREFIX + c) for c in raw.columns]
+    return pl.DataFrame([video_path.alias("video_path"), label.alias("label"), method.alias("method"), *own])
+
+
+def with_scores(table: pl.DataFrame, scores: pl.DataFrame) -> pl.DataFrame:
+    """The table's rows with fvc's scores: fvc's columns under fvc's names (``TABLE_KEYS``, then
+    ``score_videos``'s), the table's own after them, each under ``TABLE_PREFIX``."""
+    import polars as pl
+
+    theirs = [c for c in table.columns if c not in TABLE_KEYS]
+    clash = [c for c in theirs if not c.startswith(TABLE_PREFIX)] + [c for c in scores.columns
+                                                                     if c.startswith(TABLE_PREFIX)]
+    if clash:  # a caller that skipped load_eval_table: refuse rather than let one column stand in for another
+        raise ValueError(f"columns {clash} would mix the table's columns with fvc's")
+    joined = table.select(TABLE_KEYS).join(scores, on="video_path", how="left", validate="1:1",
+                                           maintain_order="left")
+    if joined.height != table.height or joined["video_path"].to_list() != table["video_path"].to_list():
+        raise ValueError("the scores do not line up with the table's rows")
+    return pl.concat([joined, table.select(theirs)], how="horizontal")
 
 
 def metric_block(labels: list[int], scores: dict[str, list[float]], threshold: float,
@@ -160,28 +193,31 @@ def _run_dataset(run_dir: Path) -> tuple[Any, dict[str, Any]]:
 
 
 def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
-             device: str = "cpu", track: bool = True) -> dict[str, Any]:
-    """Score ``table`` with the run's finished folds; write and return eval/<name>/metrics.json's content,
-    and (``track``) tell the run's trackers (an MLflow run eval/<name>, a DuckDB ``evaluations`` row...)."""
+             device: str = "cpu", track: bool = True, folds: RunFolds | None = None) -> dict[str, Any]:
+    """Score ``table`` with the run's finished folds (``folds``, a ``run_folds`` of the run, else found
+    now); write and return eval/<name>/metrics.json's content, and (``track``) tell the run's trackers
+    (an MLflow run eval/<name>, a DuckDB ``evaluations`` row...). The protocol records the folds used and
+    those of the run that had not finished."""
     import polars as pl
 
     from fvc_core import ownership
     from fvc_core.training.outputs import plain
-    from fvc_core.training.predict import fold_dirs, fold_number, score_videos
+    from fvc_core.training.predict import run_folds, score_videos
     from fvc_core.training.scoring import NO_FRAME_SCORES, aggregation_of
     from fvc_loaders.dataset import prepared_with
 
     run_dir = Path(run_dir)
     dataset, config = _run_dataset(run_dir)
-    folds = fold_dirs(run_dir)
+    folds = folds if folds is not None else run_folds(run_dir, config)
     out_dir = run_dir / "eval" / table.name
     # Refused before minutes of scoring, not after.
     ownership.check_claimable(out_dir, EVALUATION, way_out=EVAL_WAY_OUT)
     frame = load_eval_table(table.path, split)
     threshold = float((config.get("trainer") or {}).get("threshold", 0.5))
 
-    scores = score_videos(run_dir, frame["video_path"].to_list(), device=device, dataset=dataset, frames=True)
-    predictions = frame.join(scores, on="video_path", how="left", maintain_order="left")
+    scores = score_videos(run_dir, frame["video_path"].to_list(), device=device, dataset=dataset, frames=True,
+                          folds=folds)
+    predictions = with_scores(frame, scores)
     scored = predictions.filter(pl.col("error").is_null())
     skipped = predictions.filter(pl.col("error").is_not_null())
     if scored.height == 0:
@@ -199,7 +235,8 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
         "video_score": VIDEO_SCORE, "aggregation": aggregation_of(config).describe(),
         "frame_scores": "each frame's fake probability; frame_roc_auc pools every frame of every video" if
         with_frames else NO_FRAME_SCORES, "fold_aggregation": FOLD_AGGREGATION, "threshold": threshold,
-        "folds": [fold_number(d) for d in folds], "device": device,
+        "folds": list(folds.used), "folds_expected": folds.expected, "folds_missing": list(folds.missing),
+        "device": device,
         "trained_on": (config.get("data") or {}).get("metadata") or (config.get("data") or {}).get("name"),
         "trained_layout": trained_with.get("layout"), "trained_prepare": trained_with.get("prepare"),
         "trained_split": {k: (config.get("trainer") or {}).get(k) for k in ("split", "folds", "val_fraction")}
@@ -210,7 +247,10 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
                "skipped": [{"video_path": p, "error": e} for p, e in skipped.select("video_path", "error").iter_rows()]}
     ownership.claim(out_dir, EVALUATION, way_out=EVAL_WAY_OUT)
     with ownership.os_errors(out_dir):
-        write_atomic(out_dir / "predictions.parquet", predictions.write_parquet, per_process=True)
+        # Which folds made the scores travels with the file too (Parquet key-value metadata).
+        used = {"fvc_folds": json.dumps(list(folds.used)), "fvc_folds_missing": json.dumps(list(folds.missing))}
+        write_atomic(out_dir / "predictions.parquet", lambda tmp: predictions.write_parquet(tmp, metadata=used),
+                     per_process=True)
         write_atomic(out_dir / "metrics.json", json.dumps(plain(metrics), indent=2, allow_nan=False) + "\n",
                      per_process=True)
     if track:
@@ -273,7 +313,10 @@ def _cell(metrics: dict[str, Any]) -> str:
     if auc is None or auc != auc:
         return "n/a (one class)"
     folds = f" ({m:.3f} ± {s:.3f})" if s == s else ""
-    return f"{auc:.3f}{folds}"
+    protocol = metrics["protocol"]
+    partial = (f" [{len(protocol['folds'])} of {protocol['folds_expected']} folds]"
+               if protocol.get("folds_missing") else "")
+    return f"{auc:.3f}{folds}{partial}"
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -281,13 +324,19 @@ def run_command(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from fvc_core.console import get_console
+    from fvc_core.training.predict import run_folds
 
     runs, tables = _targets(args)
     console = get_console()
     results: dict[tuple[Path, str], dict[str, Any]] = {}
     for run in runs:
+        # A run with folds missing (killed, or still training) is scored with those that finished, as
+        # `fvc predict` does and `fvc report` reports it: said here, recorded in metrics.json.
+        folds = run_folds(run)
+        if (partial := folds.warning()) is not None:
+            print(f"warning: {partial}", file=sys.stderr)
         for table in tables:
-            metrics = evaluate(run, table, split=args.split, device=args.device)
+            metrics = evaluate(run, table, split=args.split, device=args.device, folds=folds)
             results[(run, table.name)] = metrics
             fm = metrics["overall"]["fold_mean_score"]
             auc = "n/a" if fm["roc_auc"] is None or fm["roc_auc"] != fm["roc_auc"] else f"{fm['roc_auc']:.3f}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from fvc_core.contract import UserError
@@ -25,7 +26,9 @@ def run_report(args: argparse.Namespace) -> int:
     output = Path(args.output)
     if output.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"-o {output}: use a .html file name")
-    write_report(args.run_dirs, output, samples=not args.no_samples, explain_video=args.explain)
+    # A partial run is reported (what exists), and said so in one line, as fvc predict and evaluate say it.
+    write_report(args.run_dirs, output, samples=not args.no_samples, explain_video=args.explain,
+                 warn=lambda line: print(f"warning: {line}", file=sys.stderr))
     get_console().print(summary_line(output))
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -147,8 +148,10 @@ def comparison(runs: list[Run]) -> str:
                           "(every video is tested once, in its own fold).")
 
 
-def build(paths: list[str | Path], *, samples: bool = True, explain: dict[str, Any] | None = None) -> str:
-    runs = read_runs(paths)
+def build(paths: list[str | Path], *, samples: bool = True, explain: dict[str, Any] | None = None,
+          runs: list[Run] | None = None) -> str:
+    """The report's HTML; ``runs``: the runs of ``paths`` already read."""
+    runs = runs if runs is not None else read_runs(paths)
     versions = _versions()
     body: list[str] = []
     nav: list[tuple[str, str]] = []
@@ -168,14 +171,19 @@ def build(paths: list[str | Path], *, samples: bool = True, explain: dict[str, A
 
 
 def write_report(paths: list[str | Path], output: Path, *, samples: bool = True,
-                 explain_video: str | None = None) -> Path:
+                 explain_video: str | None = None, warn: Callable[[str], None] | None = None) -> Path:
+    """``warn``: told one line per partial run (folds missing), before the report is built."""
     render.check_output(output)  # before any work: a refused -o costs nothing
+    runs = read_runs(paths)
+    for run in runs:
+        if warn is not None and (line := run.partial_line()) is not None:
+            warn(line)
     explain = None
     if explain_video is not None:
         from fvc_report import explain as explaining
 
         explain = {"html": explaining.report_section(Path(paths[0]), Path(explain_video))}
-    text = build(paths, samples=samples, explain=explain)
+    text = build(paths, samples=samples, explain=explain, runs=runs)
     render.write(output, text)
     return output
 

@@ -55,6 +55,18 @@ class Run:
     def partial(self) -> bool:
         return self.status != "finished" or len([f for f in self.folds if f.finished]) < self.expected_folds
 
+    def partial_line(self) -> str | None:
+        """One line naming the folds shown and the missing ones (as ``fvc predict`` and ``fvc evaluate``
+        say which folds they scored with), or None for a finished run with every fold."""
+        if not self.partial:
+            return None
+        done = sorted(f.index for f in self.folds if f.finished)
+        missing = [k for k in range(self.expected_folds) if k not in done]
+        shown = f"fold {', '.join(map(str, done))}" if done else "no fold"
+        return (f"{self.path}: partial run (status {self.status}): {len(done)} of {self.expected_folds} folds "
+                f"finished ({shown})" + (f"; fold {', '.join(map(str, missing))} not finished (no metrics.json)"
+                                        if missing else "") + "; the report shows what exists")
+
     @property
     def finished_folds(self) -> list[Fold]:
         return [f for f in self.folds if f.finished and f.metrics is not None]
