@@ -86,18 +86,19 @@ def _replaceable(path: Path, kind: OutputKind, option: str) -> list[str]:
         return []
     if not path.is_file():
         raise _refuse(option, path, "exists and is not a regular file")
-    found = _sha256(path)
     record = _read_record(record_path(path))
-    if record and record.get("fvc") == kind.name and found in record["sha256"]:
-        return [found]
     if record is None and kind.legacy is not None and kind.legacy(path):
-        return [found]  # written before records existed; a file with a record is judged by it alone
-    if record and record.get("fvc") != kind.name:
+        return [_sha256(path)]  # written before records existed; a file with a record is judged by it alone
+    if not record:
+        raise _refuse(option, path, f"exists and is not {kind.noun}")
+    if record.get("fvc") != kind.name:
         other = record.get("noun") or "another command's output"
         raise _refuse(option, path, f"exists and is {other}, not {kind.noun}")
-    if record:
+    # Hashed only now: a user's 50 GB video given as -o by mistake is refused without being read.
+    found = _sha256(path)
+    if found not in record["sha256"]:
         raise _refuse(option, path, f"changed since fvc wrote it as {kind.noun}")
-    raise _refuse(option, path, f"exists and is not {kind.noun}")
+    return [found]
 
 
 def check_output(path: str | os.PathLike[str], kind: OutputKind, *, option: str = "-o") -> None:

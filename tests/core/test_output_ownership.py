@@ -139,3 +139,13 @@ def test_a_250_byte_output_name_is_written_and_replaced_again(tiny_run, videos, 
         assert done.returncode == 0, done.stderr
     assert pl.read_csv(scores).height == 6
     assert all(len(os.fsencode(p.name)) <= 255 for p in tmp_path.iterdir())
+
+
+def test_explain_of_a_video_with_a_240_character_name(tiny_run, videos, tmp_path):  # noqa: F811
+    video = tmp_path / ("e" * 236 + ".mp4")  # its figures are named <stem>_gradcam_fold_0.png: 255 bytes
+    shutil.copy(videos / "real/src_0000.mp4", video)
+    done = fvc("explain", str(tiny_run), str(video), "-o", str(tmp_path / "why"), "--frames", "2")
+    assert done.returncode == 0, done.stderr
+    figures = sorted(p.name for p in (tmp_path / "why").iterdir() if p.name != ".fvc-owned")
+    assert figures == [f"{video.stem}_frame_scores.png", f"{video.stem}_gradcam_fold_0.png",
+                       f"{video.stem}_gradcam_fold_1.png"]
