@@ -8,7 +8,8 @@ The hooks themselves are specified in ``fvc_core/hookspecs.py`` (what each kind 
 registers); this module names the types that cross between the core and a plugin: the ``register``
 callback a hook receives, the dataset a trainer reads, the ``Job`` a trainer receives, the events
 and results trackers receive, the executor protocol and its ``FoldTask``, and the errors a plugin
-raises for a user's mistake.
+raises for a user's mistake, and ``write_output``, the one way a command writes its ``-o FILE``
+(``fvc_core/output_file.py``: only a file the same command wrote is ever replaced).
 
 Light on purpose: no torch, polars, mlflow or duckdb at import (``fvc --help``, ``fvc plugins`` and
 ``fvc check`` import plugin modules, which import this). Heavy types appear in annotations only.
@@ -26,6 +27,7 @@ from fvc_core.errors import BadVideoError, ConfigError, DiskFullError, PluginErr
 from fvc_core.executors import Executor, FoldFunction, FoldTask
 from fvc_core.hookspecs import hookimpl
 from fvc_core.model_input import ClipSpec, ModelInput
+from fvc_core.output_file import OutputKind, check_output, write_output
 from fvc_core.tracking import (
     INTERRUPTED,
     KILLED,
@@ -48,8 +50,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BadVideoError", "ClipSpec", "ConfigError", "Dataset", "DiskFullError", "Evaluation", "Executor", "FoldFunction",
-    "FoldResult", "FoldTask", "INTERRUPTED", "Job", "KILLED", "ModelInput", "PluginError", "Register", "RunInfo",
-    "RunSummary", "Tracker", "TrackerConfig", "UserError", "hookimpl", "one_line", "test_metric_name",
+    "FoldResult", "FoldTask", "INTERRUPTED", "Job", "KILLED", "ModelInput", "OutputKind", "PluginError", "Register",
+    "RunInfo", "RunSummary", "Tracker", "TrackerConfig", "UserError", "check_output", "hookimpl", "one_line",
+    "test_metric_name", "write_output",
 ]
 
 

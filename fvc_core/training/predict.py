@@ -15,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from fvc_core.errors import BadVideoError, UserError, one_line
+from fvc_core.output_file import OutputKind, check_output, write_output
 
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
 
@@ -285,14 +286,21 @@ def score_videos(run_dir: str | Path, paths: list[str | Path], *, device: str = 
     return pl.DataFrame(rows, schema=schema | {"error": pl.String})
 
 
+SCORES = OutputKind("predict", "scores of fvc predict")
+"""What ``fvc predict -o`` writes: it replaces only its own earlier scores, never a table of the user's or
+fvc index's (a run's training table)."""
+
+
 def run_command(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from fvc_core.console import get_console
 
     output = Path(args.output) if args.output else None
-    if output is not None and output.suffix.lower() not in (".csv", ".json", ".parquet"):
-        raise UserError(f"-o {output}: use a .csv, .json or .parquet file name")
+    if output is not None:
+        if output.suffix.lower() not in (".csv", ".json", ".parquet"):
+            raise UserError(f"-o {output}: use a .csv, .json or .parquet file name")
+        check_output(output, SCORES)  # before minutes of scoring, not after
     folds = run_folds(args.run_dir)
     if (partial := folds.warning()) is not None:
         print(f"warning: {partial}", file=sys.stderr)
@@ -307,13 +315,8 @@ def run_command(args: argparse.Namespace) -> int:
         table.add_row(rec["video_path"], score, rec["prediction"] or f"[yellow]skipped: {rec['error']}[/]")
     console.print(table)
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
         suffix = output.suffix.lower()
-        if suffix == ".csv":
-            frame.write_csv(output)
-        elif suffix == ".json":
-            frame.write_json(output)
-        else:
-            frame.write_parquet(output)
+        write = {".csv": frame.write_csv, ".json": frame.write_json}.get(suffix, frame.write_parquet)
+        write_output(output, write, SCORES)
         console.print(f"scores written to {output}")
     return 0

@@ -58,7 +58,8 @@ def report(tiny_run, tmp_path_factory) -> tuple[Path, str]:
 def test_the_report_is_one_self_contained_file(report):
     out, text = report
     page = Page(text)
-    assert [p.name for p in out.parent.iterdir()] == ["report.html"]  # -o is the only thing written
+    # -o is the only thing written, with fvc's record of it (what lets a later report replace it)
+    assert sorted(p.name for p in out.parent.iterdir()) == [".report.html.fvc-owned", "report.html"]
     for tag, attrs in page.tags:
         for key in ("src", "href"):
             if key not in attrs:
@@ -110,7 +111,8 @@ def test_an_existing_file_that_is_not_a_report_is_never_overwritten(report, tiny
     shutil.copy(report[0], earlier)
     again = fvc("report", str(tiny_run), "-o", str(earlier))
     assert again.returncode == 0, again.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["earlier.html", "notes.html"]  # no temporary left
+    # no temporary left; the earlier report (recognised by its marker) now has fvc's record beside it
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".earlier.html.fvc-owned", "earlier.html", "notes.html"]
 
 
 def test_a_folder_that_is_not_a_run_is_one_line(tiny_run, tmp_path):

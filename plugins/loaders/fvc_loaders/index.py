@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fvc_core.atomic import write_atomic
-from fvc_core.contract import UserError
+from fvc_core.contract import OutputKind, UserError, check_output, write_output
 
 if TYPE_CHECKING:
     import polars as pl
@@ -124,18 +124,29 @@ def table_layout(path: str | Path) -> str | None:
         return None
 
 
-def write_table(table: pl.DataFrame, output: str | Path, metadata: dict[str, str] | None = None) -> Path:
+def write_table(table: pl.DataFrame, output: str | Path, metadata: dict[str, str] | None = None, *,
+                kind: OutputKind | None = None) -> Path:
     """Write atomically, so that a table on disk is always complete: CSV for a ``.csv`` name (as
-    ``-o table.csv`` asks; Parquet bytes under that name would open as garbage elsewhere), else Parquet."""
+    ``-o table.csv`` asks; Parquet bytes under that name would open as garbage elsewhere), else Parquet.
+    With ``kind`` it is a command's ``-o`` (``write_output``: only that command's earlier table is
+    replaced); without, a file in a folder fvc owns (``fvc prepare``'s tables)."""
     output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
     if output.suffix.lower() == ".csv":
         if metadata:  # the layout that made a table is Parquet metadata, which CSV cannot hold
             raise UserError(f"-o {output}: a --layout table records its layout in Parquet metadata; name it .parquet")
-        write_atomic(output, table.write_csv, per_process=True)
-        return output
-    write_atomic(output, lambda tmp: table.write_parquet(tmp, metadata=metadata), per_process=True)
+        content = table.write_csv
+    else:
+        def content(tmp: Path) -> None:
+            table.write_parquet(tmp, metadata=metadata)
+    if kind is not None:
+        return write_output(output, content, kind)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(output, content, per_process=True)
     return output
+
+
+INDEX = OutputKind("index", "a table of fvc index")
+"""``fvc index -o``: a re-index replaces its own earlier table, never a file of anyone else's."""
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -162,8 +173,9 @@ def _run_layout(args: argparse.Namespace) -> int:
     if Path(args.output).suffix.lower() == ".csv":
         raise UserError(f"-o {args.output}: a --layout table records its layout in Parquet metadata; name it .parquet")
     layout = get_layout(args.layout, getattr(args, "disabled", ()))
+    check_output(args.output, INDEX)  # before reading a dataset's folders, not after
     table = build_layout_table(layout, args.folder, args.output)
-    path = write_table(table, args.output, metadata={LAYOUT_KEY: layout.name})
+    path = write_table(table, args.output, metadata={LAYOUT_KEY: layout.name}, kind=INDEX)
     console = get_console()
     counts = dict(table["label"].value_counts().iter_rows())
     splits = ", ".join(f"{n} {s or 'no split'}" for s, n in sorted(
@@ -191,8 +203,9 @@ def run_command(args: argparse.Namespace) -> int:
     if args.layout:
         return _run_layout(args)
     rules = [dir_rule(r) for r in args.label_dir] + [regex_rule(r) for r in args.label_rule]
+    check_output(args.output, INDEX)
     table, unlabelled = build_index(args.folder, args.output, rules or DEFAULT_RULES)
-    path = write_table(table, args.output)
+    path = write_table(table, args.output, kind=INDEX)
     console = get_console()
     counts = dict(table["label"].value_counts().iter_rows())
     console.print(f"{escape(str(path))}: {table.height} videos "

@@ -64,7 +64,28 @@ def copy_name(source: str, table_dir: Path) -> Path:
     except ValueError:
         digest = hashlib.sha1(str(src).encode()).hexdigest()[:12]
         relative = Path("external") / digest / src.name
-    return relative if relative.suffix.lower() == ".mp4" else relative.with_name(relative.name + ".mp4")
+    if relative.suffix.lower() != ".mp4":
+        relative = relative.with_name(relative.name + ".mp4")
+    return _fitting(relative)
+
+
+COPY_NAME_MAX = 240
+"""Bytes of a copy's file name: under the file system's 255, so that names made from it (``--faces``'
+``<copy>.json`` and ``<copy>.face1.mp4``) fit too. Names that ever worked were shorter (their temporary
+name added a pid), so none of them changes."""
+
+
+def _fitting(relative: Path) -> Path:
+    """``relative``, or where its name passes ``COPY_NAME_MAX`` bytes (a 250-byte ``a.avi`` given ``.mp4``),
+    the name cut with ``~`` and a hash of the whole name in place of the cut part."""
+    name = relative.name
+    if len(os.fsencode(name)) <= COPY_NAME_MAX:
+        return relative
+    digest = "~" + hashlib.sha256(os.fsencode(name)).hexdigest()[:12] + ".mp4"
+    stem = name[: -len(".mp4")]
+    while len(os.fsencode(stem + digest)) > COPY_NAME_MAX:  # whole characters: never half a UTF-8 sequence
+        stem = stem[:-1]
+    return relative.with_name(stem + digest)
 
 
 def _frame_rate(fps: float | None) -> Fraction:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fvc_core.contract import BadVideoError, UserError, one_line
+from fvc_core.contract import BadVideoError, OutputKind, UserError, check_output, one_line
 
 TABLE_SUFFIXES = (".parquet", ".pq", ".csv")
 
@@ -85,16 +85,18 @@ def dataset_from_config(path: Path, overrides: list[str], disabled: list[str]) -
     return registry.get("datasets", config.data.name).factory(config.data.config)
 
 
+BAD_VIDEOS = OutputKind("verify", "a list of bad videos of fvc verify")
+"""``fvc verify -o``: replaces only its own earlier list."""
+
+
 def write_report(bad: list[BadVideo], output: Path) -> None:
     import polars as pl
 
+    from fvc_loaders.index import write_table
+
     table = pl.DataFrame({"video_path": [b.video_path for b in bad], "reason": [b.reason for b in bad]},
                          schema={"video_path": pl.String, "reason": pl.String})
-    output.parent.mkdir(parents=True, exist_ok=True)
-    if output.suffix.lower() == ".csv":
-        table.write_csv(output)
-    else:
-        table.write_parquet(output)
+    write_table(table, output, kind=BAD_VIDEOS)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -115,6 +117,8 @@ def run_command(args: argparse.Namespace) -> int:
     from fvc_core.console import get_console
 
     source = Path(args.source)
+    if args.output is not None:
+        check_output(args.output, BAD_VIDEOS)  # before every video is decoded, not after
     if source.suffix.lower() in TABLE_SUFFIXES:
         dataset = dataset_from_table(source, args.overrides)
     else:

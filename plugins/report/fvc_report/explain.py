@@ -219,7 +219,8 @@ def write_explain(run_dir: Path, video: Path, out_dir: Path, *, frames: int = 4,
     stem = video.stem
     for name, data in pictures.items():
         path = out_dir / f"{stem}_{name}"
-        write_atomic(path, data)
+        with ownership.os_errors(path):  # a figure's name from a 250-byte video name can pass the limit
+            write_atomic(path, data)
         written.append(path)
     missing = [k for k, f in result["folds"].items() if f["cams"] is None]
     if missing:

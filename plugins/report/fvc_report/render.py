@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from fvc_core.atomic import write_atomic
-from fvc_core.contract import UserError
+from fvc_core.contract import OutputKind, write_output
+from fvc_core.contract import check_output as check_output_file
 from fvc_report.rundata import METRICS, Run
 
-# Written right after the doctype: `fvc report` overwrites only a file that starts with it.
+# Written right after the doctype: how reports written before output records existed are recognised.
 MARKER = "<!-- fvc-report: written by `fvc report`; fvc may overwrite this file -->"
 
 CSS = """
@@ -79,27 +79,27 @@ def status_badge(run: Run) -> str:
     return f'<span class="badge {kind}">{esc(text)}</span>'
 
 
+def _earlier_report(path: Path) -> bool:
+    """A report written before fvc kept records beside its outputs: it starts with ``MARKER``."""
+    try:
+        with open(path, "rb") as fh:
+            return MARKER in fh.read(4096).decode("utf-8", errors="replace")
+    except OSError:
+        return False
+
+
+REPORT = OutputKind("report", "an fvc report", legacy=_earlier_report)
+"""``fvc report -o``: replaces only an earlier report (``fvc_core/output_file.py``)."""
+
+
 def check_output(path: Path) -> None:
-    """Refuse to replace anything but an earlier fvc report: -o is the only thing fvc writes."""
-    if path.is_dir():
-        raise UserError(f"-o {path}: is a folder; give a file name such as report.html")
-    if path.exists():
-        try:
-            with open(path, "rb") as fh:
-                head = fh.read(4096).decode("utf-8", errors="replace")
-        except OSError as exc:
-            raise UserError(f"-o {path}: cannot be read to check it is an fvc report ({exc.strerror})") from None
-        if MARKER not in head:
-            raise UserError(f"-o {path}: exists and is not an fvc report; not overwritten (choose another name "
-                            "or remove it yourself)")
-    if not path.parent.is_dir():
-        raise UserError(f"-o {path}: folder {path.parent} does not exist")
+    """Refuse, before any work, a path ``write`` would refuse: anything but an earlier fvc report."""
+    check_output_file(path, REPORT)
 
 
 def write(path: Path, text: str) -> None:
-    """Written to a hidden temporary file beside it, then renamed: a reader never sees half a report,
-    and a failure leaves no temporary file behind."""
-    write_atomic(path, text, per_process=True)
+    """Written whole or not at all, and only over an earlier report (``fvc_core/output_file.py``)."""
+    write_output(path, text, REPORT)
 
 
 def page(title: str, body: list[str], nav: list[tuple[str, str]]) -> str:
