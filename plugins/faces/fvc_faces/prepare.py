@@ -146,37 +146,29 @@ class _NoFrames(Exception):
 
 def crop_video(state: tuple[Encoding, float], job: tuple[str, str, str, int]) -> str | None:
     """Write clip ``job[1]`` of ``job[0]`` cut along track ``job[3]`` of boxes file ``job[2]``."""
-    import av
     import numpy as np
     from fvc_loaders.letterbox import letterbox
-    from fvc_loaders.prepare import add_stream
+    from fvc_loaders.prepare import encode_pictures
     from fvc_loaders.reader import iter_frames, probe
 
     encoding, margin = state
     source, target, boxes_file, index = job
     record = json.loads(Path(boxes_file).read_text())
     boxes = np.asarray(record["tracks"][index], dtype=float)
-    # A fake cut with its real video's boxes: same geometry expected; scale if the sizes differ.
-    written = 0
+
+    def crops() -> Any:
+        for i, frame in enumerate(iter_frames(source)):
+            # A fake cut with its real video's boxes: same geometry expected; scale if the sizes differ.
+            h, w = frame.shape[:2]
+            sx = w / record["width"] if record["width"] else 1.0
+            sy = h / record["height"] if record["height"] else 1.0
+            cx, cy, side = boxes[min(i, len(boxes) - 1)]
+            x0, y0, s = square((cx * sx, cy * sy, side * (sx + sy) / 2), margin)
+            yield letterbox(cut(frame, x0, y0, s), encoding.size)
 
     def encode(tmp: Path) -> None:
-        nonlocal written
-        info = probe(source)
-        with av.open(str(tmp), "w", format="mp4") as out:
-            stream = add_stream(out, getattr(info, "fps", None), encoding)
-            for i, frame in enumerate(iter_frames(source)):
-                h, w = frame.shape[:2]
-                sx = w / record["width"] if record["width"] else 1.0
-                sy = h / record["height"] if record["height"] else 1.0
-                cx, cy, side = boxes[min(i, len(boxes) - 1)]
-                x0, y0, s = square((cx * sx, cy * sy, side * (sx + sy) / 2), margin)
-                picture = letterbox(cut(frame, x0, y0, s), encoding.size)
-                video_frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-                video_frame.pts = written
-                out.mux(stream.encode(video_frame))
-                written += 1
-            out.mux(stream.encode(None))
-        if written == 0:
+        # The encoder of fvc prepare's copies: the same crops give the same file, run after run.
+        if encode_pictures(tmp, getattr(probe(source), "fps", None), encoding, crops()) == 0:
             raise _NoFrames
 
     Path(target).parent.mkdir(parents=True, exist_ok=True)
