@@ -43,7 +43,7 @@ NO_FACE = ("skip", "full_frame")
 class FaceSettings:
     detector: str = "opencv-haar"
     margin: float = 0.3  # the square's side is the face's longer side times (1 + margin)
-    smoothing: int = 5  # frames of the centred moving average over the track (1: none)
+    smoothing: int = 5  # frames of the centred moving average over the track, odd (1: none)
     every: int = 1  # detect on every N-th frame, interpolate between
     mode: str = "largest"  # or "each": every face its own clip
     no_face: str = "skip"  # or "full_frame"
@@ -53,8 +53,10 @@ class FaceSettings:
     def check(self) -> None:
         if not 0 <= self.margin <= 3:
             raise UserError(f"--face-margin {self.margin}: expected a share of the face box from 0 to 3")
-        if self.smoothing < 1:
-            raise UserError(f"--face-smoothing {self.smoothing}: expected a number of frames, 1 or more")
+        if self.smoothing < 1 or self.smoothing % 2 == 0:
+            # Centred: the frame itself and as many frames on each side, so the window is odd.
+            raise UserError(f"--face-smoothing {self.smoothing}: expected an odd number of frames "
+                            "(a centred window: 1 for none, 3, 5, ...)")
         if self.every < 1:
             raise UserError(f"--face-every {self.every}: expected 1 or more")
         if self.mode not in MODES:
@@ -373,7 +375,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--face-margin", type=float, default=0.3,
                        help="the crop's side is the face's times 1 + this (default: %(default)s)")
     group.add_argument("--face-smoothing", type=int, default=5,
-                       help="frames of the moving average over the face's track, 1 for none (default: %(default)s)")
+                       help="frames of the centred moving average over the face's track, odd; 1 for none "
+                            "(default: %(default)s)")
     group.add_argument("--face-every", type=int, default=1,
                        help="detect on every N-th frame and interpolate between (default: %(default)s)")
     group.add_argument("--face-mode", choices=MODES, default="largest",
