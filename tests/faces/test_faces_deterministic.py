@@ -26,15 +26,16 @@ from tests.faces.videos import face_video, moving
 FVC = [sys.executable, "-m", "fvc_core.cli"]
 ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
-COPIES = 6
+COPIES = 12
 
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory) -> Path:
-    """One face video and five byte-identical copies of it, each its own row."""
+    """One face video and 11 byte-identical copies of it, each its own row (a face that grows and moves
+    towards the frame's edge: the content where crops were seen to differ most often before)."""
     data = tmp_path_factory.mktemp("same") / "data"
     # 16 frames: enough for tests/gated_fvc.py to park a crop half-written (after 12).
-    face_video(data / "real" / "v0.mp4", moving(16, (110, 110, 100), (190, 125, 150)))
+    face_video(data / "real" / "v0.mp4", moving(16, (100, 110, 100), (215, 125, 170)))
     for k in range(1, COPIES):
         shutil.copy(data / "real" / "v0.mp4", data / "real" / f"v{k}.mp4")
     return write_table(data, [(f"real/v{k}.mp4", "real", f"v{k}") for k in range(COPIES)])
