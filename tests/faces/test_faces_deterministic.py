@@ -1,8 +1,9 @@
 """``fvc prepare --faces`` writes the same crops every time: across copies of one video in a run, across
 two runs, and after a run killed mid-way and resumed (the real ``fvc`` command, real H.264 files).
 
-``--size 100``: not a multiple of 32, where the same crops were measured to encode to different files
-(``fvc_loaders.yuv`` says why); ``tests/loaders/test_yuv.py`` checks the frames the encoder is given.
+``--size 100``, where the same crops were measured to encode to different files before (``fvc_loaders.yuv``
+says why); ``tests/loaders/test_yuv.py`` checks the frames the encoder is given. Plain ``fvc prepare``
+shares the encoder and is checked across copies too.
 """
 
 from __future__ import annotations
@@ -41,8 +42,10 @@ def table(tmp_path_factory) -> Path:
     return write_table(data, [(f"real/v{k}.mp4", "real", f"v{k}") for k in range(COPIES)])
 
 
-def prepare(table: Path, out: Path, *extra: str, prefix: tuple[str, ...] = tuple(FVC)) -> subprocess.Popen:
-    return subprocess.Popen([*prefix, "prepare", str(table), "-o", str(out), "--faces", "--size", "100", *extra],
+def prepare(table: Path, out: Path, *extra: str, prefix: tuple[str, ...] = tuple(FVC),
+            faces: bool = True) -> subprocess.Popen:
+    return subprocess.Popen([*prefix, "prepare", str(table), "-o", str(out), *(["--faces"] if faces else []),
+                             "--size", "100", *extra],
                             cwd=ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -74,6 +77,13 @@ def test_copies_of_one_video_and_two_runs_give_the_same_crops_bit_for_bit(table,
         # The pictures first (what training sees), then the files (x264 is deterministic given them).
         assert np.array_equal(decoded(path), reference), path
         assert path.read_bytes() == (first / "real" / "v0.mp4").read_bytes(), path
+
+
+def test_plain_prepare_gives_copies_of_one_video_the_same_bytes(table, tmp_path):
+    out = tmp_path / "plain"
+    finish(prepare(table, out, "-j", "2", faces=False))
+    files = {path.read_bytes() for path in clips(out)}
+    assert len(files) == 1
 
 
 def test_a_killed_and_resumed_prepare_ends_identical_to_an_uninterrupted_one(table, tmp_path):
