@@ -43,7 +43,7 @@ NO_FACE = ("skip", "full_frame")
 class FaceSettings:
     detector: str = "opencv-haar"
     margin: float = 0.3  # the square's side is the face's longer side times (1 + margin)
-    smoothing: int = 5  # frames of the centred moving average over the track (1: none)
+    smoothing: int = 5  # frames of the centred moving average over the track, odd (1: none)
     every: int = 1  # detect on every N-th frame, interpolate between
     mode: str = "largest"  # or "each": every face its own clip
     no_face: str = "skip"  # or "full_frame"
@@ -53,8 +53,10 @@ class FaceSettings:
     def check(self) -> None:
         if not 0 <= self.margin <= 3:
             raise UserError(f"--face-margin {self.margin}: expected a share of the face box from 0 to 3")
-        if self.smoothing < 1:
-            raise UserError(f"--face-smoothing {self.smoothing}: expected a number of frames, 1 or more")
+        if self.smoothing < 1 or self.smoothing % 2 == 0:
+            # Centred: the frame itself and as many frames on each side, so the window is odd.
+            raise UserError(f"--face-smoothing {self.smoothing}: expected an odd number of frames "
+                            "(a centred window: 1 for none, 3, 5, ...)")
         if self.every < 1:
             raise UserError(f"--face-every {self.every}: expected 1 or more")
         if self.mode not in MODES:
@@ -146,37 +148,29 @@ class _NoFrames(Exception):
 
 def crop_video(state: tuple[Encoding, float], job: tuple[str, str, str, int]) -> str | None:
     """Write clip ``job[1]`` of ``job[0]`` cut along track ``job[3]`` of boxes file ``job[2]``."""
-    import av
     import numpy as np
     from fvc_loaders.letterbox import letterbox
-    from fvc_loaders.prepare import add_stream
+    from fvc_loaders.prepare import encode_pictures
     from fvc_loaders.reader import iter_frames, probe
 
     encoding, margin = state
     source, target, boxes_file, index = job
     record = json.loads(Path(boxes_file).read_text())
     boxes = np.asarray(record["tracks"][index], dtype=float)
-    # A fake cut with its real video's boxes: same geometry expected; scale if the sizes differ.
-    written = 0
+
+    def crops() -> Any:
+        for i, frame in enumerate(iter_frames(source)):
+            # A fake cut with its real video's boxes: same geometry expected; scale if the sizes differ.
+            h, w = frame.shape[:2]
+            sx = w / record["width"] if record["width"] else 1.0
+            sy = h / record["height"] if record["height"] else 1.0
+            cx, cy, side = boxes[min(i, len(boxes) - 1)]
+            x0, y0, s = square((cx * sx, cy * sy, side * (sx + sy) / 2), margin)
+            yield letterbox(cut(frame, x0, y0, s), encoding.size)
 
     def encode(tmp: Path) -> None:
-        nonlocal written
-        info = probe(source)
-        with av.open(str(tmp), "w", format="mp4") as out:
-            stream = add_stream(out, getattr(info, "fps", None), encoding)
-            for i, frame in enumerate(iter_frames(source)):
-                h, w = frame.shape[:2]
-                sx = w / record["width"] if record["width"] else 1.0
-                sy = h / record["height"] if record["height"] else 1.0
-                cx, cy, side = boxes[min(i, len(boxes) - 1)]
-                x0, y0, s = square((cx * sx, cy * sy, side * (sx + sy) / 2), margin)
-                picture = letterbox(cut(frame, x0, y0, s), encoding.size)
-                video_frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-                video_frame.pts = written
-                out.mux(stream.encode(video_frame))
-                written += 1
-            out.mux(stream.encode(None))
-        if written == 0:
+        # The encoder of fvc prepare's copies: the same crops give the same file, run after run.
+        if encode_pictures(tmp, getattr(probe(source), "fps", None), encoding, crops()) == 0:
             raise _NoFrames
 
     Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -381,7 +375,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--face-margin", type=float, default=0.3,
                        help="the crop's side is the face's times 1 + this (default: %(default)s)")
     group.add_argument("--face-smoothing", type=int, default=5,
-                       help="frames of the moving average over the face's track, 1 for none (default: %(default)s)")
+                       help="frames of the centred moving average over the face's track, odd; 1 for none "
+                            "(default: %(default)s)")
     group.add_argument("--face-every", type=int, default=1,
                        help="detect on every N-th frame and interpolate between (default: %(default)s)")
     group.add_argument("--face-mode", choices=MODES, default="largest",

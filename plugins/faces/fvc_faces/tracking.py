@@ -103,11 +103,14 @@ def path(track: Track, frames: int, smoothing: int) -> np.ndarray:
     """(frames, 3) float array of (cx, cy, side) for every frame of the video.
 
     Between the frames the track was seen on, linear interpolation; before its first and after its last,
-    its first and last box. Then a centred moving average over ``smoothing`` frames (1: none), which
-    removes the detector's frame-to-frame jitter. Near the ends the window shrinks symmetrically (the
-    first frame is its own average): a padded window would drag a moving face's first boxes towards
+    its first and last box. Then a centred moving average over ``smoothing`` frames (odd; 1: none): frame
+    t is the mean of frames t - h .. t + h, h = (smoothing - 1) // 2, which removes the detector's
+    frame-to-frame jitter. Near the ends the window shrinks symmetrically (h = min(h, t, frames - 1 - t):
+    the first frame is its own average): a padded window would drag a moving face's first boxes towards
     where it goes next.
     """
+    if smoothing < 1 or smoothing % 2 == 0:
+        raise ValueError(f"smoothing {smoothing}: a centred window has an odd number of frames")
     seen = np.asarray(track.frames, dtype=float)
     boxes = np.asarray(track.boxes, dtype=float)
     cx = (boxes[:, 0] + boxes[:, 2]) / 2

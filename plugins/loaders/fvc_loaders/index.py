@@ -167,6 +167,7 @@ def _run_layout(args: argparse.Namespace) -> int:
 
     from fvc_core.console import get_console
     from fvc_loaders.layouts import build_layout_table, get_layout
+    from fvc_loaders.layouts.table import left_out_summary
 
     if args.label_dir or args.label_rule:
         raise UserError("--layout takes labels from the dataset's layout; leave out --label-dir and --label-rule")
@@ -174,7 +175,7 @@ def _run_layout(args: argparse.Namespace) -> int:
         raise UserError(f"-o {args.output}: a --layout table records its layout in Parquet metadata; name it .parquet")
     layout = get_layout(args.layout, getattr(args, "disabled", ()))
     check_output(args.output, INDEX)  # before reading a dataset's folders, not after
-    table = build_layout_table(layout, args.folder, args.output)
+    table, skipped = build_layout_table(layout, args.folder, args.output)
     path = write_table(table, args.output, metadata={LAYOUT_KEY: layout.name}, kind=INDEX)
     console = get_console()
     counts = dict(table["label"].value_counts().iter_rows())
@@ -184,6 +185,10 @@ def _run_layout(args: argparse.Namespace) -> int:
     console.print(f"{escape(str(path))}: {table.height} videos ({counts.get('real', 0)} real, "
                   f"{counts.get('fake', 0)} fake) of layout {layout.name}; {groups.height} identity groups; "
                   f"splits: {escape(splits)}; methods: {escape(', '.join(sorted(table['method'].unique())))}")
+    if skipped:
+        console.print(f"[yellow]warning:[/] left out {len(skipped)} video{'s' if len(skipped) > 1 else ''} under "
+                      f"{escape(str(args.folder))} that layout {layout.name} does not read: "
+                      f"{escape(left_out_summary(skipped))}")
     largest = int(groups["count"].max())
     if largest * 2 > table.height:
         advice = ("train with the table's official split column instead" if table["split"].is_not_null().any()

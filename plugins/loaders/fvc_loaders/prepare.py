@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -28,6 +29,7 @@ from fvc_core.atomic import write_atomic
 from fvc_core.contract import BadVideoError, UserError
 
 if TYPE_CHECKING:
+    import numpy as np
     import polars as pl
 
 SCALED_TABLE = "scaled_metadata.parquet"
@@ -104,11 +106,32 @@ def add_stream(out: Any, fps: float | None, encoding: Encoding) -> Any:
     # Keyframes every ~2 s so that sampling a few frames seeks instead of decoding everything.
     # No B-frames: they make MP4 write an edit list in milliseconds, which shortens the
     # duration by up to a millisecond and moves the sampling targets; and they slow decoding.
-    # One encoder thread, as the parallelism is one process per video.
+    # One encoder thread, as the parallelism is one process per video. No assembly (asm=0): x264's gave
+    # different files for the same frames from one encode to the next (docs/data.md); a copy or a face
+    # crop must not depend on the run that made it. It costs about a fifth of the encoding time.
     keyint = max(1, round(2 * float(rate)))
     stream.options = {"crf": str(encoding.crf), "preset": encoding.preset, "threads": "1",
-                      "x264-params": f"keyint={keyint}:bframes=0"}
+                      "x264-params": f"keyint={keyint}:bframes=0:asm=0"}
     return stream
+
+
+def encode_pictures(path: Path, fps: float | None, encoding: Encoding, pictures: Iterable[np.ndarray]) -> int:
+    """Encode RGB pictures (size x size x 3 uint8) as the H.264 MP4 ``path``; how many there were.
+
+    The one encoder of ``fvc prepare``'s copies and face crops: the same pictures give the same file,
+    in any process and on a re-run (``fvc_loaders.yuv``: the RGB to YUV conversion is done in numpy)."""
+    import av
+
+    from fvc_loaders.yuv import video_frame
+
+    written = 0
+    with av.open(str(path), "w", format="mp4") as out:
+        stream = add_stream(out, fps, encoding)
+        for picture in pictures:
+            out.mux(stream.encode(video_frame(picture, written)))
+            written += 1
+        out.mux(stream.encode(None))
+    return written
 
 
 class _NoFrames(Exception):
@@ -117,8 +140,6 @@ class _NoFrames(Exception):
 
 def scale_video(encoding: Encoding, job: tuple[str, str]) -> tuple[str, int] | tuple[None, int]:
     """Write the letterboxed copy ``job[1]`` of ``job[0]``: (None, frames) or (reason, 0) for a bad video."""
-    import av
-
     from fvc_loaders.reader import iter_letterboxed_frames, probe
 
     source, target = job
@@ -129,14 +150,8 @@ def scale_video(encoding: Encoding, job: tuple[str, str]) -> tuple[str, int] | t
     def encode(tmp: Path) -> None:
         nonlocal written
         info = probe(source)
-        with av.open(str(tmp), "w", format="mp4") as out:
-            stream = add_stream(out, getattr(info, "fps", None), encoding)
-            for frame in iter_letterboxed_frames(source, encoding.size):
-                video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
-                video_frame.pts = written
-                out.mux(stream.encode(video_frame))
-                written += 1
-            out.mux(stream.encode(None))
+        written = encode_pictures(tmp, getattr(info, "fps", None), encoding,
+                                  iter_letterboxed_frames(source, encoding.size))
         if written == 0:
             raise _NoFrames
 

@@ -25,6 +25,7 @@ from fvc_core import ownership
 from fvc_core.atomic import write_atomic
 from fvc_loaders.config import ClipConfig, MetadataConfig, SyntheticConfig
 from fvc_loaders.dataset import MetadataDataset
+from fvc_loaders.yuv import video_frame
 
 if TYPE_CHECKING:
     import numpy as np
@@ -147,28 +148,6 @@ def fake_frames(rng: np.random.Generator, real: list[np.ndarray], scene: dict[st
     return out
 
 
-def _yuv420p(rgb: np.ndarray) -> np.ndarray:
-    """Float RGB (HxWx3, 0-255) as a planar yuv420p array (BT.601, limited range).
-
-    Done here rather than by swscale: its SIMD paths round differently with the
-    input buffer's alignment, which made the same picture encode to different files.
-    """
-    import numpy as np
-
-    rgb = np.clip(rgb, 0, 255)
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    y = 16 + 0.256788 * r + 0.504129 * g + 0.097906 * b
-    u = 128 - 0.148223 * r - 0.290993 * g + 0.439216 * b
-    v = 128 + 0.439216 * r - 0.367788 * g - 0.071427 * b
-    h, w = y.shape
-
-    def half(c: np.ndarray) -> np.ndarray:
-        return c.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)).reshape(h // 4, w)
-
-    planes = np.concatenate([y, half(u), half(v)])
-    return np.clip(np.rint(planes), 0, 255).astype(np.uint8)
-
-
 def _encode(path: Path, pictures: list[np.ndarray]) -> None:
     """Write ``pictures`` as an H.264 MP4, atomically: a temporary name, renamed when complete."""
     import av
@@ -181,9 +160,7 @@ def _encode(path: Path, pictures: list[np.ndarray]) -> None:
             # One thread: x264's output may depend on the thread count, and the data must not.
             stream.options = {"crf": str(CRF), "preset": "veryfast", "threads": "1", "x264-params": "asm=0"}
             for i, picture in enumerate(pictures):
-                frame = av.VideoFrame.from_ndarray(_yuv420p(picture), format="yuv420p")
-                frame.pts = i
-                out.mux(stream.encode(frame))
+                out.mux(stream.encode(video_frame(picture, i)))
             out.mux(stream.encode(None))
 
     write_atomic(path, encode, per_process=True, suffix=".mp4")

@@ -19,7 +19,8 @@ _YOUTUBE = re.compile(r"^\d+$")
 
 
 def _test_list(root: Path, problems: list[str]) -> dict[str, str]:
-    """relative path -> label ('real'/'fake') of every line of the official test list."""
+    """relative path -> label ('real'/'fake') of every line of the official test list; a path listed twice
+    with two labels is a problem (the second would silently win)."""
     path = root / TEST_LIST
     if not path.is_file():
         problems.append(f"{TEST_LIST}: missing (the official test split of Celeb-DF v2)")
@@ -33,7 +34,10 @@ def _test_list(root: Path, problems: list[str]) -> dict[str, str]:
             problems.append(f"{TEST_LIST}:{number}: expected '1 Celeb-real/id0_0000.mp4' (1 real, 0 synthesised), "
                             f"got {line.strip()!r}")
             continue
-        listed[parts[1]] = "real" if parts[0] == "1" else "fake"
+        label = "real" if parts[0] == "1" else "fake"
+        if listed.setdefault(parts[1], label) != label:
+            problems.append(f"{TEST_LIST}:{number}: lists {parts[1]} as {parts[0]}, "
+                            "but an earlier line lists it with the other label")
     return listed
 
 
@@ -64,5 +68,7 @@ def read(root: Path) -> tuple[list[Video], list[str]]:
                     said = "real (1)" if label == "fake" else "synthesised (0)"
                     problems.append(f"{TEST_LIST}: lists {rel} as {said}, but it is in {folder}")
             videos.append(Video(path, label, ids, folder, None, split))
-    problems += [f"{TEST_LIST}: lists {rel}, which is absent" for rel in sorted(listed)]
+    problems += [f"{TEST_LIST}: lists {rel}, which is " + (
+        f"not a video of the layout (not directly in {', '.join(FOLDERS)})" if (root / rel).is_file() else "absent")
+        for rel in sorted(listed)]
     return videos, problems

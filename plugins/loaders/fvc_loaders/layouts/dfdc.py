@@ -11,6 +11,7 @@ from fvc_loaders.layouts.common import read_json, videos_in
 from fvc_loaders.layouts.registry import Video
 
 PART_GLOB = "dfdc_train_part_*"
+SPLITS = ("train", "val", "test")  # the training parts say "train"; a split fvc would not know is refused
 
 
 def read(root: Path) -> tuple[list[Video], list[str]]:
@@ -34,6 +35,14 @@ def read(root: Path) -> tuple[list[Video], list[str]]:
         for name, entry in sorted(meta.items()):
             if not isinstance(entry, dict) or entry.get("label") not in ("REAL", "FAKE"):
                 problems.append(f"{where}: {name}: label must be \"REAL\" or \"FAKE\", got {entry!r}")
+                continue
+            if entry.get("split") is not None and entry["split"] not in SPLITS:
+                problems.append(f"{where}: {name}: split must be one of {', '.join(SPLITS)} (or absent), "
+                                f"got {entry['split']!r}")
+                continue
+            if entry["label"] == "REAL" and entry.get("original") is not None:
+                problems.append(f"{where}: {name}: a REAL entry with an original ({entry['original']!r}); "
+                                "only a FAKE is made from one")
                 continue
             if name not in on_disk:
                 problems.append(f"{where}: lists {name}, which is absent from {part.name}/")

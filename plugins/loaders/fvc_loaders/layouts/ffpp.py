@@ -9,6 +9,7 @@ two, is a problem, as is a fake whose original (the target, same compression) is
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -35,8 +36,11 @@ def read_splits(root: Path, problems: list[str]) -> dict[str, str]:
             problems.append(f"{rel}: expected a list of pairs like [\"071\", \"054\"], got {type(data).__name__}")
             continue
         for i, pair in enumerate(data):
-            if not (isinstance(pair, list) and pair and all(isinstance(x, str) for x in pair)):
-                problems.append(f"{rel}: item {i} is {pair!r}, not a pair of identities like [\"071\", \"054\"]")
+            # As FF++ ships them: two distinct three-digit ids, the two people of a swap (071_054, 054_071).
+            if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) and _REAL.match(x)
+                                                                     for x in pair) and pair[0] != pair[1]):
+                problems.append(f"{rel}: item {i} is {json.dumps(pair)}, not a pair of two different "
+                                "three-digit identities like [\"071\", \"054\"]")
                 continue
             for identity in pair:
                 earlier = where.setdefault(identity, split)

@@ -58,9 +58,30 @@ def problem_error(root: Path, layout: str, problems: Iterable[str]) -> UserError
     return UserError("\n".join(lines) + f"\n{root}: no table written")
 
 
-def build_layout_table(layout: Layout, root: str | Path, output: str | Path) -> pl.DataFrame:
-    """The table of ``root`` read as ``layout``; a UserError with every problem (one line each) instead
-    of a partial table. ``video_path`` is relative to ``output``'s folder, like ``fvc index``."""
+def left_out(root: Path, videos: Sequence[Video]) -> list[str]:
+    """The video files under ``root`` (as plain ``fvc index`` finds them: hidden ones aside) that are not
+    among ``videos``, relative to ``root``: a layout reads only its own folders, and what it passes over
+    must be said, not dropped in silence (a subfolder of Celeb-real/, FF++'s masks/, a c30/ folder...)."""
+    from fvc_loaders.index import find_videos
+
+    taken = {os.path.abspath(v.path) for v in videos}
+    return [p.relative_to(root).as_posix() for p in find_videos(root) if os.path.abspath(p) not in taken]
+
+
+def left_out_summary(paths: Sequence[str], shown: int = 5) -> str:
+    """``a/b.mp4, 12 in c/d/, ...``: each folder's video by name when it is the only one, else a count."""
+    folders: dict[str, list[str]] = {}
+    for path in paths:
+        folders.setdefault(path.rpartition("/")[0], []).append(path)
+    parts = [files[0] if len(files) == 1 else f"{len(files)} in {folder or '.'}/"
+             for folder, files in sorted(folders.items())]
+    return ", ".join(parts[:shown]) + (f" and {len(parts) - shown} more folders" if len(parts) > shown else "")
+
+
+def build_layout_table(layout: Layout, root: str | Path, output: str | Path) -> tuple[pl.DataFrame, list[str]]:
+    """The table of ``root`` read as ``layout``, and the videos under ``root`` it left out (``left_out``);
+    a UserError with every problem (one line each) instead of a partial table. ``video_path`` is relative
+    to ``output``'s folder, like ``fvc index``."""
     import polars as pl
 
     root = Path(root)
@@ -78,7 +99,7 @@ def build_layout_table(layout: Layout, root: str | Path, output: str | Path) -> 
     base = Path(os.path.abspath(output)).parent
     # Keyed by full path: FF++ reuses file names (000_003.mp4) under every method folder.
     paths = [Path(os.path.relpath(os.path.abspath(v.path), base)).as_posix() for v in videos]
-    return pl.DataFrame({
+    table = pl.DataFrame({
         "video_path": paths,
         "label": [v.label for v in videos],
         "group": identity_groups(videos),
@@ -86,3 +107,4 @@ def build_layout_table(layout: Layout, root: str | Path, output: str | Path) -> 
         "compression": [v.compression for v in videos],
         "split": [v.split for v in videos],
     }, schema={c: pl.String for c in COLUMNS})
+    return table, left_out(root, videos)
