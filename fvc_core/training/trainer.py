@@ -53,6 +53,13 @@ class SupervisedTrainer:
             out["top_k"] = cfg.top_k
         return out
 
+    def _threads(self, job: Any) -> None:
+        """torch's thread count, set before the first import of torch in this process (_plan's)."""
+        from fvc_core.training.threads import set_up_threads
+
+        threads = set_up_threads(self.config.num_threads)
+        job.console.print(f"torch: {threads.count} intra-op thread(s) ({threads.why})", highlight=False)
+
     def _plan(self, job: Any) -> _Plan:
         from fvc_core.training.data import ClipSource, make_loader
         from fvc_core.training.loop import SkippedVideos, resolve_amp, resolve_device
@@ -119,6 +126,7 @@ class SupervisedTrainer:
     def run_fold(self, job: Any, fold: int, repeat: int = 0) -> FoldResult:
         """Train one fold (``fold`` within ``repeat``) from the run's saved splits, or return it as
         finished; what an executor calls in a process of its own (a Ray worker)."""
+        self._threads(job)  # first: what follows loads torch
         from fvc_core.training.progress import RunProgress
 
         plan = self._plan(job)
@@ -129,6 +137,7 @@ class SupervisedTrainer:
             return self._train(job, plan, repeat, number, fold_dir, split, progress)
 
     def run(self, job: Any) -> RunSummary:
+        self._threads(job)  # first: the imports below load torch
         from fvc_core.builtin.local_executor import LocalExecutor
         from fvc_core.executors import FoldTask, run_fold_task
         from fvc_core.training import outputs
