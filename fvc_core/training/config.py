@@ -91,7 +91,8 @@ class SupervisedConfig(BaseModel):
     num_threads: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         "auto", description="torch's intra-op threads in a training process. auto: the fewest CPUs any limit "
         "allows (the affinity mask, the cgroup CPU quota, OMP_NUM_THREADS, which Ray sets to executor.num_cpus), "
-        "with OpenMP's waiting threads sleeping rather than spinning (docs/trainer.md).")
+        "with OpenMP's waiting threads sleeping rather than spinning; a number: that many, OpenMP as torch has it "
+        "(docs/trainer.md).")
     prefetch_factor: int = Field(2, ge=1, description="Batches each worker prepares ahead.")
     threshold: float = Field(0.5, gt=0, lt=1, description="Fake-score threshold for accuracy, precision, "
                              "recall, F1 and the confusion matrix.")

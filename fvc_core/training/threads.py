@@ -9,8 +9,8 @@ thread (docs/trainer.md). ``auto`` takes the fewest of: CPUs in the affinity mas
 quota, and ``OMP_NUM_THREADS`` when set (the user's, or Ray's: it sets the variable to a task's
 ``num_cpus`` in the worker); and OpenMP's waiting threads sleep instead of spinning
 (``OMP_WAIT_POLICY=PASSIVE`` unless set, read once when torch loads: the trainer sets this up before
-it imports torch). DataLoader workers run one torch thread each (torch's own rule) and inherit the
-wait policy.
+it imports torch). A number instead of ``auto`` is that many threads, OpenMP left as torch has it.
+DataLoader workers run one torch thread each (torch's own rule) and inherit the wait policy.
 
 Standard library only at import: the trainer calls this before torch loads.
 """
@@ -110,11 +110,13 @@ def auto_threads() -> Threads:
 
 
 def set_up_threads(setting: int | str) -> Threads:
-    """Give torch ``setting`` intra-op threads (``"auto"``: :func:`auto_threads`); call before torch is
-    imported where possible, so the wait policy takes effect."""
-    # setdefault: a user's own OMP_WAIT_POLICY stands. Read by OpenMP when torch loads; a process that
-    # already has torch keeps the policy it loaded with (the count below still applies).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    """Give torch ``setting`` intra-op threads (``"auto"``: :func:`auto_threads`, and OpenMP's waiting
+    threads sleep); call before torch is imported where possible, so the wait policy takes effect."""
+    if setting == "auto":
+        # setdefault: a user's own OMP_WAIT_POLICY stands. Read by OpenMP when torch loads; a process that
+        # already has torch keeps the policy it loaded with (the count below still applies). A number
+        # in trainer.num_threads is that count alone, OpenMP as torch has it (what the benchmark compares).
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     threads = auto_threads() if setting == "auto" else Threads(int(setting), "trainer.num_threads")
     import torch
 

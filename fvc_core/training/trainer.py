@@ -7,6 +7,7 @@ fold into a task and hands the tasks to the run's executor (``executor:``; in-pr
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -58,7 +59,9 @@ class SupervisedTrainer:
         from fvc_core.training.threads import set_up_threads
 
         threads = set_up_threads(self.config.num_threads)
-        job.console.print(f"torch: {threads.count} intra-op thread(s) ({threads.why})", highlight=False)
+        policy = os.environ.get("OMP_WAIT_POLICY", "OpenMP's default")
+        job.console.print(f"torch: {threads.count} intra-op thread(s) ({threads.why}), OMP_WAIT_POLICY {policy}",
+                          highlight=False)
 
     def _plan(self, job: Any) -> _Plan:
         from fvc_core.training.data import ClipSource, make_loader

@@ -44,27 +44,36 @@ def config(tmp_path_factory) -> Path:
 
 
 def run(config: Path, out: Path, *overrides: str, wrap: list[str] | None = None) -> tuple[str, list[int]]:
-    """The run's log, and the thread count each epoch of fold 0 recorded. No OMP_NUM_THREADS: torch
-    would take it as the count, and auto as a limit."""
+    """The run's log (stdout, then stderr), and the thread count each epoch of fold 0 recorded. No
+    OMP_NUM_THREADS: torch would take it as the count, and auto as a limit. OMP_DISPLAY_ENV: torch's
+    OpenMP (libgomp) prints the settings it read as it loaded, its spin count among them."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY")}
     done = subprocess.run([*(wrap or []), *FVC, "run", str(config), f"output_dir={out}", *overrides],
-                          capture_output=True, text=True, env={**env, "CI": "1"}, timeout=300)
+                          capture_output=True, text=True, env={**env, "CI": "1", "OMP_DISPLAY_ENV": "VERBOSE"},
+                          timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     history = json.loads((out / "naive_cnn" / "fold_0" / "history.json").read_text())
-    return done.stdout, [row["torch_threads"] for row in history]
+    return done.stdout + done.stderr, [row["torch_threads"] for row in history]
+
+
+# libgomp's spin count as it loaded: 0 with OMP_WAIT_POLICY=PASSIVE (set before torch loads, or it
+# would not count), 300000 with its default policy.
+SLEEPS, SPINS = "GOMP_SPINCOUNT = '0'", "GOMP_SPINCOUNT = '300000'"
 
 
 @pytest.mark.skipif(not shutil.which("taskset"), reason="needs taskset (util-linux)")
-@pytest.mark.parametrize("cpus, overrides, threads, why", [
-    ("0", [], 1, "auto: CPUs in the affinity mask"),
-    ("0", ["trainer.num_threads=3"], 3, "trainer.num_threads"),
-    pytest.param("0,1", [], 2, "auto: CPUs in the affinity mask",
+@pytest.mark.parametrize("cpus, overrides, threads, why, spin", [
+    ("0", [], 1, "auto: CPUs in the affinity mask", SLEEPS),
+    ("0", ["trainer.num_threads=3"], 3, "trainer.num_threads", SPINS),
+    pytest.param("0,1", [], 2, "auto: CPUs in the affinity mask", SLEEPS,
                  marks=pytest.mark.skipif(CPUS < 2, reason="needs 2 CPUs")),
 ])
-def test_auto_follows_the_affinity_mask_and_the_key_overrides_it(config, tmp_path, cpus, overrides, threads, why):
+def test_auto_follows_the_affinity_mask_and_the_key_overrides_it(config, tmp_path, cpus, overrides, threads, why,
+                                                                spin):
     log, recorded = run(config, tmp_path / "out", *overrides, wrap=["taskset", "-c", cpus])
     assert f"torch: {threads} intra-op thread(s) ({why})" in log, log
     assert recorded == [threads]
+    assert spin in log, log
 
 
 def _cgroup_with_one_cpu() -> Path | None:
