@@ -5,7 +5,7 @@ No torch here: the config is validated by ``fvc check`` before anything heavy lo
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -88,6 +88,11 @@ class SupervisedConfig(BaseModel):
         "auto", description="auto: fp16 with a GradScaler on CUDA, off on CPU; bf16 works on CPU too.")
     device: str = Field("auto", description="auto (cuda when available, else cpu), cpu, cuda, cuda:N")
     num_workers: int = Field(2, ge=0, description="DataLoader processes decoding videos ahead of the step.")
+    num_threads: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
+        "auto", description="torch's intra-op threads in a training process. auto: the fewest CPUs any limit "
+        "allows (the affinity mask, the cgroup CPU quota, OMP_NUM_THREADS, which Ray sets to executor.num_cpus), "
+        "with OpenMP's waiting threads sleeping rather than spinning; a number: that many, OpenMP as torch has it "
+        "(docs/trainer.md).")
     prefetch_factor: int = Field(2, ge=1, description="Batches each worker prepares ahead.")
     threshold: float = Field(0.5, gt=0, lt=1, description="Fake-score threshold for accuracy, precision, "
                              "recall, F1 and the confusion matrix.")

@@ -24,6 +24,8 @@ from fvc_core.training.schedule import EarlyStopping, warmup_constant, warmup_co
 from fvc_core.training.scoring import Aggregation
 
 TIMINGS = ("epoch_seconds", "data_wait_seconds")
+# How an epoch ran, not what it learned: in history.json, not sent to trackers.
+RUN_FACTS = (*TIMINGS, "torch_threads")
 
 
 class NonFiniteLossError(UserError):
@@ -492,6 +494,7 @@ class FoldTraining:
             metrics.update(rates)
             metrics["epoch_seconds"] = stats["epoch_seconds"]
             metrics["data_wait_seconds"] = stats["data_wait_seconds"]
+            metrics["torch_threads"] = torch.get_num_threads()  # what the epoch ran with (trainer.num_threads)
             # The optimiser step at the epoch's end: trackers catching up from history.json need it.
             metrics["step"] = self.step
             self.history.append(metrics)
@@ -500,7 +503,7 @@ class FoldTraining:
                 self._save_model(epoch, value=value)
             self._save_last(epoch)
             # Timings stay in history.json and the progress line; trackers get what was learned.
-            learned = {k: v for k, v in metrics.items() if k not in ("epoch", "step", *TIMINGS)}
+            learned = {k: v for k, v in metrics.items() if k not in ("epoch", "step", *RUN_FACTS)}
             self.job.trackers.log_epoch(self.fold, epoch, learned, self.step)
             self.env.progress.end_epoch(self.fold, epoch, stats["epoch_seconds"], stats["data_wait_seconds"],
                                         self.steps_per_epoch, rates)

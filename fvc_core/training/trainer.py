@@ -7,6 +7,7 @@ fold into a task and hands the tasks to the run's executor (``executor:``; in-pr
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,15 @@ class SupervisedTrainer:
         if cfg.aggregation == "topk":
             out["top_k"] = cfg.top_k
         return out
+
+    def _threads(self, job: Any) -> None:
+        """torch's thread count, set before the first import of torch in this process (_plan's)."""
+        from fvc_core.training.threads import set_up_threads
+
+        threads = set_up_threads(self.config.num_threads)
+        policy = os.environ.get("OMP_WAIT_POLICY", "OpenMP's default")
+        job.console.print(f"torch: {threads.count} intra-op thread(s) ({threads.why}), OMP_WAIT_POLICY {policy}",
+                          highlight=False)
 
     def _plan(self, job: Any) -> _Plan:
         from fvc_core.training.data import ClipSource, make_loader
@@ -119,6 +129,7 @@ class SupervisedTrainer:
     def run_fold(self, job: Any, fold: int, repeat: int = 0) -> FoldResult:
         """Train one fold (``fold`` within ``repeat``) from the run's saved splits, or return it as
         finished; what an executor calls in a process of its own (a Ray worker)."""
+        self._threads(job)  # first: what follows loads torch
         from fvc_core.training.progress import RunProgress
 
         plan = self._plan(job)
@@ -129,6 +140,7 @@ class SupervisedTrainer:
             return self._train(job, plan, repeat, number, fold_dir, split, progress)
 
     def run(self, job: Any) -> RunSummary:
+        self._threads(job)  # first: the imports below load torch
         from fvc_core.builtin.local_executor import LocalExecutor
         from fvc_core.executors import FoldTask, run_fold_task
         from fvc_core.training import outputs

@@ -67,13 +67,13 @@ def fold_1_again(reference, name: str) -> tuple[FoldTask, Path]:
     return FoldTask(config=config, run_dir=str(copy), fold=1, seed=config["seed"], run_id=state["run_id"]), copy
 
 
-def test_a_fold_run_from_its_task_in_this_process_is_byte_identical(reference, recorder):
+def test_a_fold_run_from_its_task_in_this_process_is_byte_identical(reference, recorder, monkeypatch):
     import torch
 
-    # The reference trained with one thread; torch reads OMP_NUM_THREADS only when it starts, and this
-    # process's torch may be running already (the full suite), so set the count itself.
+    # The reference trained with one thread. The trainer sets torch's count itself (trainer.num_threads:
+    # auto), taking OMP_NUM_THREADS as a limit, as in the reference's process.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     try:
         task, copy = fold_1_again(reference, "in_process")
         result = run_fold_task(task, recorder)

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("ray")
 
 from fvc_ray.config import RayExecutorConfig  # noqa: E402
-from fvc_ray.executor import RayExecutor  # noqa: E402
+from fvc_ray.executor import ClusterLost, RayExecutor  # noqa: E402
 
 from fvc_core.errors import Terminated, UserError  # noqa: E402
 from fvc_core.executors import FoldTask  # noqa: E402
@@ -108,12 +108,12 @@ def test_a_worker_killed_mid_fold_is_retried_and_resumes_from_its_checkpoint(con
 def test_a_worker_killed_with_no_retries_left_stops_the_run_in_one_line(connect, tmp_path, recorder):
     executor = connect(max_retries=0)
     killer = kill_when_parked(tmp_path, 0)
-    with pytest.raises(RuntimeError) as err:
+    with pytest.raises(ClusterLost) as err:  # a UserError: one line, exit 2, as the cluster's other failures
         list(executor.run(fold_tasks(tmp_path, 1), tasks.parks_until_killed, recorder))
     killer.join()
     text = str(err.value)
-    assert "\n" not in text and text.startswith("fold 0: its Ray worker or node was lost")
-    assert "run the same command again to resume" in text
+    assert "\n" not in text and text.startswith("a Ray worker was lost and 0 retries did not make up for it")
+    assert text.endswith("fold 0 stopped, finished epochs are kept: run the same command again to resume")
 
 
 def test_a_folds_own_error_reaches_the_driver_as_itself(connect, tmp_path, recorder):

@@ -48,6 +48,58 @@ class EventSink:
         return out
 
 
+@contextlib.contextmanager
+def loopback_only(local: bool) -> Iterator[None]:
+    """While a Ray instance is started here (``local``): every server of it on 127.0.0.1 only.
+
+    A run's own Ray instance is nobody else's to reach, and Ray's servers run whatever code a caller
+    sends. ``_node_ip_address="127.0.0.1"`` alone does not do it: on Linux ray.init replaces a loopback
+    address by the machine's outward one (so other nodes could join), and its GCS server, raylet and
+    workers then listen on every interface, its runtime-env agent on the outward address. Ray keeps
+    the loopback address, and its servers then bind to it, where "clusters" are off (its macOS and
+    Windows default, ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``): off in this process while ray.init runs,
+    and in the processes it starts (they read the variable when they import Ray). A driver
+    connecting to a cluster elsewhere keeps Ray's rule: that cluster must reach it."""
+    if not local:
+        yield
+        return
+    from ray._private import ray_constants
+
+    saved_flag, saved_env = ray_constants.ENABLE_RAY_CLUSTER, os.environ.get(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR)
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR, None)
+        else:
+            os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = saved_env
+
+
+class ClusterLost(UserError):
+    """The cluster lost what a run needs (a node, a worker with no retries left): one line and exit 2,
+    as the cluster's other failures (an address nobody answers, a fold that fits no node). Nothing
+    is wrong with fvc or the run: its checkpoints are kept and the same command resumes it."""
+
+
+def alive_nodes() -> dict[str, str]:
+    """The cluster's live nodes, ``{node id: address}``; empty if the GCS does not say."""
+    with contextlib.suppress(Exception):
+        return {n["NodeID"]: n["NodeManagerAddress"] for n in ray.nodes() if n.get("Alive")}
+    return {}
+
+
+def dead_since(nodes: dict[str, str]) -> str:
+    """Which of ``nodes`` (alive when a run began) are dead now, with the reason Ray recorded
+    ("dashboard_agent failed and raylet fate shares with it"); empty if none or the GCS does not say."""
+    with contextlib.suppress(Exception):
+        return ", ".join(f"{nodes[n['NodeID']]} ({(n.get('DeathReasonMessage') or 'no reason recorded').rstrip('.')})"
+                         for n in ray.nodes() if n["NodeID"] in nodes and not n.get("Alive"))
+    return ""
+
+
 def execute(fn: FoldFunction, task: FoldTask, sink: Any) -> Any:
     """What runs in the Ray worker: ``fn(task, events)``, every event acknowledged by the sink."""
     events = ForwardingTracker(lambda event: ray.get(sink.put.remote(event)))
@@ -63,6 +115,7 @@ class RayExecutor:
     def __init__(self, config: RayExecutorConfig | None = None):
         self.config = config or RayExecutorConfig()
         self._ours = False  # whether start() connected this process (and close() disconnects it)
+        self._local = False  # whether start() started the Ray instance, here
         self._slots = threading.BoundedSemaphore(self.config.max_concurrent) if self.config.max_concurrent else None
         self._cancelled = threading.Event()
 
@@ -78,14 +131,14 @@ class RayExecutor:
         address = self.address()
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": True}
         if address == "local":
-            # Bound to the loopback interface: a run's own Ray instance is nobody else's to reach.
             kwargs["_node_ip_address"] = "127.0.0.1"
         else:
             address = self._reachable(address)
         # ray.init installs its own SIGTERM handler; fvc's (state saved, status recorded) stays in force.
         handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
-            ray.init(address=address, **kwargs)
+            with loopback_only(address == "local"):
+                ray.init(address=address, **kwargs)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise UserError(f"executor.address: cannot use the Ray cluster at {address}: "
                             f"{one_line(exc, with_type=False)}") from None
@@ -94,6 +147,7 @@ class RayExecutor:
                 if handler is not None:
                     signal.signal(sig, handler)
         self._ours = True
+        self._local = address == "local"
         if address == "local":
             self._check_fits()
 
@@ -186,6 +240,7 @@ class RayExecutor:
         if not tasks:
             return
         cfg = self.config
+        nodes = alive_nodes()
         remote = ray.remote(execute)
         options = {"num_cpus": cfg.num_cpus, "num_gpus": cfg.num_gpus, "max_retries": cfg.max_retries,
                    "retry_exceptions": False}
@@ -215,9 +270,15 @@ class RayExecutor:
                 for event in ray.get(sink.drain.remote()):
                     deliver(events, event)
                 for ref in ready:
-                    task = running.pop(ref)
+                    task = running[ref]
+                    result = self._result(ref, task)  # raising, the fold is still among those that stopped
+                    del running[ref]
                     self._give_slot()
-                    yield task, self._result(ref, task)
+                    yield task, result
+        except ray.exceptions.RayError as exc:
+            # What the cluster lost (the event sink's node, the driver's own raylet, a fold's worker
+            # with no retries left), never a fold's own error (_result raises that as itself).
+            raise self._lost(exc, nodes, [*running.values(), *waiting]) from None
         finally:
             # An error, Ctrl-C or a trainer that stopped iterating: the other folds stop too (each
             # resumes from its checkpoint on the next `fvc run`).
@@ -228,6 +289,21 @@ class RayExecutor:
             with contextlib.suppress(Exception):
                 ray.kill(sink)
 
+    def _lost(self, exc: BaseException, nodes: dict[str, str], tasks: Sequence[FoldTask]) -> ClusterLost:
+        """One line for what the cluster lost: the node that died and why (Ray's own words, from the GCS),
+        else the worker; which folds stopped; that the same command resumes them."""
+        folds = ", ".join(task.label for task in tasks) or "the run"
+        died = dead_since(nodes)
+        if died and self._local:
+            what = f"the Ray instance this run started on this machine died: its node {died}"
+        elif died:
+            what = f"Ray node {died} of the cluster at {self.address()} died and no other node finished its work"
+        else:
+            what = (f"a Ray worker was lost and {self.config.max_retries} retries did not make up for it "
+                    f"({one_line(exc)})")
+        return ClusterLost(f"{what}; {folds} stopped, finished epochs are kept: run the same command again "
+                           "to resume")
+
     def _result(self, ref: Any, task: FoldTask) -> Any:
         try:
             return ray.get(ref)
@@ -236,7 +312,3 @@ class RayExecutor:
             if isinstance(cause, BaseException):
                 raise cause from None  # the fold's own error, as the local executor would raise it
             raise RuntimeError(f"{task.label} failed in its Ray worker: {one_line(exc, with_type=False)}") from None
-        except ray.exceptions.RayError as exc:
-            raise RuntimeError(f"{task.label}: its Ray worker or node was lost and {self.config.max_retries} "
-                               f"retries did not finish it ({one_line(exc)}); "
-                               "run the same command again to resume") from None
