@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -213,6 +214,53 @@ def write_yaml(path: Path, config: dict[str, Any]) -> Path:
     return path
 
 
+def torchcodec_loads() -> bool:
+    try:
+        import torchcodec.decoders  # noqa: F401  (dlopens FFmpeg's libraries)
+    except Exception:
+        return False
+    return True
+
+
+def pyav_ffmpeg_links(folder: Path) -> Path | None:
+    """A folder where PyAV's own FFmpeg (its wheel's av.libs) answers to the names torchcodec asks the
+    loader for (libavcodec.so.62, ...): no FFmpeg is installed on the device machine, and PyAV's wheel
+    brings one. Every file of av.libs is linked too, for the hashed names those libraries need."""
+    try:
+        import av
+    except ImportError:
+        return None
+    libs = Path(av.__file__).resolve().parent.parent / "av.libs"
+    if not libs.is_dir():
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    for lib in libs.iterdir():
+        (folder / lib.name).symlink_to(lib)
+        head, _, tail = lib.name.partition(".so.")
+        family = head.rsplit("-", 1)[0]
+        if family in ("libavcodec", "libavformat", "libavutil", "libavfilter", "libavdevice", "libswscale",
+                      "libswresample"):
+            (folder / f"{family}.so.{tail.split('.')[0]}").symlink_to(lib)
+    return folder
+
+
+def with_ffmpeg_for_torchcodec(argv: list[str]) -> None:
+    """Run again with PyAV's FFmpeg on the library path when torchcodec finds none (the loader reads
+    LD_LIBRARY_PATH only when a process starts); once, and only when that helps."""
+    if os.environ.get("FVC_GPU_CHECK_FFMPEG") or version_of("torchcodec") is None or torchcodec_loads():
+        return
+    import tempfile
+
+    links = pyav_ffmpeg_links(Path(tempfile.mkdtemp(prefix="fvc_gpu_check_ffmpeg_")))
+    if links is None:
+        return
+    env = {**os.environ, "FVC_GPU_CHECK_FFMPEG": str(links),
+           "LD_LIBRARY_PATH": os.pathsep.join(filter(None, [str(links), os.environ.get("LD_LIBRARY_PATH")]))}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *argv], env)
+
+
 # -- the check ------------------------------------------------------------------------------------
 class Check:
     def __init__(self, dry: bool, work: Path, budget: float):
@@ -234,6 +282,8 @@ class Check:
             "python": platform.python_version(), "executable": sys.executable, "torch": torch.__version__,
             "cuda": torch.version.cuda, "cuda_available": self.cuda, "cpus": os.cpu_count(),
             "data_workers": self.workers, "dry": self.dry,
+            "ffmpeg_for_torchcodec": (f"PyAV's own (linked in {os.environ['FVC_GPU_CHECK_FFMPEG']})"
+                                      if os.environ.get("FVC_GPU_CHECK_FFMPEG") else "the system's"),
             "packages": {n: version_of(n) for n in ("av", "polars", "pydantic", "omegaconf", "torchcodec", "ray",
                                                     "timm", "nvidia-ml-py", "fvc-core", "fvc-loaders")},
         }
@@ -703,7 +753,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=420.0,
                         help="seconds; sections not started by then are skipped (default 420)")
     parser.add_argument("--only", nargs="*", default=[], choices=SECTIONS, help="run only these sections")
+    parser.add_argument("--seed-sizes", action="store_true",
+                        help="with --dry: the seed's sizes (500 frames, 256 px) on the CPU, e.g. --only data")
+    parser.add_argument("--videos", type=int, default=None, help="real videos made (as many fakes)")
     args = parser.parse_args(argv)
+    with_ffmpeg_for_torchcodec(sys.argv[1:] if argv is None else list(argv))
     # The data workers fork this process: one torch thread each, as the trainer's own workers are
     # set up; the training loop keeps its own default.
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
@@ -718,15 +772,21 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     check = Check(args.dry, work, args.budget)
+    if args.seed_sizes:
+        check.sizes = GPU_SIZES
+    if args.videos:
+        check.sizes = dataclasses.replace(check.sizes, videos=args.videos)
     results = check.run(args.only)
     total = time.perf_counter() - started
-    report = {"dry": args.dry, "seconds": total, "goal_gpu_busy": GOAL_BUSY, "work": str(work),
-              "sections": results}
+    report = {"dry": args.dry, "sizes": dataclasses.asdict(check.sizes), "seconds": total,
+              "goal_gpu_busy": GOAL_BUSY, "work": str(work), "sections": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=str))
     print_table(results)
     print(f"{total:.0f}s; JSON: {args.out}; logs and videos: {work}")
     failed = any(r["status"] == "failed" for r in results.values())
+    if os.environ.get("FVC_GPU_CHECK_FFMPEG"):
+        shutil.rmtree(os.environ["FVC_GPU_CHECK_FFMPEG"], ignore_errors=True)
     if args.work is None and not failed and not os.environ.get("FVC_GPU_CHECK_KEEP"):
         shutil.rmtree(work, ignore_errors=True)
     return 1 if failed else 0
