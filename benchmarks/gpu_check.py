@@ -463,9 +463,13 @@ class Check:
         try:
             import torchcodec.decoders  # noqa: F401  (loads FFmpeg's libraries)
         except Exception as exc:
-            # Its message runs to a page (one paragraph per FFmpeg version tried): the gist only.
-            reason = (f"torchcodec {version_of('torchcodec') or ''} cannot load ({type(exc).__name__}): it needs "
-                      "FFmpeg 4-8's shared libraries (libavcodec.so.58-62) on the library path")
+            # Its message runs to a page (one paragraph per FFmpeg version tried): the first library
+            # the loader could not open says why (FFmpeg's, or CUDA's libnvrtc for its CUDA build).
+            causes = [line for line in str(exc).splitlines()
+                      if line.startswith("OSError:") and "Could not load this library" not in line]
+            reason = (f"torchcodec {version_of('torchcodec') or ''} cannot load: "
+                      + (causes[0] if causes else str(exc).splitlines()[0])[:200]
+                      + " (it needs FFmpeg 4-8's shared libraries, and its CUDA build CUDA 13's)")
             out["torchcodec_cpu"] = out["torchcodec_cuda"] = {"status": "skipped", "reason": reason}
             return out
 
@@ -478,21 +482,33 @@ class Check:
                 frames = decoder.get_frames_in_range(0, len(decoder)).data
                 if device == "cuda":
                     torch.cuda.synchronize()
+                    # torchcodec falls back to decoding on the CPU, silently, when NVDEC cannot take
+                    # the video (or libnvcuvid is missing): such figures are not the GPU's.
+                    fallback = getattr(decoder, "cpu_fallback", None)
+                    if fallback is not None:
+                        fell_back.append(str(fallback) if bool(fallback) else "")
+                    if frames.device.type != "cuda":
+                        fell_back.append(f"frames came back on {frames.device}")
                 return int(np.shape(frames)[0])
 
             return read
 
+        fell_back: list[str] = []
         out["torchcodec_cpu"] = self._frames_per_second(codec("cpu"), paths)
         if not self.cuda:
             out["torchcodec_cuda"] = {"status": "skipped", "reason": "no CUDA device"}
         else:
             try:
                 out["torchcodec_cuda"] = self._frames_per_second(codec("cuda"), paths)
+                reasons = sorted({r for r in fell_back if r})
+                out["torchcodec_cuda"]["cpu_fallback"] = bool(reasons)
+                if reasons:
+                    out["torchcodec_cuda"]["cpu_fallback_reason"] = "; ".join(reasons)[:300]
             except Exception as exc:  # a torchcodec built without CUDA, an FFmpeg without NVDEC
                 out["torchcodec_cuda"] = {"status": "skipped", "reason": f"{type(exc).__name__}: "
                                           f"{str(exc).splitlines()[0][:200] if str(exc) else ''}"}
         cuda, cpu = out["torchcodec_cuda"], out["pyav_cpu"]
-        if cuda.get("status") == "measured":
+        if cuda.get("status") == "measured" and not cuda.get("cpu_fallback"):
             out["cuda_vs_pyav"] = cuda["frames_per_second"] / cpu["frames_per_second"]
         return out
 
@@ -719,8 +735,11 @@ def table_rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]
         elif name == "decode":
             for k in ("pyav_cpu", "torchcodec_cpu", "torchcodec_cuda"):
                 e = r[k]
-                rows.append((name, k, f"{e['frames_per_second']:.4g} frames/s" if e.get("status") == "measured"
-                             else f"skipped: {e.get('reason')}"))
+                text = f"{e['frames_per_second']:.4g} frames/s" if e.get("status") == "measured" \
+                    else f"skipped: {e.get('reason')}"
+                if e.get("cpu_fallback"):
+                    text += f" (FELL BACK TO THE CPU: {e.get('cpu_fallback_reason')})"
+                rows.append((name, k, text))
         elif name == "ray":
             rows.append((name, f"num_gpus={r['num_gpus']}", f"{len(r['folds_done'])} folds in "
                          f"{r['wall_seconds']:.1f}s; GPUs used {r.get('gpus_used', '-')}; expected: {r['expected']}"))
