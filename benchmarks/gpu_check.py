@@ -274,6 +274,7 @@ class Check:
         self.device = "cuda" if self.cuda else "cpu"
         self.workers = workers_allowed(dry)
         self._videos: dict[str, Path] = {}
+        self.nvml_missing = ""
 
     # Sections --------------------------------------------------------------------------------
     def env(self) -> dict[str, Any]:
@@ -571,7 +572,8 @@ class Check:
             return None
         try:
             return Nvml()
-        except Skip:
+        except Skip as exc:
+            self.nvml_missing = str(exc)
             return None
 
     def synthetic(self) -> Path:
@@ -680,19 +682,17 @@ class Check:
             "model": model, "data": data, "data_workers": self.workers, "device": self.device,
             "amp": "fp16" if self.cuda else "off", "epochs": rows,
             "data_wait_share": statistics.fmean(r["data_wait_share"] for r in later),
-            "steps_per_second": None,
         }
         train_videos = sum(1 for p in __import__("polars").read_parquet(table)["split"].to_list() if p == "train")
         out["train_videos"] = train_videos
         out["seconds_per_clip"] = statistics.fmean(r["epoch_seconds"] for r in later) / max(train_videos, 1)
         if nvml is None:
             out["gpu_busy"] = None
-            out["gpu_busy_reason"] = "no CUDA device: NVML not sampled" if not self.cuda else "NVML unavailable"
+            out["gpu_busy_reason"] = "no CUDA device: NVML not sampled" if not self.cuda else self.nvml_missing
         else:
             busy = [r["gpu_busy"] for r in later if r["gpu_busy"] is not None]
             out["gpu_busy"] = statistics.fmean(busy) if busy else None
             out["goal_met"] = out["gpu_busy"] is not None and out["gpu_busy"] >= GOAL_BUSY
-        del out["steps_per_second"]
         return out
 
     @staticmethod
