@@ -275,6 +275,7 @@ class Check:
         self.workers = workers_allowed(dry)
         self._videos: dict[str, Path] = {}
         self.nvml_missing = ""
+        self.timm_model: str | None = None  # --timm-model: another 2D model on the face crops path
 
     # Sections --------------------------------------------------------------------------------
     def env(self) -> dict[str, Any]:
@@ -445,7 +446,7 @@ class Check:
         from fvc_core.plugins import get_registry
 
         models = get_registry().names("models")
-        name = next((n for n in TIMM_NAMES if n in models), None)
+        name = self.timm_model or next((n for n in TIMM_NAMES if n in models), None)
         if name is None:
             raise Skip("no timm model plugin installed (no model named " + " or ".join(TIMM_NAMES) + ")")
         return self._train(name, self.prepared("faces"), {"name": name}, {"num_frames": self.sizes.num_frames})
@@ -817,6 +818,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed-sizes", action="store_true",
                         help="with --dry: the seed's sizes (500 frames, 256 px) on the CPU, e.g. --only data")
     parser.add_argument("--videos", type=int, default=None, help="real videos made (as many fakes)")
+    parser.add_argument("--timm-model", default=None,
+                        help="run train_timm with this registered model (e.g. naive_cnn, to try the face-crop "
+                             "path before a timm plugin exists)")
     args = parser.parse_args(argv)
     with_ffmpeg_for_torchcodec(sys.argv[1:] if argv is None else list(argv))
     # The data workers fork this process: one torch thread each, as the trainer's own workers are
@@ -833,6 +837,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     check = Check(args.dry, work, args.budget)
+    check.timm_model = args.timm_model
     if args.seed_sizes:
         check.sizes = GPU_SIZES
     if args.only == ["ray"] and not args.videos:

@@ -47,3 +47,19 @@ def test_dry_run_measures_or_skips_every_section(tmp_path):
     # The table is printed too, one row per section at least.
     for name in SECTIONS:
         assert name in done.stdout
+
+
+def test_dry_run_of_the_face_crop_section_with_a_stand_in_model(tmp_path):
+    """train_timm's path (fvc prepare --faces, a one-fold run on the crops) before any timm plugin
+    exists, with naive_cnn standing in for the timm model."""
+    out = tmp_path / "check.json"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("OUT", None)
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "gpu_check.py"), "--dry", "--out", str(out),
+                           "--work", str(tmp_path / "work"), "--only", "train_timm", "--timm-model", "naive_cnn"],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    timm = json.loads(out.read_text())["sections"]["train_timm"]
+    assert timm["status"] == "measured", timm
+    assert timm["model"] == {"name": "naive_cnn"} and len(timm["epochs"]) == 2
+    assert (tmp_path / "work" / "prepared_faces" / "official_split.parquet").exists()
