@@ -22,6 +22,11 @@ class ConfigError(UserError):
         prefix = f"{source}: " if source else ""
         super().__init__("\n".join(prefix + p for p in self.problems))
 
+    def __reduce__(self):
+        # Rebuilt from its own arguments when pickled (a Ray worker, a spawned process): the default
+        # passes the joined message back as ``problems``, which splits it into characters.
+        return type(self), (self.problems, self.source)
+
 
 class BadVideoError(UserError):
     """A video that cannot be read; names the file and the reason."""
@@ -30,6 +35,11 @@ class BadVideoError(UserError):
         self.path = str(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self):
+        # Ray ships a fold's error back pickled; the default (message only) raises TypeError on the
+        # way back, which Ray reports as a lost worker and retries instead of this one line.
+        return type(self), (self.path, self.reason)
 
 
 class PluginError(UserError):
@@ -44,6 +54,9 @@ class DiskFullError(UserError):
         self.path = str(path)
         super().__init__(f"{self.path}: no space left on the device; free some space and run the same "
                          "command again to resume")
+
+    def __reduce__(self):
+        return type(self), (self.path,)
 
 
 class Terminated(KeyboardInterrupt):
