@@ -14,8 +14,9 @@ Two temporal-only sets of its own (made once under benchmarks/out/video_learnabi
   (the motion jerks back and forth). A real and its fake form one group.
 
 Per seed: fvc's k-fold group-aware CV through the real registry and runner (``data.sampler: window``,
-``clip_len: 8``, ``clips_per_video: 2``, ``size: 32``, batch 1 (``grad_accum: 1``, as the quickstart), lr 1e-3, the issue's
-``early_stopping: {patience: 4, metric: val_loss}`` unless overridden), then a bare loop of the same
+``clip_len: 8``, ``clips_per_video: 2``, ``size: 32``, batch 1 (``grad_accum: 1``, as the quickstart),
+lr 1e-3, the issue's ``early_stopping: {patience: 4, metric: val_loss}`` unless overridden), then a bare
+loop of the same
 network on the SAME folds (read back from each fold's split.parquet): AdamW at fvc's lr, betas and
 weight decay, constant lr, no clipping, no class weights, trained on the whole training part (train +
 val), one random window a video an epoch (fvc's own reader), last epoch kept, scored with eval() as the
@@ -111,7 +112,8 @@ def fvc_config(table: Path, model: str, seed: int, args: argparse.Namespace, out
                  "clip_len": 8, "clips_per_video": 2, "size": SIZE},
         "model": {"name": model, "blocks": 1},
         "trainer": {"name": "supervised", "folds": args.folds, "epochs": args.epochs, "batch_size": 1,
-                    "grad_accum": 1, "lr": 1e-3, "num_workers": 0, "early_stopping": {"patience": 4, "metric": "val_loss"}},
+                    "grad_accum": 1, "lr": 1e-3, "num_workers": 0,
+                    "early_stopping": {"patience": 4, "metric": "val_loss"}},
         "trackers": [],
     }
 
