@@ -16,9 +16,8 @@ Two temporal-only sets of its own (made once under benchmarks/out/video_learnabi
 Per seed: fvc's k-fold group-aware CV through the real registry and runner (``data.sampler: window``,
 ``clip_len: 8``, ``clips_per_video: 2``, ``size: 32``, batch 1 (``grad_accum: 1``, as the quickstart),
 lr 1e-3, the issue's ``early_stopping: {patience: 4, metric: val_loss}`` unless overridden), then a bare
-loop of the same
-network on the SAME folds (read back from each fold's split.parquet): AdamW at fvc's lr, betas and
-weight decay, constant lr, no clipping, no class weights, trained on the whole training part (train +
+loop of the same network on the SAME folds (read back from each fold's split.parquet): AdamW at fvc's lr,
+betas and weight decay, constant lr, no clipping, no class weights, trained on the whole training part (train +
 val), one random window a video an epoch (fvc's own reader), last epoch kept, scored with eval() as the
 mean fake probability of the 2 evenly placed windows. Results: benchmarks/out/video_learnability_<tag>.json
 (per seed and fold: both AUCs, the chosen epoch, wall seconds); the bare loop's are cached per set, model,
