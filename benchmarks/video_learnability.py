@@ -20,9 +20,10 @@ Three temporal-only sets of its own (made once under benchmarks/out/video_learna
 
 Per seed: fvc's k-fold group-aware CV through the real registry and runner (``data.sampler: window``,
 ``clip_len: 8``, ``clips_per_video: 2``, ``size: 32``, batch 1 (``grad_accum: 1``, as the quickstart),
-lr 1e-3, the issue's ``early_stopping: {patience: 4, metric: val_loss}`` unless overridden), then a bare
-loop of the same network on the SAME folds (read back from each fold's split.parquet): AdamW at fvc's lr,
-betas and weight decay, constant lr, no clipping, no class weights, trained on the whole training part (train +
+lr 1e-3, the issue's ``early_stopping: {patience: 4, metric: val_loss}`` unless overridden; with
+``--example``, the trainer settings of examples/video.yaml instead), then a bare loop of the same
+network on the SAME folds (read back from each fold's split.parquet): AdamW at fvc's lr, betas and
+weight decay, constant lr, no clipping, no class weights, trained on the whole training part (train +
 val), one random window a video an epoch (fvc's own reader), last epoch kept, scored with eval() as the
 mean fake probability of the 2 evenly placed windows. Results: benchmarks/out/video_learnability_<tag>.json
 (per seed and fold: both AUCs, the chosen epoch, wall seconds); the bare loop's are cached per set, model,
@@ -144,6 +145,18 @@ def fvc_config(table: Path, model: str, seed: int, args: argparse.Namespace, out
     }
 
 
+def example_config(table: Path, model: str, seed: int, args: argparse.Namespace, out_dir: Path) -> dict:
+    """examples/video.yaml as a user copies it, on this benchmark's data, size, folds and epochs."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "examples/video.yaml").read_text())
+    base = fvc_config(table, model, seed, args, out_dir)
+    config.update(seed=seed, output_dir=str(out_dir), trackers=[], model=base["model"])
+    config["data"].update(base["data"])
+    config["trainer"].update(folds=args.folds, epochs=args.epochs, num_workers=0)
+    return config
+
+
 def run_fvc(table: Path, model: str, seed: int, args: argparse.Namespace, out_dir: Path):
     import yaml
 
@@ -152,7 +165,8 @@ def run_fvc(table: Path, model: str, seed: int, args: argparse.Namespace, out_di
 
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / "experiment.yaml"
-    path.write_text(yaml.safe_dump(fvc_config(table, model, seed, args, out_dir / "runs")))
+    make = example_config if args.example else fvc_config
+    path.write_text(yaml.safe_dump(make(table, model, seed, args, out_dir / "runs")))
     config = load_config(path, args.overrides)
     summary = run_experiment(config)
     folds = sorted(summary.folds, key=lambda f: f.fold)
@@ -217,6 +231,8 @@ def main() -> None:
     parser.add_argument("--groups", type=int, default=12)
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--tag", default="defaults")
+    parser.add_argument("--example", action="store_true",
+                        help="fvc's side from examples/video.yaml (its trainer settings) instead of the issue's")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-bare", action="store_true", help="fvc only; cached bare-loop results are reported")
     parser.add_argument("overrides", nargs="*", help="key=value overrides for fvc's side only")
