@@ -2,7 +2,8 @@
 fakes that only the order of frames tells? The video-model side of benchmarks/learnability.py (issue 35).
 
     python benchmarks/video_learnability.py --set flicker --model r2plus1d [--seeds 0 1] [--epochs 8]
-        [--groups 12] [--folds 3] [--tag NAME] [--no-bare] [key=value overrides for fvc's side only]
+        [--groups 12] [--folds 3] [--tag NAME] [--example] [--no-bare] [key=value overrides for fvc only]
+    python benchmarks/video_learnability.py --summary TAG [TAG ...]   # the table over seeds
 
 Three temporal-only sets of its own (made once under benchmarks/out/video_learnability/<set>):
 
@@ -222,7 +223,29 @@ def run_bare(config, fold_dirs: list[str], seed: int) -> list[dict]:
     return results
 
 
+def summarise(tags: list[str]) -> None:
+    """One line per set and model over every seed the runs tagged ``tags`` hold: fvc, bare, paired gap."""
+    per: dict[tuple[str, str], dict[str, dict]] = {}
+    for tag in tags:
+        for path in sorted(OUT.glob(f"video_learnability_*_{tag}.json")):
+            set_name, model = path.stem.removeprefix("video_learnability_").removesuffix(f"_{tag}").split("_", 1)
+            if "_" in model:
+                continue  # a longer tag that ends like this one (fix_refit for refit)
+            per.setdefault((set_name, model), {}).update(json.loads(path.read_text())["seeds"])
+    print(f"{'set':<9}{'model':<10}{'seeds':<7}{'fvc':>7}{'bare':>7}  paired gap (mean ± sd over seeds)")
+    for (set_name, model), seeds in sorted(per.items()):
+        paired = {k: v for k, v in seeds.items() if v["bare_auc"]}
+        fvc = [statistics.mean(v["fvc_auc"]) for v in paired.values()]
+        bare = [statistics.mean(v["bare_auc"]) for v in paired.values()]
+        gaps = [f - b for f, b in zip(fvc, bare, strict=True)]
+        print(f"{set_name:<9}{model:<10}{','.join(paired):<7}{statistics.mean(fvc):>7.3f}"
+              f"{statistics.mean(bare):>7.3f}  {_mean_sd(gaps)}  per seed {[round(g, 3) for g in gaps]}")
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--summary"]:
+        summarise(sys.argv[2:])
+        return
     parser = argparse.ArgumentParser()
     parser.add_argument("--set", choices=["flicker", "reverse", "swap"], default="flicker")
     parser.add_argument("--model", default="r2plus1d")
