@@ -7,10 +7,10 @@ from __future__ import annotations
 import json
 
 import torch
+from fvc_duckdb.results import _min_epochs
 
 from fvc_core.training.schedule import EarlyStopping
 from fvc_core.training.trainer import SupervisedTrainer
-from fvc_duckdb.results import _min_epochs
 from tests.trainer.helpers import make_job, small_config
 
 
