@@ -36,7 +36,7 @@ def _texture(rng: np.random.Generator) -> np.ndarray:
     return np.kron(coarse, np.ones((8, 8, 1)))
 
 
-def write_clip(path: Path, rng: np.random.Generator, fake: bool) -> None:
+def write_clip(path: Path, rng: np.random.Generator, fake: bool, level: int = LEVEL) -> None:
     texture = _texture(rng)
     base = rng.uniform(-16, 16)
     dy, dx = rng.integers(1, 3, size=2)
@@ -49,9 +49,9 @@ def write_clip(path: Path, rng: np.random.Generator, fake: bool) -> None:
         stream.time_base = Fraction(1, FPS)
         for t in range(FRAMES):
             step = t + phase
-            level = (-1) ** step if fake else (-1) ** (step // 2)
+            sign = (-1) ** step if fake else (-1) ** (step // 2)
             view = texture[(t * dy) % SIZE:(t * dy) % SIZE + SIZE, (t * dx) % SIZE:(t * dx) % SIZE + SIZE]
-            frame = np.clip(view + base + LEVEL * level, 0, 255).astype(np.uint8)
+            frame = np.clip(view + base + level * sign, 0, 255).astype(np.uint8)
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 out.mux(packet)
         for packet in stream.encode():

@@ -27,6 +27,10 @@ class EarlyStoppingConfig(BaseModel):
                         "the lower val_loss): " + ", ".join(VAL_METRICS))
     mode: Literal["auto", "max", "min"] = Field("auto", description="auto: min for val_loss/val_eer, else max")
     min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
+    min_epochs: int | None = Field(
+        None, ge=1, description="No epoch before this one is kept or counts against patience: a validation "
+        "loss on a few videos is noisy, and its minimum in the first epochs kept an untrained model (issue 35, "
+        "docs/video_models.md). null: half of trainer.epochs, rounded up; 1: every epoch may be kept.")
     keep: Literal["best", "last"] = Field(
         "best", description="Which epoch's model scores the test part (and, with refit, how many epochs the "
         "refit trains): best, the epoch with the best metric; last, the last epoch trained, unless early "

@@ -230,8 +230,9 @@ class FoldTraining:
         self.aggregation = Aggregation(cfg.aggregation, cfg.top_k)
         self.aggregation.check(self.model)
         es = cfg.early_stopping
+        min_epochs = min(cfg.epochs, es.min_epochs or math.ceil(cfg.epochs / 2))
         self.stopping = EarlyStopping(es.metric, es.resolved_mode(), es.patience, es.min_delta,
-                                      grace_epochs=cfg.warmup_epochs)
+                                      grace_epochs=cfg.warmup_epochs, min_epochs=min_epochs)
         self.history: list[dict[str, float]] = []
         self.step = 0
         self.start_epoch = 1

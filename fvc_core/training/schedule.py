@@ -37,7 +37,9 @@ class EarlyStopping:
     A tie on the metric is decided by ``tiebreak`` (the epoch's val_loss, lower wins): on a small
     validation part val_auc saturates at 1.0 within a few epochs, and keeping the first such epoch
     kept a half-trained model (issue 18). Epochs up to ``grace_epochs`` (the warm-up) never count
-    against patience: the learning rate is still rising and the metric says little yet.
+    against patience: the learning rate is still rising and the metric says little yet. Epochs before
+    ``min_epochs`` are not candidates at all: on a validation part of 3-5 videos the loss of an
+    untrained first epoch was often never beaten, and that model scored the test part (issue 35).
     """
 
     metric: str
@@ -45,6 +47,7 @@ class EarlyStopping:
     patience: int | None
     min_delta: float = 0.0
     grace_epochs: float = 0.0
+    min_epochs: int = 1
     best: float | None = None
     best_epoch: int | None = None
     best_tiebreak: float | None = None
@@ -67,7 +70,10 @@ class EarlyStopping:
         return self.best_tiebreak is None or math.isnan(self.best_tiebreak) or tiebreak < self.best_tiebreak
 
     def update(self, value: float, epoch: int, tiebreak: float | None = None) -> bool:
-        """Record an epoch's validation value; True when it is the best so far (save the model)."""
+        """Record an epoch's validation value; True when it is the best so far (save the model).
+        An epoch before ``min_epochs`` is neither kept nor counted against patience."""
+        if epoch < self.min_epochs:
+            return False
         improved = self._better(value, tiebreak)
         if improved:
             self.best, self.best_epoch, self.best_tiebreak, self.bad_epochs = value, epoch, tiebreak, 0

@@ -58,7 +58,7 @@ def test_the_state_of_an_older_checkpoint_still_loads():
 def test_a_fold_keeps_the_lowest_loss_epoch_among_those_of_the_best_auc(tmp_path):
     # The tiny dataset is easy: val_auc reaches 1.0 in the first epochs while val_loss keeps falling.
     config = small_config(epochs=6, warmup_epochs=1, grad_accum=2, lr=3e-2, backbone_lr=None,
-                          early_stopping={"metric": "val_auc", "patience": None})
+                          early_stopping={"metric": "val_auc", "patience": None, "min_epochs": 1})
     job = make_job(tmp_path, config)
     SupervisedTrainer(config).run(job)
     checked = 0
@@ -92,7 +92,7 @@ def test_keep_last_scores_the_last_epoch_when_no_early_stop_happened(tmp_path):
     # patience larger than the budget: the fold runs every epoch, so `last` keeps epoch 4 whatever
     # the validation loss did, and says which epoch the metric preferred.
     config = small_config(epochs=4, warmup_epochs=0, lr=3e-2, backbone_lr=None,
-                          early_stopping={"patience": 10, "keep": "last"})
+                          early_stopping={"patience": 10, "keep": "last", "min_epochs": 1})
     SupervisedTrainer(config).run(make_job(tmp_path, config))
     differed = 0
     for fold in range(2):
@@ -110,7 +110,7 @@ def test_keep_last_scores_the_last_epoch_when_no_early_stop_happened(tmp_path):
 def test_keep_last_still_keeps_the_best_epoch_when_early_stopping_ended_the_fold(tmp_path):
     # min_delta no validation loss can beat: epoch 1 stays best and patience 1 stops the fold at epoch 2.
     config = small_config(epochs=5, warmup_epochs=0,
-                          early_stopping={"patience": 1, "keep": "last", "min_delta": 100.0})
+                          early_stopping={"patience": 1, "keep": "last", "min_delta": 100.0, "min_epochs": 1})
     SupervisedTrainer(config).run(make_job(tmp_path, config))
     for fold in range(2):
         fold_dir = tmp_path / "tiny_model" / f"fold_{fold}"
@@ -121,7 +121,7 @@ def test_keep_last_still_keeps_the_best_epoch_when_early_stopping_ended_the_fold
 
 def test_keep_last_with_refit_trains_the_refit_for_every_epoch(tmp_path):
     config = small_config(epochs=4, warmup_epochs=0, refit=True, lr=3e-2, backbone_lr=None,
-                          early_stopping={"patience": None, "keep": "last"})
+                          early_stopping={"patience": None, "keep": "last", "min_epochs": 1})
     SupervisedTrainer(config).run(make_job(tmp_path, config))
     differed = 0
     for fold in range(2):

@@ -140,7 +140,8 @@ def sweep_table(con, path: Path, name: str, limit: int):
         f"""SELECT s.point, f.run_id, f.fold, {picked} FROM sweep_points s JOIN folds f USING (run_id)
             WHERE s.sweep = ? ORDER BY s.point, f.fold""", params=[name]).pl()
     min_delta = {row["run_id"]: _min_delta(row["config"]) for row in points.iter_rows(named=True)}
-    chosen = _chosen_values(con, name, metric, mode, min_delta) if metric else {}
+    min_epochs = {row["run_id"]: _min_epochs(row["config"]) for row in points.iter_rows(named=True)}
+    chosen = _chosen_values(con, name, metric, mode, min_delta, min_epochs) if metric else {}
     records: dict[str, list[dict]] = {}
     for row in folds.iter_rows(named=True):
         records.setdefault(row["point"], []).append(
@@ -172,7 +173,22 @@ def _min_delta(config: str | None) -> float:
     return float(stopping.get("min_delta") or 0.0)
 
 
-def _chosen_values(con, name: str, metric: str, mode: str, min_delta: dict[str, float]) -> dict[tuple, float]:
+def _min_epochs(config: str | None) -> int:
+    """The first epoch the trainer could keep, as fvc_core.training.loop resolves it; 1 for a run
+    recorded before early_stopping.min_epochs existed (its config has no such key)."""
+    import json
+    import math
+
+    trainer = json.loads(config or "{}").get("trainer") or {}
+    stopping = trainer.get("early_stopping") or {}
+    if "min_epochs" not in stopping:
+        return 1
+    epochs = int(trainer.get("epochs") or 1)
+    return min(epochs, stopping["min_epochs"] or math.ceil(epochs / 2))
+
+
+def _chosen_values(con, name: str, metric: str, mode: str, min_delta: dict[str, float],
+                   min_epochs: dict[str, int] | None = None) -> dict[tuple, float]:
     """Per (run, fold): the value of the selection metric the trainer kept as its best (metrics.json's
     ``best_metric_value``), by replaying the fold's epochs through the trainer's own EarlyStopping. Not
     the value at ``best_epoch``: with ``early_stopping.keep: last`` that is the last epoch, not the best."""
@@ -192,7 +208,8 @@ def _chosen_values(con, name: str, metric: str, mode: str, min_delta: dict[str, 
     for row in epochs.iter_rows(named=True):
         key = (row["run_id"], row["fold"])
         if key not in stopping:
-            stopping[key] = EarlyStopping(metric, mode, None, min_delta.get(row["run_id"], 0.0))
+            stopping[key] = EarlyStopping(metric, mode, None, min_delta.get(row["run_id"], 0.0),
+                                          min_epochs=(min_epochs or {}).get(row["run_id"], 1))
         nan = float("nan")  # a NaN metric is stored as NULL
         stopping[key].update(nan if row["value"] is None else row["value"], row["epoch"],
                              nan if row["tiebreak"] is None else row["tiebreak"])
