@@ -30,6 +30,11 @@ IDENTITY_KEYS = ("seed", "data", "model", "trainer")
 SECTION_KINDS = {"data": "datasets", "model": "models", "trainer": "trainers"}
 _NO_DEFAULT = object()
 
+LEGACY: dict[str, Any] = {"trainer.early_stopping.min_epochs": 1}
+"""Keys added with a default that behaves otherwise than the versions before them, and the value those
+versions ran as: a folder whose config.yaml lacks such a key is that value's experiment, not the
+default's (min_epochs' default, half the epochs, would change which epoch the remaining folds keep)."""
+
 
 def identity_hash(config: Mapping[str, Any]) -> str:
     """The hash of a config as ``ResolvedConfig.as_dict()`` writes it (what config.yaml holds)."""
@@ -124,7 +129,7 @@ def compare(older: Mapping[str, Any], newer: Mapping[str, Any], defaults: Defaul
                 if key not in b:
                     differs.append(".".join(here))  # a key this version no longer has
                 elif key not in a:
-                    default = defaults.default(here)
+                    default = _as_older_ran(defaults.default(here), here)
                     if default is not _NO_DEFAULT and _canon(default) == _canon(b[key]):
                         filled.append(".".join(here))
                     else:
@@ -136,6 +141,29 @@ def compare(older: Mapping[str, Any], newer: Mapping[str, Any], defaults: Defaul
 
     walk({k: older[k] for k in IDENTITY_KEYS if k in older}, {k: newer[k] for k in IDENTITY_KEYS if k in newer}, ())
     return Comparison(tuple(filled), tuple(differs))
+
+
+def _as_older_ran(default: Any, path: tuple[str, ...]) -> Any:
+    """A key's default as a version without it ran: ``LEGACY`` values put in, at the key itself or
+    inside the section it defaults to."""
+    import copy
+
+    here = ".".join(path)
+    if here in LEGACY:
+        return LEGACY[here]
+    if not isinstance(default, Mapping):
+        return default
+    default = copy.deepcopy(dict(default))
+    for key, value in LEGACY.items():
+        parts = key.split(".")
+        if tuple(parts[:len(path)]) != path:
+            continue
+        node = default
+        for part in parts[len(path):-1]:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict):
+            node[parts[-1]] = value
+    return default
 
 
 def _canon(value: Any) -> Any:
@@ -188,10 +216,21 @@ def match_run(run_dir: Path, state: Mapping[str, Any], config: ResolvedConfig,
     found = compare(stored, config.as_dict(), Defaults.of(config))
     if found.differs:
         more = f" and {len(found.differs) - 5} more" if len(found.differs) > 5 else ""
-        return Match(False, why=f"; it differs in {', '.join(found.differs[:5])}{more}")
+        older = [f"{key}={LEGACY[key]}" for key in found.differs if key in LEGACY and not _has(stored, key)]
+        hint = f" (the fvc that made it ran as {', '.join(older)}: add that to resume it)" if older else ""
+        return Match(False, why=f"; it differs in {', '.join(found.differs[:5])}{more}{hint}")
     # Equal values and yet another hash (2 written as 2.0): not a key added with its default, so
     # not taken for the same experiment.
     return Match(bool(found.filled), found.filled)
+
+
+def _has(config: Mapping[str, Any], dotted: str) -> bool:
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def stored_config(run_dir: Path) -> dict[str, Any] | None:

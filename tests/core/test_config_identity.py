@@ -216,7 +216,8 @@ def test_an_edited_config_yaml_or_a_dropped_key_is_another_experiment(interrupte
 
 def test_defaults_come_from_each_sections_config_model(tmp_path):
     path = experiment(tmp_path)
-    config = load_config(path, ["trainer.early_stopping.patience=5"])
+    # min_epochs=1: how every fvc before the key ran (LEGACY), so the section is as the older one ran it.
+    config = load_config(path, ["trainer.early_stopping.patience=5", "trainer.early_stopping.min_epochs=1"])
     now = config.as_dict()
     older = json.loads(json.dumps(now))
     del older["trainer"]["early_stopping"]  # a whole nested section at its defaults...
@@ -261,3 +262,18 @@ def test_fvc_sweep_keeps_a_finished_point_an_older_fvc_made(tmp_path):
     assert out.count("finished earlier, kept") == 2, out
     assert {p.name: files(p / "fold_0") for p in points} == before
     assert len([p for p in folder.iterdir() if (p / "run.json").exists()]) == 4
+
+
+def test_a_key_whose_default_behaves_otherwise_is_compared_with_how_the_older_fvc_ran(tmp_path):
+    """early_stopping.min_epochs came with a default (half the epochs) that keeps other epochs than the
+    versions before it (every epoch a candidate): a folder without the key resumed under the default
+    would finish its folds under two rules. Only min_epochs=1, how the older fvc ran, is that run."""
+    path = experiment(tmp_path)
+    config = load_config(path)
+    older = config.as_dict()
+    del older["trainer"]["early_stopping"]["min_epochs"]
+    found = compare(older, config.as_dict(), Defaults.of(config))
+    assert found.differs == ("trainer.early_stopping.min_epochs",)
+    as_ran = load_config(path, ["trainer.early_stopping.min_epochs=1"])
+    found = compare(older, as_ran.as_dict(), Defaults.of(as_ran))
+    assert found.same and found.filled == ("trainer.early_stopping.min_epochs",)
