@@ -16,6 +16,12 @@ from pathlib import Path
 
 from fvc_core.errors import DiskFullError, is_disk_full
 
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks (checkpoints, output records, tables)."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
 Content = bytes | str | Callable[[Path], None]
 """Bytes, text (UTF-8), or a function that writes the file it is given (``df.write_parquet``...)."""
 

@@ -18,7 +18,6 @@ the new file takes the name, so either is recognised afterwards.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from collections.abc import Callable
@@ -26,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from fvc_core.atomic import Content, hidden_beside, write_atomic
+from fvc_core.atomic import Content, file_sha256, hidden_beside, write_atomic
 from fvc_core.errors import UserError
 from fvc_core.ownership import os_errors
 
@@ -46,14 +45,6 @@ class OutputKind:
 def record_path(path: Path) -> Path:
     """The record beside ``path`` (short enough for a 255-byte ``path`` name too)."""
     return hidden_beside(Path(path), RECORD_TAIL)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _read_record(record: Path) -> dict | None:
@@ -88,14 +79,14 @@ def _replaceable(path: Path, kind: OutputKind, option: str) -> list[str]:
         raise _refuse(option, path, "exists and is not a regular file")
     record = _read_record(record_path(path))
     if record is None and kind.legacy is not None and kind.legacy(path):
-        return [_sha256(path)]  # written before records existed; a file with a record is judged by it alone
+        return [file_sha256(path)]  # written before records existed; a file with a record is judged by it alone
     if not record:
         raise _refuse(option, path, f"exists and is not {kind.noun}")
     if record.get("fvc") != kind.name:
         other = record.get("noun") or "another command's output"
         raise _refuse(option, path, f"exists and is {other}, not {kind.noun}")
     # Hashed only now: a user's 50 GB video given as -o by mistake is refused without being read.
-    found = _sha256(path)
+    found = file_sha256(path)
     if found not in record["sha256"]:
         raise _refuse(option, path, f"changed since fvc wrote it as {kind.noun}")
     return [found]
@@ -124,7 +115,7 @@ def write_output(path: str | os.PathLike[str], content: Content, kind: OutputKin
         written: list[str] = []
 
         def record_both(tmp: Path) -> None:
-            written.append(_sha256(tmp))
+            written.append(file_sha256(tmp))
             _write_record(record, kind, written + earlier)
 
         # A new file is made create-only: a file of the user's that appears meanwhile is never replaced.

@@ -10,7 +10,6 @@ loads without complaint (zeroed tensor data loads as zeros), so loading never tr
 
 from __future__ import annotations
 
-import hashlib
 import pickle
 import random
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from fvc_core.atomic import write_atomic
+from fvc_core.atomic import file_sha256, write_atomic
 from fvc_core.errors import DiskFullError, UserError, one_line
 
 
@@ -30,14 +29,6 @@ class CheckpointError(UserError):
 def checksum_path(path: Path) -> Path:
     path = Path(path)
     return path.with_name(f"{path.name}.sha256")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def recorded_checksums(path: Path) -> list[str]:

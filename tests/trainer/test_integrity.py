@@ -34,8 +34,9 @@ def _few_threads():
 
 
 def stopped_in_fold_0(out: Path):
-    """A run stopped (Ctrl-C) in fold 0's second epoch: fold_0 holds last.pt and model.pt of epoch 1."""
-    config = small_config(**RESUME_CONFIG)
+    """A run stopped (Ctrl-C) in fold 0's second epoch: fold_0 holds last.pt and model.pt of epoch 1
+    (min_epochs 1: epoch 1 may be kept)."""
+    config = small_config(**{**RESUME_CONFIG, "early_stopping": {**RESUME_CONFIG["early_stopping"], "min_epochs": 1}})
     with pytest.raises(KeyboardInterrupt):
         SupervisedTrainer(config).run(make_job(out, config, dataset=InterruptingDataset(at=10)))
     return config

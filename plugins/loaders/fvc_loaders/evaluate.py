@@ -15,7 +15,6 @@ Several tables (``--table NAME=PATH``) and several runs print the train-on/test-
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -24,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fvc_core.atomic import write_atomic
+from fvc_core.atomic import file_sha256, write_atomic
 from fvc_core.contract import UserError
 from fvc_loaders.index import table_layout
 
@@ -171,14 +170,6 @@ def evaluation_metrics(frame: pl.DataFrame, threshold: float) -> dict[str, Any]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _run_dataset(run_dir: Path) -> tuple[Any, dict[str, Any]]:
     """The run's dataset plugin rebuilt from its config.yaml (clips read exactly as in training) and the config."""
     from fvc_core.plugins import get_registry
@@ -230,7 +221,7 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
              } | {"augment": False}
     with_frames = "frame_scores" in scored.columns
     protocol = {
-        "table": str(table.path.resolve()), "table_sha256": _sha256(table.path), "dataset": table.name,
+        "table": str(table.path.resolve()), "table_sha256": file_sha256(table.path), "dataset": table.name,
         "layout": table_layout(table.path), "prepare": prepared_with(table.path), "split": split, "clips": clips,
         "video_score": VIDEO_SCORE, "aggregation": aggregation_of(config).describe(),
         "frame_scores": "each frame's fake probability; frame_roc_auc pools every frame of every video" if
