@@ -42,7 +42,8 @@ def killed_in_fold_1(tmp_path_factory):
                  "size": 32},
         "model": {"name": "naive_cnn", "chunk_size": 2},
         "trainer": {"name": "supervised", "folds": 2, "epochs": 3, "grad_accum": 2, "warmup_epochs": 1,
-                    "num_workers": 0, "early_stopping": {"patience": None}},
+                    # min_epochs 1: fold 1's first epoch writes the model.pt the mutant would score
+                    "num_workers": 0, "early_stopping": {"patience": None, "min_epochs": 1}},
         "trackers": ["console"],
     }
     (root / "experiment.yaml").write_text(yaml.safe_dump(config))

@@ -24,7 +24,7 @@ class CloseDataset(TinyDataset):
 def test_early_stopping_on_val_eer_keeps_the_epoch_of_the_lowest_eer(tmp_path):
     torch.set_num_threads(1)
     config = small_config(epochs=5, warmup_epochs=0, grad_accum=2, lr=3e-2, backbone_lr=None, val_fraction=0.5,
-                          early_stopping={"metric": "val_eer", "patience": None})
+                          early_stopping={"metric": "val_eer", "patience": None, "min_epochs": 1})
     SupervisedTrainer(config).run(make_job(tmp_path, config, dataset=CloseDataset(10, 10), seed=0))
     moved = 0
     for fold in range(2):
