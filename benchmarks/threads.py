@@ -94,6 +94,8 @@ def burners(n: int) -> list[subprocess.Popen]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--conditions", default="quiet,loaded",
+                        help="which to run, comma-separated: quiet (the machine as it is), loaded (with burners)")
     args = parser.parse_args()
     import torch
 
@@ -108,7 +110,8 @@ def main() -> None:
                     "torch_default_threads": int(default)},
         "command": "benchmarks/threads.py " + " ".join(sys.argv[1:]),
     }
-    for condition in ("quiet", "loaded"):
+    conditions = [c for c in args.conditions.split(",") if c in ("quiet", "loaded")]
+    for condition in conditions:
         competitors = burners(os.cpu_count() or 1) if condition == "loaded" else []
         try:
             time.sleep(1.0 if competitors else 0.0)
@@ -121,8 +124,9 @@ def main() -> None:
         arms["ratio_default_over_auto"] = arms["default"]["epoch_s_median"] / arms["auto"]["epoch_s_median"]
         result[condition] = arms
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "threads.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps({c: result[c]["ratio_default_over_auto"] for c in ("quiet", "loaded")}))
+    name = "threads.json" if conditions == ["quiet", "loaded"] else f"threads_{'_'.join(conditions)}.json"
+    (OUT / name).write_text(json.dumps(result, indent=2))
+    print(json.dumps({c: result[c]["ratio_default_over_auto"] for c in conditions}))
 
 
 if __name__ == "__main__":
