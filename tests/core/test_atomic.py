@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ import pytest
 import fvc_core
 from fvc_core.atomic import write_atomic
 from fvc_core.errors import DiskFullError, one_line
+from tests.tmpfs import mounted_tmpfs
 
 REPO = Path(fvc_core.__file__).parent.parent
 # The lead's files, being edited while this refactor landed (see the helper's report): their copies go next.
@@ -73,16 +72,8 @@ def test_a_temporary_name_says_whose_it_is(tmp_path):
 @pytest.fixture
 def full_disk(tmp_path):
     """A 1 MiB tmpfs (needs root): a really full disk."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root and mount(8)")
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mnt)], capture_output=True).returncode:
-        pytest.skip("cannot mount a tmpfs here")
-    try:
-        yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
+    with mounted_tmpfs(tmp_path / "small", "size=1m", "a full disk is not tested here") as mount:
+        yield mount
 
 
 def test_a_full_disk_is_one_line_naming_the_file_and_leaves_nothing(full_disk):

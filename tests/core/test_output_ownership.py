@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 
 from tests.report.conftest import fvc, tiny_run  # noqa: F401  (the session's tiny finished run)
+from tests.tmpfs import mounted_tmpfs
 
 
 def refused(done: subprocess.CompletedProcess, path: Path) -> str:
@@ -111,18 +112,8 @@ def test_a_folder_or_a_file_in_the_way_is_one_line(tiny_run, videos, tmp_path): 
 @pytest.fixture
 def read_only(tmp_path):
     """A read-only tmpfs mounted for the test (root ignores chmod, so a real read-only file system)."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a read-only tmpfs needs root and mount(8)")
-    mount = tmp_path / "ro"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()})")
-    try:
+    with mounted_tmpfs(tmp_path / "ro", "ro,size=1m", "a read-only file system is not tested here") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_a_read_only_file_system_is_one_line(tiny_run, videos, read_only):  # noqa: F811

@@ -20,6 +20,7 @@ from fvc_core.errors import UserError
 from fvc_core.training import checkpoint
 from fvc_core.training.checkpoint import CheckpointError
 from fvc_core.training.trainer import SupervisedTrainer
+from tests.tmpfs import mounted_tmpfs
 from tests.trainer.helpers import TinyDataset, make_job, small_config
 from tests.trainer.run_tiny import RESUME_CONFIG
 from tests.trainer.test_resume import InterruptingDataset, metrics, reference_run
@@ -151,18 +152,8 @@ FVC = [sys.executable, "-m", "fvc_core.cli"]
 @pytest.fixture
 def small_tmpfs(tmp_path):
     """A 8 MiB tmpfs mounted for the test (needs root), unmounted after."""
-    if os.geteuid() != 0 or shutil.which("mount") is None:
-        pytest.skip("mounting a tmpfs needs root and mount(8): a full disk is not tested here")
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()}): a full disk is not tested here")
-    try:
+    with mounted_tmpfs(tmp_path / "small", "size=8m", "a full disk is not tested here") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def fill(mount: Path, leave: int) -> Path:
