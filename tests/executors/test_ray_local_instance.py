@@ -94,10 +94,14 @@ def process_tree(root: int) -> list[int]:
 
 
 def command_line(pid: int) -> str:
+    """The program's own name, then its arguments: the folder it lives in is as long as the checkout's path,
+    and would push the name out of a shortened line."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return ""
+    words = [w.decode(errors="replace") for w in argv if w]
+    return " ".join([Path(words[0]).name, *words[1:]]) if words else ""
 
 
 def listening_sockets() -> dict[int, ipaddress.IPv4Address | ipaddress.IPv6Address | tuple]:
