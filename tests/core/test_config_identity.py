@@ -30,7 +30,7 @@ from fvc_core.config import load_config  # noqa: E402
 from fvc_core.config_identity import Defaults, compare  # noqa: E402
 from fvc_core.plugins import clear_cache  # noqa: E402
 from fvc_core.training import checkpoint  # noqa: E402
-from tests.core.conftest import write_distribution  # noqa: E402
+from tests.builders import write_distribution  # noqa: E402
 
 TRACKERS = "trackers=[console,duckdb,mlflow]"
 ADDED = ("aggregation", "top_k")  # trainer keys an "older fvc" did not have

@@ -23,7 +23,7 @@ import polars as pl  # noqa: E402
 from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 
-from tests.core.conftest import write_distribution  # noqa: E402
+from tests.builders import write_distribution  # noqa: E402
 from tests.trainer.helpers import TINY_MODEL_PLUGIN  # noqa: E402
 
 FVC = [sys.executable, "-m", "fvc_core.cli"]
