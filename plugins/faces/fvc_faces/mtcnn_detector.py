@@ -224,13 +224,20 @@ class MTCNNDetector:
         h, w = frames[0].shape[:2]
         if any(f.shape[:2] != (h, w) for f in frames):  # a video's frames share one size; others one by one
             return [self._batch([f])[0] for f in frames]
+        shrink = min(1.0, DETECT_SIDE / max(h, w))
+        size = (round(h * shrink), round(w * shrink))
         with torch.inference_mode():
-            images = torch.from_numpy(np.stack(frames)).to(self.device).permute(0, 3, 1, 2).float()
-            images = (images - 127.5) / 128  # the networks' input range, [-1, 1]
-            shrink = min(1.0, DETECT_SIDE / max(h, w))
-            if shrink < 1.0:
-                images = F.interpolate(images, size=(round(h * shrink), round(w * shrink)), mode="area")
-            rows = self._pnet(images)
+            if self.device.type == "cpu":
+                # On the CPU, OpenCV's area resampling of the uint8 frames is several times faster
+                # than torch's (adaptive pooling); on a GPU the frames go over once and stay there.
+                pictures = [_area(f, size) for f in frames]
+                images = _tensor(pictures, self.device)
+            else:
+                pictures = None
+                images = _tensor(frames, self.device)
+                if shrink < 1.0:
+                    images = F.interpolate(images, size=size, mode="area")
+            rows = self._pnet(images, pictures)
             rows = self._stage(images, rows, self.rnet, 24, THRESHOLDS[1], NMS[1])
             rows = self._stage(images, rows, self.onet, 48, THRESHOLDS[2], NMS[2])
         result: list[list[Box]] = [[] for _ in frames]
@@ -242,7 +249,9 @@ class MTCNNDetector:
             result[int(row[0])].append(tuple(float(v) for v in (*values[:5], *pairs)))
         return result
 
-    def _pnet(self, images: Any) -> np.ndarray:
+    def _pnet(self, images: Any, pictures: list[np.ndarray] | None) -> np.ndarray:
+        """PNet over the pyramid: ``images`` (N, 3, H, W) in [-1, 1], ``pictures`` the same as uint8
+        (H, W, 3) arrays where OpenCV resamples them (on the CPU), else None."""
         from torch.nn import functional as F
 
         _, _, h, w = images.shape
@@ -251,7 +260,13 @@ class MTCNNDetector:
         found = []
         while min(h, w) * scale >= 12:
             size = (math.ceil(h * scale), math.ceil(w * scale))
-            offsets, probs = self.pnet(F.interpolate(images, size=size, mode="area"))
+            if pictures is None:
+                level = F.interpolate(images, size=size, mode="area")
+            else:
+                # Each level from the one before (at most 1/0.709 larger): as sharp, far cheaper.
+                pictures = [_area(p, size) for p in pictures]
+                level = _tensor(pictures, self.device)
+            offsets, probs = self.pnet(level)
             b, y, x = (probs[:, 1] > THRESHOLDS[0]).nonzero(as_tuple=True)
             if len(b):
                 reg = offsets[b, :, y, x].cpu().numpy()
@@ -287,6 +302,23 @@ class MTCNNDetector:
         rows = rows[probs > threshold]
         rows = _nms_per_image(rows, nms)
         return rows if size == 48 else _square(rows)
+
+
+def _area(picture: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``picture`` resampled to ``size`` (height, width) by pixel area (OpenCV), as the published MTCNN."""
+    import cv2
+
+    if picture.shape[:2] == size:
+        return np.ascontiguousarray(picture)
+    return cv2.resize(np.ascontiguousarray(picture), (size[1], size[0]), interpolation=cv2.INTER_AREA)
+
+
+def _tensor(pictures: Sequence[np.ndarray], device: Any) -> Any:
+    """(N, 3, H, W) float32 in the networks' input range [-1, 1] from uint8 RGB pictures."""
+    import torch
+
+    images = torch.from_numpy(np.stack(pictures)).to(device).permute(0, 3, 1, 2).float()
+    return (images - 127.5) / 128
 
 
 def _crops(images: Any, rows: np.ndarray, size: int) -> Any:
