@@ -191,6 +191,7 @@ def _refine(rows: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 class MTCNNDetector:
     name = "mtcnn"
+    landmarks = True  # each box is followed by the five landmarks (--face-align needs them)
 
     def __init__(self, device: str | None = None) -> None:
         import joblib
