@@ -51,6 +51,8 @@ class FaceSettings:
     same_crop: bool = True  # a fake takes its real video's boxes where the pairing column names one
     pair_column: str | None = None  # default: source_id, else group, where the table has it
     align: bool = False  # warp each frame's face onto the canonical five-point face (align.py)
+    # Detect only on the frames data.sampler uniform with data.num_frames N reads (sampled.py).
+    frames: int | None = None
 
     def check(self) -> None:
         if not 0 <= self.margin <= 3:
@@ -61,6 +63,11 @@ class FaceSettings:
                             "(a centred window: 1 for none, 3, 5, ...)")
         if self.every < 1:
             raise UserError(f"--face-every {self.every}: expected 1 or more")
+        if self.frames is not None and self.frames < 1:
+            raise UserError(f"--face-frames {self.frames}: expected 1 or more (data.num_frames of the run)")
+        if self.frames is not None and self.every != 1:
+            raise UserError(f"--face-frames {self.frames} and --face-every {self.every}: one or the other "
+                            "(the frames a run reads, or every N-th frame)")
         if self.mode not in MODES:
             raise UserError(f"--face-mode {self.mode!r}: expected {' or '.join(MODES)}")
         if self.no_face not in NO_FACE:
@@ -112,15 +119,34 @@ def detect_video(settings: FaceSettings, job: tuple[str, str]) -> str | None:
         detections.extend((i, boxes) for (i, _), boxes in zip(pending, found, strict=True))
         pending.clear()
 
-    try:
+    wanted: set[int] | None = None  # with --face-frames: the frames read and their smoothing windows
+    if settings.frames:
+        from fvc_faces import sampled
+
+        expected = sampled.packet_count(source)
+        wanted = set(sampled.frames_to_check(expected, settings.frames, settings.smoothing))
+
+    def detect_where(check: Any) -> None:
+        nonlocal frames, width, height
+        frames = 0
         for index, frame in enumerate(iter_frames(source)):
             frames += 1
             height, width = frame.shape[:2]
-            if index % settings.every == 0:
+            if check(index):
                 pending.append((index, frame))
                 if len(pending) >= DETECT_BATCH:
                     flush()
         flush()
+
+    try:
+        detect_where(lambda i: i % settings.every == 0 if wanted is None else i in wanted)
+        if wanted is not None and frames != expected:
+            # The packets were not one frame each: the frames read follow from the frames decoded.
+            done = {i for i, _ in detections}
+            missing = set(sampled.frames_to_check(frames, settings.frames, settings.smoothing)) - done
+            if missing:
+                detect_where(lambda i: i in missing)
+                detections.sort(key=lambda d: d[0])
     except BadVideoError as exc:
         return exc.reason
     tracks = tracking.keep(tracking.link(detections))
@@ -423,6 +449,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                        help="column naming a fake's real video (default: source_id, else group)")
     group.add_argument("--no-face-same-crop", dest="face_same_crop", action="store_false",
                        help="detect faces in the fakes too instead of reusing their real video's boxes")
+    group.add_argument("--face-frames", type=int, default=None, metavar="N",
+                       help="detect only on the frames a run with data.sampler uniform and data.num_frames N "
+                            "reads (and the smoothing window around each); the others are interpolated")
     group.add_argument("--face-align", action="store_true",
                        help="warp each frame's face onto a canonical five-point face (a detector with "
                             "landmarks: --face-detector mtcnn), at scale 1 + --face-margin")
@@ -436,7 +465,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     settings = FaceSettings(args.face_detector, args.face_margin, args.face_smoothing, args.face_every,
                             args.face_mode, args.face_no_face, args.face_same_crop, args.face_pair_column,
-                            args.face_align)
+                            args.face_align, args.face_frames)
     result = prepare_faces(args.table, args.output, encoding=Encoding(args.size, args.crf, args.preset),
                            faces=settings, on_bad_video=args.on_bad_video, video_column=args.video_column,
                            label_column=args.label_column, workers=args.workers)
