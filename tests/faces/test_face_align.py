@@ -121,3 +121,32 @@ def test_align_with_a_detector_without_landmarks_is_one_line(prepared, tmp_path,
     assert err == ("error: --face-align: face detector 'opencv-haar' gives no landmarks "
                    "(--face-detector mtcnn does)")
     assert not out.exists()
+
+
+def test_aligned_crops_are_the_same_bytes_in_worker_processes_and_in_this_one(prepared, tmp_path):
+    """A spawned worker (one torch thread, ``-j 2``) and this process (two threads) find the same
+    landmarks and write the same files (before MTCNN ran on one thread, the boxes differed in the
+    second decimal)."""
+    import os
+    import subprocess
+    import sys
+
+    import polars as pl
+    import torch
+
+    one = prepared.parent / "tilted.parquet"  # one video: one worker to start
+    pl.read_parquet(prepared).filter(pl.col("source_id") == "t").write_parquet(one)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        prepare_faces(one, tmp_path / "here", encoding=Encoding(size=SIZE), faces=ALIGN, workers=0)
+    finally:
+        torch.set_num_threads(threads)
+    done = subprocess.run([sys.executable, "-m", "fvc_core.cli", "prepare", str(one), "-o",
+                           str(tmp_path / "workers"), "--faces", "--face-detector", "mtcnn", "--face-align",
+                           "--size", str(SIZE), "-j", "2"],
+                          cwd=Path(__file__).resolve().parents[2], env={**os.environ, "CI": "1"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("real/tilted.mp4", ".faces/real/tilted.mp4.json"):
+        assert (tmp_path / "workers" / name).read_bytes() == (tmp_path / "here" / name).read_bytes(), name

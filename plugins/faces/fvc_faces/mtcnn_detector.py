@@ -213,9 +213,20 @@ class MTCNNDetector:
     def detect_batch(self, frames: Sequence[np.ndarray]) -> list[list[Box]]:
         """Per frame: (x0, y0, x1, y1, score, then the five landmarks as x, y pairs: the eye on the
         picture's left, the other eye, the nose tip, the mouth corner on the left, the other one)."""
+        import torch
+
         out: list[list[Box]] = []
-        for start in range(0, len(frames), BATCH):
-            out.extend(self._batch(frames[start : start + BATCH]))
+        # On the CPU, one thread: a batch's numbers were measured to change with the thread count (in
+        # the 4th decimal), which would make a crop depend on -j (workers have one thread, a run with
+        # -j 0 has all). prepare's workers already run one thread each.
+        threads = torch.get_num_threads()
+        if self.device.type == "cpu":
+            torch.set_num_threads(1)
+        try:
+            for start in range(0, len(frames), BATCH):
+                out.extend(self._batch(frames[start : start + BATCH]))
+        finally:
+            torch.set_num_threads(threads)
         return out
 
     def _batch(self, frames: Sequence[np.ndarray]) -> list[list[Box]]:
