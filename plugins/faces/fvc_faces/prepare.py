@@ -317,6 +317,11 @@ def prepare_faces(
     pair_column, pairs = _pairing(raw, faces, labels)
     recorded = asdict(encoding) | {"faces": asdict(faces) | {
         "detector_version": detector.version, "pair_column": pair_column}}
+    # Settings added after face folders existed are recorded only when used, so that a folder made
+    # before them (which ran with their defaults) still resumes.
+    for key, default in (("align", False), ("frames", None)):
+        if recorded["faces"][key] == default:
+            del recorded["faces"][key]
     if faces.align:
         from fvc_faces.align import TEMPLATE
 
