@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from fvc_core.training.predict import RunFolds
+    from fvc_loaders.perturb import Perturbed
 
 EVALUATION = "evaluation"  # the ownership kind of an eval/<NAME> folder
 EVAL_WAY_OUT = "choose another --name, or move that folder away"
@@ -140,7 +141,7 @@ def metric_block(labels: list[int], scores: dict[str, list[float]], threshold: f
 
     folds = {k[len("score_fold_"):]: one(k) for k in scores if k.startswith("score_fold_")}
     names = ("accuracy", "precision", "recall", "f1_score", "roc_auc", "average_precision", "eer",
-             *(("frame_roc_auc",) if frames else ()))
+             "ece_15", "brier", "log_loss", *(("frame_roc_auc",) if frames else ()))
     mean, std = summarize(list(folds.values()), names)
     return {"fold_mean_score": one("score"), "folds": folds, "over_folds": {"mean": mean, "std": std}}
 
@@ -184,11 +185,13 @@ def _run_dataset(run_dir: Path) -> tuple[Any, dict[str, Any]]:
 
 
 def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
-             device: str = "cpu", track: bool = True, folds: RunFolds | None = None) -> dict[str, Any]:
+             device: str = "cpu", track: bool = True, folds: RunFolds | None = None,
+             perturbed: Perturbed | None = None) -> dict[str, Any]:
     """Score ``table`` with the run's finished folds (``folds``, a ``run_folds`` of the run, else found
     now); write and return eval/<name>/metrics.json's content, and (``track``) tell the run's trackers
     (an MLflow run eval/<name>, a DuckDB ``evaluations`` row...). The protocol records the folds used and
-    those of the run that had not finished."""
+    those of the run that had not finished. ``perturbed``: every video read with that damage
+    (``fvc_loaders.perturb``), recorded in the protocol."""
     import polars as pl
 
     from fvc_core import ownership
@@ -199,6 +202,10 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
 
     run_dir = Path(run_dir)
     dataset, config = _run_dataset(run_dir)
+    if perturbed is not None:
+        from fvc_loaders.perturb import PerturbedDataset
+
+        dataset = PerturbedDataset(dataset, perturbed)
     folds = folds if folds is not None else run_folds(run_dir, config)
     out_dir = run_dir / "eval" / table.name
     # Refused before minutes of scoring, not after.
@@ -227,7 +234,7 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
         "frame_scores": "each frame's fake probability; frame_roc_auc pools every frame of every video" if
         with_frames else NO_FRAME_SCORES, "fold_aggregation": FOLD_AGGREGATION, "threshold": threshold,
         "folds": list(folds.used), "folds_expected": folds.expected, "folds_missing": list(folds.missing),
-        "device": device,
+        "device": device, "perturbation": perturbed.record() if perturbed is not None else None,
         "trained_on": (config.get("data") or {}).get("metadata") or (config.get("data") or {}).get("name"),
         "trained_layout": trained_with.get("layout"), "trained_prepare": trained_with.get("prepare"),
         "trained_split": {k: (config.get("trainer") or {}).get(k) for k in ("split", "folds", "val_fraction")}
@@ -263,6 +270,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", help="only the table rows of this split (e.g. test: a dataset's official "
                                         "test set, from fvc index --layout)")
     parser.add_argument("--device", default="cpu", help="torch device for the models (default: %(default)s)")
+    parser.add_argument("--perturb", action="append", default=[], metavar="SPEC",
+                        help="also score every table under this damage, to real and fake videos alike: NAME "
+                             "(every level), NAME:LEVELS (blur:1,3,5 or blur:1-5), deeperforensics (its seven at "
+                             "levels 1-5), ffpp (c23, c40); repeatable. Results: eval/NAME+PERTURBATION-LEVEL/ and "
+                             "eval/NAME/robustness.json (docs/evaluation.md)")
+    parser.add_argument("--perturb-seed", type=int, default=0, metavar="N",
+                        help="seed of the random damage (noise, block places), with each video's content")
 
 
 def _targets(args: argparse.Namespace) -> tuple[list[Path], list[EvalTable]]:
@@ -318,6 +332,11 @@ def run_command(args: argparse.Namespace) -> int:
     from fvc_core.training.predict import run_folds
 
     runs, tables = _targets(args)
+    perturbs = []
+    if args.perturb:  # every SPEC checked before minutes of scoring, not after
+        from fvc_loaders.perturb import parse_specs
+
+        perturbs = parse_specs(args.perturb, seed=args.perturb_seed)
     console = get_console()
     results: dict[tuple[Path, str], dict[str, Any]] = {}
     for run in runs:
@@ -338,6 +357,11 @@ def run_command(args: argparse.Namespace) -> int:
             if metrics["skipped"]:
                 console.print(f"[yellow]warning:[/] {len(metrics['skipped'])} videos of {table.name} could not be "
                               "read and are left out of its metrics (listed in metrics.json)")
+            if perturbs:
+                from fvc_loaders.robustness import evaluate_grid
+
+                evaluate_grid(run, table, metrics, perturbs, split=args.split, device=args.device, folds=folds,
+                              console=console)
     matrix = Table(title="ROC AUC of the folds' mean score (mean ± std of the fold models); rows: trained on, "
                          "columns: tested on")
     matrix.add_column("run (trained on)", overflow="fold")
