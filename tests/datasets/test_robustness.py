@@ -106,3 +106,28 @@ def test_a_wrong_perturbation_is_one_line_before_any_scoring(world):
     assert done.returncode == 2
     assert done.stderr.strip() == "error: --perturb 'blur:9': level 9 does not exist (levels 1-5)"
     assert not (world["run"] / "eval" / "bad").exists()
+
+
+def test_evaluate_scores_through_each_fold_s_temperature_as_its_test_part_was(world, tmp_path):
+    config = yaml.safe_load((world["root"] / "experiment.yaml").read_text())
+    config["output_dir"] = str(tmp_path / "runs")
+    config["data"].pop("cache")
+    config["trainer"]["calibration"] = "temperature"
+    (tmp_path / "calibrated.yaml").write_text(yaml.safe_dump(config))
+    assert main(["run", str(tmp_path / "calibrated.yaml")]) == 0
+    run = tmp_path / "runs" / "naive_cnn"
+    assert fvc("evaluate", str(run), str(world["table"]), "--name", "own").returncode == 0
+    evaluated = pl.read_parquet(run / "eval/own/predictions.parquet")
+    metrics = json.loads((run / "eval/own/metrics.json").read_text())
+    for fold in (0, 1):
+        temperature = json.loads((run / f"fold_{fold}/metrics.json").read_text())["temperature"]
+        assert metrics["protocol"]["calibration"]["temperature"][str(fold)] == temperature
+        # The fold's own test videos get the very score its predictions.parquet holds.
+        tested = pl.read_parquet(run / f"fold_{fold}/predictions.parquet").join(evaluated, on="video_path")
+        assert tested[f"score_fold_{fold}"].to_list() == pytest.approx(tested["score"].to_list(), abs=1e-6)
+        assert tested[f"score_uncalibrated_fold_{fold}"].to_list() == pytest.approx(
+            tested["score_uncalibrated"].to_list(), abs=1e-6)
+    means = [(a + b) / 2 for a, b in zip(evaluated["score_fold_0"], evaluated["score_fold_1"], strict=True)]
+    assert evaluated["score"].to_list() == pytest.approx(means)
+    assert metrics["overall"]["fold_mean_score"]["ece_15"] == pytest.approx(
+        compute_metrics(evaluated["label"].to_list(), means)["ece_15"])

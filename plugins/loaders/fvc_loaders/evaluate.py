@@ -171,6 +171,44 @@ def evaluation_metrics(frame: pl.DataFrame, threshold: float) -> dict[str, Any]:
     return out
 
 
+def calibrated(scores: pl.DataFrame, folds: RunFolds, threshold: float) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Each fold model's scores through the temperature its fold fitted on its validation part
+    (``trainer.calibration: temperature``, metrics.json's ``temperature``), as its test scores were; the
+    folds' mean, and the prediction, from those. The model's own scores stay in ``score_uncalibrated``
+    and ``score_uncalibrated_fold_<k>``. Unchanged for a run trained without it."""
+    import polars as pl
+
+    from fvc_core.training.calibration import apply_temperature
+
+    temperatures = {}
+    for k, fold_dir in zip(folds.used, folds.dirs, strict=True):
+        recorded = json.loads((Path(fold_dir) / "metrics.json").read_text()).get("temperature")
+        if isinstance(recorded, (int, float)):
+            temperatures[k] = float(recorded)
+    if not temperatures:
+        return scores, {"method": "none"}
+    if set(temperatures) != set(folds.used):  # folds of one run are calibrated alike; anything else is not ours
+        raise UserError(f"{folds.run_dir}: fold(s) {sorted(set(folds.used) - set(temperatures))} record no "
+                        "temperature where the others do; retrain them (delete their folders, fvc run again)")
+    columns = [f"score_fold_{k}" for k in folds.used]
+    out = scores.with_columns(pl.col("score").alias("score_uncalibrated"),
+                              *(pl.col(c).alias(c.replace("score_", "score_uncalibrated_", 1)) for c in columns))
+    for k, column in zip(folds.used, columns, strict=True):
+        values = out[column].to_list()
+        kept = [i for i, v in enumerate(values) if v is not None]
+        new = apply_temperature([values[i] for i in kept], temperatures[k])
+        for i, v in zip(kept, new, strict=True):
+            values[i] = v
+        out = out.with_columns(pl.Series(column, values, dtype=pl.Float64))
+    mean = pl.mean_horizontal(columns)
+    out = out.with_columns(pl.when(pl.col("score").is_null()).then(None).otherwise(mean).alias("score"))
+    out = out.with_columns(pl.when(pl.col("score").is_null()).then(None)
+                           .when(pl.col("score") >= threshold).then(pl.lit("fake")).otherwise(pl.lit("real"))
+                           .alias("prediction"))
+    return out, {"method": "temperature", "temperature": {str(k): t for k, t in temperatures.items()},
+                 "fitted_on": "each fold's validation part", "applied_to": "each fold model's score, then the mean"}
+
+
 def _run_dataset(run_dir: Path) -> tuple[Any, dict[str, Any]]:
     """The run's dataset plugin rebuilt from its config.yaml (clips read exactly as in training) and the config."""
     from fvc_core.plugins import get_registry
@@ -215,6 +253,7 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
 
     scores = score_videos(run_dir, frame["video_path"].to_list(), device=device, dataset=dataset, frames=True,
                           folds=folds)
+    scores, calibration = calibrated(scores, folds, threshold)
     predictions = with_scores(frame, scores)
     scored = predictions.filter(pl.col("error").is_null())
     skipped = predictions.filter(pl.col("error").is_not_null())
@@ -235,6 +274,7 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
         with_frames else NO_FRAME_SCORES, "fold_aggregation": FOLD_AGGREGATION, "threshold": threshold,
         "folds": list(folds.used), "folds_expected": folds.expected, "folds_missing": list(folds.missing),
         "device": device, "perturbation": perturbed.record() if perturbed is not None else None,
+        "calibration": calibration,
         "trained_on": (config.get("data") or {}).get("metadata") or (config.get("data") or {}).get("name"),
         "trained_layout": trained_with.get("layout"), "trained_prepare": trained_with.get("prepare"),
         "trained_split": {k: (config.get("trainer") or {}).get(k) for k in ("split", "folds", "val_fraction")}
