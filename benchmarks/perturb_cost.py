@@ -74,7 +74,6 @@ def main() -> int:
 
     import polars as pl
     import torch
-
     from fvc_loaders.config import MetadataConfig
     from fvc_loaders.dataset import MetadataDataset
     from fvc_loaders.perturb import PerturbedDataset, parse_specs

@@ -540,7 +540,8 @@ class FoldTraining:
         outputs.write_predictions(paths["predictions.parquet"], [self.env.paths[r] for r in rows], labels,
                                   scores, self.fold, self.frame_scores,
                                   uncalibrated=raw if temperature is not None else None,
-                                  calibration=f"temperature {temperature['temperature']:.6g}" if temperature else "none")
+                                  calibration=f"temperature {temperature['temperature']:.6g}"
+                                  if temperature else "none")
         outputs.write_json(paths["history.json"], self.history)
         test = compute_metrics(labels, scores, cfg.threshold)
         test["calibration"] = temperature or {"method": "none"}

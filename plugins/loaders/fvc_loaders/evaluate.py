@@ -179,10 +179,11 @@ def calibrated(scores: pl.DataFrame, folds: RunFolds, threshold: float) -> tuple
     import polars as pl
 
     from fvc_core.training.calibration import apply_temperature
+    from fvc_core.training.outputs import read_json
 
     temperatures = {}
     for k, fold_dir in zip(folds.used, folds.dirs, strict=True):
-        recorded = json.loads((Path(fold_dir) / "metrics.json").read_text()).get("temperature")
+        recorded = read_json(Path(fold_dir) / "metrics.json").get("temperature")
         if isinstance(recorded, (int, float)):
             temperatures[k] = float(recorded)
     if not temperatures:
