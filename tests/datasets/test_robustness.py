@@ -43,7 +43,8 @@ def world(tmp_path_factory) -> dict[str, Path]:
         "model": {"name": "naive_cnn", "chunk_size": 2},
         "trainer": {"name": "supervised", "folds": 2, "epochs": 1, "grad_accum": 1, "warmup_epochs": 0,
                     "num_workers": 0},
-        "trackers": ["console", "duckdb"],
+        "trackers": ["console", "duckdb", "mlflow"],
+        "mlflow": {"log_plots": False},
     }
     (root / "experiment.yaml").write_text(yaml.safe_dump(config))
     assert main(["run", str(root / "experiment.yaml")]) == 0
@@ -54,7 +55,7 @@ def _entries(cache: Path) -> int:
     return sum(1 for _ in (cache / "clips").rglob("*.clip"))
 
 
-def test_one_command_gives_the_grid_per_fold_and_overall_in_files_and_duckdb(world):
+def test_one_command_gives_the_grid_per_fold_and_overall_in_files_duckdb_and_mlflow(world):
     run, cache = world["run"], world["cache"]
     before = _entries(cache)
     done = fvc("evaluate", str(run), str(world["table"]), "--name", "mini", "--perturb", "blur:1,5",
@@ -91,6 +92,22 @@ def test_one_command_gives_the_grid_per_fold_and_overall_in_files_and_duckdb(wor
         protocol = con.execute("SELECT protocol FROM evaluations WHERE name = 'mini+c40-1' LIMIT 1").fetchone()[0]
     assert {"mini", "mini+blur-1", "mini+blur-5", "mini+c40-1"} <= names
     assert json.loads(protocol)["perturbation"]["parameter"] == 40
+    # ... and in MLflow: one run per evaluation under the run's parent, calibration beside AUC, folds included.
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{run.parent / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("robust")
+    evals = {r.info.run_name: r for r in client.search_runs([experiment.experiment_id],
+                                                            "tags.`fvc.role` = 'evaluation'")}
+    assert {"eval/mini", "eval/mini+blur-1", "eval/mini+blur-5", "eval/mini+c40-1"} <= set(evals)
+    blurred_metrics = json.loads((run / "eval/mini+blur-5/metrics.json").read_text())["overall"]["fold_mean_score"]
+    found = evals["eval/mini+blur-5"].data
+    assert found.params["protocol.perturbation.name"] == "blur" and found.params["protocol.perturbation.level"] == "5"
+    assert found.metrics["test_auc"] == pytest.approx(blurred_metrics["roc_auc"])
+    assert found.metrics["test_ece_15"] == pytest.approx(blurred_metrics["ece_15"])
+    folds = client.search_runs([experiment.experiment_id], "tags.`fvc.role` = 'fold'")
+    fold_0 = json.loads((run / "fold_0/metrics.json").read_text())
+    assert any(r.data.metrics.get("test_brier") == pytest.approx(fold_0["brier"]) for r in folds)
     # Perturbed clips are cached like clean ones (12 videos x 3 perturbations), keyed apart from them ...
     assert _entries(cache) == before + 36
     # ... so the same command again decodes nothing new and gives the same numbers.
