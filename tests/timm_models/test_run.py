@@ -61,9 +61,15 @@ def test_fvc_run_trains_cnns_and_vision_transformers_with_frame_scores(tmp_path,
                                                                        weights_kwargs):
     model = {**model, "weights": str(_timm_weights(tmp_path, model["arch"], seed=0, **weights_kwargs))}
     assert main(["run", str(experiment(tmp_path, video_table, model, aggregation="mean_prob"))]) == 0
-    for metrics in _fold_metrics(tmp_path / "runs" / model["name"]):
+    run = tmp_path / "runs" / model["name"]
+    for metrics in _fold_metrics(run):
         assert metrics["frame_roc_auc"] is not None and metrics["n_frames"] == 16
         assert metrics["aggregation"]["name"] == "mean_prob"
+    # fvc explain draws Grad-CAM maps of every fold (a transformer's tokens as their grid).
+    video = Path(pl.read_parquet(video_table)["video_path"][1])
+    assert main(["explain", str(run), str(video), "-o", str(tmp_path / "explain")]) == 0
+    drawn = sorted(p.name for p in (tmp_path / "explain").glob("*.png"))
+    assert drawn == [f"{video.stem}_{name}.png" for name in ("frame_scores", "gradcam_fold_0", "gradcam_fold_1")]
 
 
 def test_another_weights_file_gives_other_predictions(tmp_path, video_table):
@@ -87,3 +93,23 @@ def test_another_weights_file_gives_other_predictions(tmp_path, video_table):
         assert torch.allclose(model.backbone.conv1[0].weight, conv, atol=1e-6)
         scores.append(pl.read_parquet(folder / "runs" / "timm" / "fold_0" / "predictions.parquet")["score"])
     assert (scores[0] - scores[1]).abs().max() > 1e-4
+
+
+def test_a_linear_probe_trains_the_classifier_alone(tmp_path, video_table):
+    """freeze: backbone through fvc run: every backbone tensor (BatchNorm statistics included) is the weights
+    file's, bit for bit, in every fold's model; the classifier learnt."""
+    from safetensors.torch import load_file
+
+    from fvc_core.training.predict import load_fold_model
+
+    weights = _timm_weights(tmp_path, "resnet10t", seed=0)
+    exp = experiment(tmp_path, video_table, {"name": "timm", "arch": "resnet10t", "weights": str(weights),
+                                             "freeze": "backbone", "chunk_size": 3}, epochs=2, lr=1e-2)
+    assert main(["run", str(exp)]) == 0
+    published = load_file(str(weights))
+    for k in (0, 1):
+        trained = load_fold_model(tmp_path / "runs" / "timm" / f"fold_{k}").backbone.state_dict()
+        differ = sorted(name for name, value in trained.items()
+                        if not name.startswith("fc.") and not torch.equal(value, published[name]))
+        assert differ == [], differ
+        assert trained["fc.weight"].shape == (2, 512)  # the file's 1000-class head was replaced, then trained
