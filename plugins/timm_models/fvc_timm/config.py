@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from fvc_core.contract import ModelInput
 
@@ -56,8 +57,8 @@ class TimmModelConfig(BaseModel):
     @model_validator(mode="after")
     def _one_source_of_weights(self) -> TimmModelConfig:
         if self.weights is not None and self.pretrained != "none":
-            raise ValueError(f"weights and pretrained: {self.pretrained} both say where the weights come from; "
-                             "set one")
+            raise PydanticCustomError("weights", f"weights and pretrained: {self.pretrained} both say where the "
+                                      "weights come from; set one")
         return self
 
     def architecture_name(self) -> str:
@@ -87,7 +88,10 @@ class TimmConfig(TimmModelConfig):
         # Imports timm (and torch): only a config naming model `timm` pays for it.
         from fvc_timm.timm_import import architecture
 
-        architecture(name)
+        try:
+            architecture(name)
+        except ValueError as exc:
+            raise PydanticCustomError("arch", str(exc)) from None
         return name
 
     def architecture_name(self) -> str:
