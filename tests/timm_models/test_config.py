@@ -59,15 +59,15 @@ def test_weights_that_do_not_fit_or_would_run_code_are_one_line(tmp_path):
     torch.save(import_timm().create_model("resnet18").state_dict(), tmp_path / "resnet18.pt")
     with pytest.raises(UserError, match=r"^model.weights: .*resnet18.pt: does not fit resnet10t: .* of another "
                        r"shape .*; \d+ unknown"):
-        TimmDetector("resnet10t", weights=tmp_path / "resnet18.pt")
+        TimmDetector("resnet10t", weights=tmp_path / "resnet18.pt").train()
     torch.save({"weights": torch.nn.Linear(2, 2)}, tmp_path / "pickled.pt")  # a module: needs pickle to load
     with pytest.raises(UserError, match="pickled.pt: not a state dict that loads safely"):
-        TimmDetector("resnet10t", weights=tmp_path / "pickled.pt")
+        TimmDetector("resnet10t", weights=tmp_path / "pickled.pt").train()
     with pytest.raises(UserError, match="model.weights: .*nowhere.safetensors: no such file"):
-        TimmDetector("resnet10t", weights=tmp_path / "nowhere.safetensors")
+        TimmDetector("resnet10t", weights=tmp_path / "nowhere.safetensors").train()
     (tmp_path / "junk.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(UserError, match="junk.safetensors: not a state dict that loads safely"):
-        TimmDetector("resnet10t", weights=tmp_path / "junk.safetensors")
+        TimmDetector("resnet10t", weights=tmp_path / "junk.safetensors").train()
 
 
 def test_published_weights_come_from_the_cache_only_unless_download_is_asked(tmp_path, monkeypatch):
@@ -82,7 +82,7 @@ def test_published_weights_come_from_the_cache_only_unless_download_is_asked(tmp
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
     with pytest.raises(UserError, match=r"model.pretrained: cache: resnet10t's published weights are not in this "
                        r"machine's caches \(from hf://timm/resnet10t.c3_in1k or https://"):
-        TimmDetector("resnet10t", pretrained="cache")
+        TimmDetector("resnet10t", pretrained="cache").train()
     # What a download of timm's left in the torch hub cache is found there and used.
     from fvc_timm.timm_import import import_timm
 
@@ -90,7 +90,7 @@ def test_published_weights_come_from_the_cache_only_unless_download_is_asked(tmp
     cache = tmp_path / "torch" / "hub" / "checkpoints"
     cache.mkdir(parents=True)
     torch.save(net.state_dict(), cache / "xception-43020ad28.pth")
-    model = TimmDetector("legacy_xception", pretrained="cache")
+    model = TimmDetector("legacy_xception", pretrained="cache").train()
     assert model.backbone_pretrained and torch.equal(model.backbone.conv1.weight, net.conv1.weight)
 
 
@@ -114,7 +114,7 @@ def test_a_download_that_gets_no_answer_is_one_line_in_seconds_not_a_hang(tmp_pa
         start = time.monotonic()
         with pytest.raises(UserError, match=r"^model.pretrained: download: cannot reach http://127.0.0.1:\d+ "
                            r"\(.*timed out\); without a network, give a local file as model.weights") as err:
-            TimmDetector("resnet10t", pretrained="download")
+            TimmDetector("resnet10t", pretrained="download").train()
         assert "\n" not in str(err.value)
         assert time.monotonic() - start < 30
     finally:

@@ -12,7 +12,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from fvc_core.cli import main
 from tests.timm_models.conftest import experiment
@@ -84,13 +84,12 @@ def test_another_weights_file_gives_other_predictions(tmp_path, video_table):
         exp = experiment(folder, video_table, {"name": "timm", "arch": "resnet10t", "weights": str(weights)},
                          epochs=1, lr=1e-12, backbone_lr=1e-12)
         assert main(["run", str(exp)]) == 0
+        conv = load_file(str(weights))["conv1.0.weight"]
+        weights.unlink()  # a finished run's folds hold their weights: the file is not needed to use them
         model = load_fold_model(folder / "runs" / "timm" / "fold_0")
-        ref = _timm_weights(folder, "resnet10t", seed=seed)
-        from safetensors.torch import load_file
-
         # lr 1e-12: the trained backbone is still the file's, to float precision.
-        conv = load_file(str(ref))["conv1.0.weight"]
         assert torch.allclose(model.backbone.conv1[0].weight, conv, atol=1e-6)
+        assert model.frame_logits(torch.zeros(1, 2, 3, 32, 32, dtype=torch.uint8)).shape == (1, 2, 2)
         scores.append(pl.read_parquet(folder / "runs" / "timm" / "fold_0" / "predictions.parquet")["score"])
     assert (scores[0] - scores[1]).abs().max() > 1e-4
 
@@ -98,8 +97,6 @@ def test_another_weights_file_gives_other_predictions(tmp_path, video_table):
 def test_a_linear_probe_trains_the_classifier_alone(tmp_path, video_table):
     """freeze: backbone through fvc run: every backbone tensor (BatchNorm statistics included) is the weights
     file's, bit for bit, in every fold's model; the classifier learnt."""
-    from safetensors.torch import load_file
-
     from fvc_core.training.predict import load_fold_model
 
     weights = _timm_weights(tmp_path, "resnet10t", seed=0)
@@ -113,3 +110,11 @@ def test_a_linear_probe_trains_the_classifier_alone(tmp_path, video_table):
                         if not name.startswith("fc.") and not torch.equal(value, published[name]))
         assert differ == [], differ
         assert trained["fc.weight"].shape == (2, 512)  # the file's 1000-class head was replaced, then trained
+
+
+def test_a_weights_file_that_is_not_there_stops_the_run_in_one_line(tmp_path, video_table, capsys):
+    exp = experiment(tmp_path, video_table, {"name": "xception", "img_size": 32,
+                                             "weights": str(tmp_path / "xception.pth")})
+    assert main(["run", str(exp)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: model.weights: {tmp_path / 'xception.pth'}: no such file"]

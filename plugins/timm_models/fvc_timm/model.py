@@ -31,7 +31,7 @@ from torch.utils.checkpoint import checkpoint
 
 from fvc_timm.config import TimmModelConfig
 from fvc_timm.timm_import import import_timm
-from fvc_timm.weights import create_backbone
+from fvc_timm.weights import load_weights
 
 
 @contextlib.contextmanager
@@ -68,11 +68,16 @@ class TimmDetector(nn.Module):
         cfg = timm.models.get_pretrained_cfg(arch)
         if img_size is not None and cfg is not None and cfg.fixed_input_size:
             kwargs["img_size"] = img_size  # a transformer's position embeddings are made for one size
-        self.backbone, self.weights_from = create_backbone(timm, arch, kwargs, None if weights is None
-                                                           else Path(weights), pretrained)
+        self.backbone = timm.create_model(arch, pretrained=False, **kwargs)
         self.arch, self.chunk_size, self.train_memory, self.freeze = arch, chunk_size, train_memory, freeze
-        self.backbone_pretrained = self.weights_from is not None
-        """True with loaded weights: the supervised trainer then gives the backbone lr/100."""
+        # The configured weights are read when training starts (train() or a first forward), not here: a
+        # fold's model.pt loaded by fvc predict / evaluate / explain replaces them, and must need neither
+        # the original file nor, for pretrained: download, the network.
+        weights = None if weights is None else Path(weights)
+        self._pending = (kwargs, weights, pretrained) if weights is not None or pretrained != "none" else None
+        self.weights_from: str | None = None
+        self.backbone_pretrained = self._pending is not None
+        """True with configured weights: the supervised trainer then gives the backbone lr/100."""
         data = self.backbone.pretrained_cfg
         self.mean_std = (tuple(data.get("mean") or (0.485, 0.456, 0.406)),
                          tuple(data.get("std") or (0.229, 0.224, 0.225)))
@@ -97,7 +102,20 @@ class TimmDetector(nn.Module):
                    chunk_size=config.chunk_size, train_memory=config.train_memory, drop_rate=config.drop_rate,
                    freeze=config.freeze, weights=config.weights, pretrained=config.pretrained)
 
+    def load_pending_weights(self) -> None:
+        """Read the configured weights into the network, once (a checkpoint loaded first makes it a no-op)."""
+        if self._pending is not None:
+            kwargs, weights, pretrained = self._pending
+            self.weights_from = load_weights(import_timm(), self.backbone, self.arch, kwargs, weights, pretrained)
+            self._pending = None
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        self._pending = None  # a checkpoint of this model holds every tensor: the configured file is not needed
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
     def train(self, mode: bool = True) -> TimmDetector:
+        if mode:
+            self.load_pending_weights()
         super().train(mode)
         if self.freeze == "backbone":
             self.backbone.eval()  # frozen BatchNorm statistics and no dropout: the probe's features are fixed
@@ -166,6 +184,7 @@ class TimmDetector(nn.Module):
         return self.forward(x, return_frame_logits=True)[1]
 
     def forward(self, x: torch.Tensor, return_frame_logits: bool = False) -> Any:
+        self.load_pending_weights()
         if x.dim() != 5 or x.shape[2] != 3:
             raise ValueError(f"timm {self.arch}: expected clips (N, T, 3, H, W), got {tuple(x.shape)}")
         n, t = x.shape[:2]

@@ -148,22 +148,13 @@ def _hub_reachable(timm: Any, arch: str) -> None:
                         "without a network, give a local file as model.weights, or use pretrained: cache") from None
 
 
-def create_backbone(timm: Any, arch: str, kwargs: dict[str, Any], weights: Path | None,
-                    pretrained: str) -> tuple[nn.Module, str | None]:
-    """A timm network and where its weights came from (None: random initialisation)."""
-    if pretrained == "download":
-        with _network_timeouts():
-            _hub_reachable(timm, arch)
-        try:
-            with _network_timeouts():
-                return timm.create_model(arch, pretrained=True, **kwargs), f"{arch}'s published weights (hub)"
-        except Exception as exc:
-            raise UserError(f"model.pretrained: download: could not get {arch}'s published weights: "
-                            f"{one_line(exc, 200)}; or give a local file as model.weights") from None
-    model = timm.create_model(arch, pretrained=False, **kwargs)
+def load_weights(timm: Any, model: nn.Module, arch: str, kwargs: dict[str, Any], weights: Path | None,
+                 pretrained: str) -> str:
+    """Load the configured weights into the timm network ``model`` (built with ``kwargs``); returns where
+    they came from."""
     if weights is not None:
         load_into(model, read_state_dict(weights), f"model.weights: {weights}")
-        return model, str(weights)
+        return str(weights)
     if pretrained == "cache":
         found = cached_file(model)
         if found is None:
@@ -174,5 +165,15 @@ def create_backbone(timm: Any, arch: str, kwargs: dict[str, Any], weights: Path 
                             f"caches (from {where}); pretrained: download fetches them, or give a local file as "
                             "model.weights")
         load_into(model, read_state_dict(found, "model.pretrained"), f"model.pretrained: {found}")
-        return model, str(found)
-    return model, None
+        return str(found)
+    assert pretrained == "download", pretrained
+    with _network_timeouts():
+        _hub_reachable(timm, arch)
+    try:
+        with _network_timeouts():
+            published = timm.create_model(arch, pretrained=True, **kwargs)
+    except Exception as exc:
+        raise UserError(f"model.pretrained: download: could not get {arch}'s published weights: "
+                        f"{one_line(exc, 200)}; or give a local file as model.weights") from None
+    model.load_state_dict(published.state_dict())
+    return f"{arch}'s published weights (downloaded)"
