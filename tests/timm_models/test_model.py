@@ -81,6 +81,7 @@ def test_a_frozen_backbone_is_computed_once_a_chunk_and_never_changes():
     ("resnet10t", {}, 2),  # 64 px / 32: the last feature map is 2 x 2
     ("mobilenetv3_small_050", {"img_size": None}, 2),
     ("vit_tiny_patch16_224", {"img_size": 64}, 4),  # 64 px in 16-pixel patches: a 4 x 4 grid of tokens
+    ("swin_tiny_patch4_window7_224", {"img_size": 64}, 2),  # channels-last (NHWC) feature maps
 ])
 @pytest.mark.parametrize("freeze", ["none", "backbone"])
 def test_grad_cam_gives_one_map_per_frame_for_cnns_and_transformers(arch, kwargs, grid, freeze):

@@ -174,7 +174,12 @@ class TimmDetector(nn.Module):
                 torch.is_grad_enabled() and not (frozen and self.training)):
             features = self.backbone.forward_features(x)
         if not self._tokens and features.ndim == 4 and self._explaining():
-            features = self._as_map(features)
+            layout = str(getattr(self.backbone, "output_fmt", "NCHW"))
+            if layout == "NHWC":  # Swin and the like: channels last, Grad-CAM averages over (h, w)
+                features = self._as_map(features.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)
+            elif layout == "NCHW":
+                features = self._as_map(features)
+            # Any other layout: no map (fvc explain says the maps were left out), never a wrong one.
         return self.backbone.forward_head(features)
 
     # --- a batch of clips -----------------------------------------------------------------------
