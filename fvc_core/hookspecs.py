@@ -33,6 +33,24 @@ hookspec = pluggy.HookspecMarker("fvc")
 hookimpl = pluggy.HookimplMarker("fvc")
 
 
+@hookspec(historic=True)
+def fvc_addhooks(pluginmanager):
+    """Declare hooks of the plugin's own (pytest's ``pytest_addhooks`` is the model)::
+
+        @hookimpl
+        def fvc_addhooks(pluginmanager):
+            from my_package import hookspecs  # functions marked with fvc_core.contract.hookspec
+            pluginmanager.add_hookspecs(hookspecs)
+
+    Called once per plugin as it is loaded (a historic hook: plugins loaded before it declare
+    them are held to the declared signature too). A hookspec ``register_<kind>(register)`` is a
+    kind of its own: every enabled plugin's implementations are collected into the registry like
+    the core's kinds (``fvc_core.contract.registered(kind)``). Any other hook is the declaring
+    plugin's to call (``fvc_core.contract.plugin_hooks()``): how two plugins integrate without
+    importing each other.
+    """
+
+
 @hookspec
 def register_datasets(register):
     """Register dataset plugins, selected by ``data.name``.

@@ -100,6 +100,8 @@ class Registry:
         # name -> every registration of it, when two plugins claim the same name
         self.conflicts: dict[tuple[str, str], list[Registration]] = {}
         self.commands: dict[str, Command] = {}
+        self.hook: pluggy.HookRelay = pluggy.PluginManager(ENTRY_POINT_GROUP).hook
+        """The enabled plugins' hooks (set by the loader), for hooks a plugin calls itself."""
 
     def add(self, reg: Registration) -> None:
         existing = self._items[reg.kind].get(reg.name)
@@ -345,6 +347,8 @@ class _Loader:
         self.disabled = disabled
         self.pm = pluggy.PluginManager("fvc")
         self.pm.add_hookspecs(hookspecs)
+        # Every plugin registered from here on is asked for hooks of its own as it arrives.
+        self.pm.hook.fvc_addhooks.call_historic(kwargs={"pluginmanager": self.pm})
         self.infos: list[PluginInfo] = []
         self.names: set[str] = set()
 
@@ -359,6 +363,7 @@ class _Loader:
             info = PluginInfo(ep.name, ep.value, dist, version)
             self._import(info, ep.load)
         registry = Registry(self.infos, installed=self.names, disabled=self.disabled & set(self.names))
+        registry.hook = self.pm.hook
         for info in self.infos:
             if info.error is None:
                 self._collect(info, registry)
@@ -373,6 +378,8 @@ class _Loader:
             module = load()
             self.pm.register(module, name=info.name)
         except Exception as exc:  # a broken third-party plugin must not take fvc down
+            if self.pm.has_plugin(info.name):  # its fvc_addhooks failed: none of its hooks are called
+                self.pm.unregister(name=info.name)
             info.error = one_line(exc)
             info.traceback = traceback.format_exc()
             return

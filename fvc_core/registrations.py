@@ -59,3 +59,9 @@ def collect(hook: str, disabled: Iterable[str] = ()) -> tuple[dict[str, Register
         except Exception as exc:
             raise PluginError(f"plugin {info.name!r}: {hook} failed ({type(exc).__name__}: {exc})") from None
     return found, conflicts
+
+
+def registered(kind: str, disabled: Iterable[str] = ()) -> tuple[dict[str, Registered], dict[str, list[str]]]:
+    """What every enabled plugin registered under ``kind`` (``layouts``, ``decoders``, ``face_detectors``...),
+    by name, and the names two plugins both claim (name -> plugins), for the caller to refuse."""
+    return collect(f"register_{kind}", disabled)

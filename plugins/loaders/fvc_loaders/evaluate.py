@@ -23,14 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fvc_core.atomic import file_sha256, write_atomic
-from fvc_core.contract import UserError
+from fvc_core.contract import UserError, file_sha256, write_atomic
 from fvc_loaders.index import table_layout
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from fvc_core.training.predict import RunFolds
+    from fvc_core.contract import RunFolds
 
 EVALUATION = "evaluation"  # the ownership kind of an eval/<NAME> folder
 EVAL_WAY_OUT = "choose another --name, or move that folder away"
@@ -132,7 +131,7 @@ def metric_block(labels: list[int], scores: dict[str, list[float]], threshold: f
                  frames: dict[str, list[list[float]]] | None = None) -> dict[str, Any]:
     """Metrics of the folds' mean score, of each fold's own score, and their mean ± std over folds;
     with ``frames`` (the same keys as ``scores``, each video's frame scores) the frame-level ROC AUC too."""
-    from fvc_core.training.metrics import compute_metrics, frame_metrics, summarize
+    from fvc_core.contract import compute_metrics, frame_metrics, summarize
 
     def one(key: str) -> dict[str, Any]:
         return {**compute_metrics(labels, scores[key], threshold),
@@ -172,15 +171,14 @@ def evaluation_metrics(frame: pl.DataFrame, threshold: float) -> dict[str, Any]:
 
 def _run_dataset(run_dir: Path) -> tuple[Any, dict[str, Any]]:
     """The run's dataset plugin rebuilt from its config.yaml (clips read exactly as in training) and the config."""
-    from fvc_core.plugins import get_registry
-    from fvc_core.training.predict import read_run_config
+    from fvc_core.contract import create_plugin, read_run_config
 
     config = read_run_config(run_dir)
     data = dict(config.get("data") or {})
     name = data.pop("name", None)
     if not isinstance(name, str):
         raise UserError(f"{run_dir / 'config.yaml'}: data.name is missing")
-    return get_registry().create("datasets", name, data), config
+    return create_plugin("datasets", name, data), config
 
 
 def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
@@ -191,10 +189,7 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
     those of the run that had not finished."""
     import polars as pl
 
-    from fvc_core import ownership
-    from fvc_core.training.outputs import plain
-    from fvc_core.training.predict import run_folds, score_videos
-    from fvc_core.training.scoring import NO_FRAME_SCORES, aggregation_of
+    from fvc_core.contract import NO_FRAME_SCORES, aggregation_of, ownership, plain, run_folds, score_videos
     from fvc_loaders.dataset import prepared_with
 
     run_dir = Path(run_dir)
@@ -245,9 +240,7 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
         write_atomic(out_dir / "metrics.json", json.dumps(plain(metrics), indent=2, allow_nan=False) + "\n",
                      per_process=True)
     if track:
-        from fvc_core.console import get_console
-        from fvc_core.trackers import track_evaluation
-        from fvc_core.tracking import Evaluation
+        from fvc_core.contract import Evaluation, get_console, track_evaluation
 
         track_evaluation(run_dir, Evaluation(table.name, plain(metrics), out_dir, plain(protocol)), get_console())
     return metrics
@@ -314,8 +307,7 @@ def run_command(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from fvc_core.console import get_console
-    from fvc_core.training.predict import run_folds
+    from fvc_core.contract import get_console, run_folds
 
     runs, tables = _targets(args)
     console = get_console()

@@ -27,6 +27,14 @@ def _synthetic(config: SyntheticConfig) -> Any:
 
 
 @hookimpl
+def fvc_addhooks(pluginmanager):
+    """The hooks ``fvc prepare`` calls for plugins that extend it (fvc-faces' ``--faces``)."""
+    from fvc_loaders import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+@hookimpl
 def register_datasets(register):
     register("metadata", _metadata, config=MetadataConfig,
              description="videos listed in a Parquet table (video_path, label, optional group), decoded with PyAV")
