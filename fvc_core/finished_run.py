@@ -7,8 +7,10 @@ Checkpoints are read with ``weights_only=True``: a model.pt from elsewhere never
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +285,120 @@ def score_videos(run_dir: str | Path, paths: list[str | Path], *, device: str = 
         schema |= {"frame_scores": pl.List(pl.Float64),
                    **{f"frame_scores_fold_{k}": pl.List(pl.Float64) for k, _ in models}}
     return pl.DataFrame(rows, schema=schema | {"error": pl.String})
+
+
+class FinishedRun:
+    """A run folder ``fvc run`` wrote (``<output_dir>/<model name>``), read on demand.
+
+    Nothing is read when it is opened; each part is read the first time it is asked for (and kept),
+    with the one-line errors ``fvc predict`` gives: a notebook, ``fvc predict``, ``fvc evaluate``,
+    ``fvc explain`` and ``fvc report`` see the same run the same way. Only finished folds count (their
+    metrics.json exists: the trainer writes it last); a fold still training is left out.
+
+    ::
+
+        run = fvc_core.open_run("runs/quickstart/naive_cnn")
+        run.metrics                      # one row per finished fold: fold, roc_auc, accuracy...
+        model = run.model(0)             # fold 0's best model, weights checked, in eval() mode
+        run.score(["clip.mp4"])          # the folds' mean fake score of a video
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def __repr__(self) -> str:
+        return f"open_run({str(self.path)!r})"
+
+    @cached_property
+    def config(self) -> dict[str, Any]:
+        """The resolved config the run saved as config.yaml (plain data)."""
+        return read_run_config(self.path)
+
+    @cached_property
+    def state(self) -> dict[str, Any]:
+        """run.json: the run's id, status, versions and protocol as the runner recorded them."""
+        state = json.loads((self.path / "run.json").read_text())
+        if not isinstance(state, dict):
+            raise UserError(f"{self.path / 'run.json'}: not an fvc run record")
+        return state
+
+    @cached_property
+    def protocol(self) -> dict[str, Any]:
+        """How the run's numbers were measured (model, seed, data, split, clips...), from run.json."""
+        return dict(self.state.get("protocol") or {})
+
+    @cached_property
+    def run_folds(self) -> RunFolds:
+        """The finished folds and how many the config asks for (``warning()``: one line for a partial run)."""
+        return run_folds(self.path, self.config)
+
+    def fold_dirs(self) -> list[Path]:
+        """The finished fold folders, in fold order (a UserError when there is none, or a model.pt is missing)."""
+        return fold_dirs(self.path)
+
+    @cached_property
+    def folds(self) -> pl.DataFrame:
+        """One row per finished fold: ``fold`` (its number across repeats), ``path`` (its folder)."""
+        folds = self.run_folds
+        return pl.DataFrame({"fold": list(folds.used), "path": [str(d) for d in folds.dirs]},
+                            schema={"fold": pl.Int64, "path": pl.String})
+
+    @cached_property
+    def metrics(self) -> pl.DataFrame:
+        """One row per finished fold: ``fold`` and every number its metrics.json holds (test metrics,
+        best epoch, frame ROC AUC...); nested records (protocol, aggregation) are left to ``protocol``."""
+        from fvc_core.training.outputs import read_json
+
+        rows = []
+        for fold, directory in zip(self.run_folds.used, self.run_folds.dirs, strict=True):
+            recorded = read_json(directory / "metrics.json")
+            rows.append({"fold": fold} | {k: v for k, v in recorded.items() if k != "fold"
+                                          and (v is None or isinstance(v, (int, float, str, bool)))})
+        return pl.DataFrame(rows, infer_schema_length=None)
+
+    @cached_property
+    def predictions(self) -> pl.DataFrame:
+        """Every finished fold's test predictions (predictions.parquet), one row per video and fold:
+        ``video_path``, ``label``, ``score`` (fake probability), ``fold``, and ``frame_scores`` when kept."""
+        return pl.concat([pl.read_parquet(d / "predictions.parquet") for d in self.run_folds.dirs],
+                         how="diagonal_relaxed")
+
+    def model(self, fold: int, *, device: str = "cpu") -> Any:
+        """Fold ``fold``'s best model: weights read with ``weights_only=True``, refused when trained
+        under another config than config.yaml, built by its model plugin, in eval() mode."""
+        folds = self.run_folds
+        if fold not in folds.used:
+            raise UserError(f"{self.path}: fold {fold} has not finished (finished: "
+                            f"{_numbers(folds.used) or 'none'})")
+        return load_fold_model(folds.dirs[folds.used.index(fold)], device=device)
+
+    def dataset(self) -> Any:
+        """The run's dataset plugin rebuilt from config.yaml: videos are read exactly as in training."""
+        from fvc_core.plugins import get_registry
+
+        name, data_config = _section(self.config, "data", self.path / "config.yaml")
+        return get_registry().create("datasets", name, data_config)
+
+    @cached_property
+    def aggregation(self) -> Any:
+        """How a model's frame scores become a video's score in this run (``trainer.aggregation``)."""
+        from fvc_core.training.scoring import aggregation_of
+
+        return aggregation_of(self.config)
+
+    @property
+    def threshold(self) -> float:
+        """The fake/real threshold of the run's predictions."""
+        return float((self.config.get("trainer") or {}).get("threshold", 0.5))
+
+    def score(self, videos: list[str | Path], *, device: str = "cpu", dataset: Any = None, frames: bool = False,
+              folds: RunFolds | None = None) -> pl.DataFrame:
+        """The fake scores of ``videos`` (files, folders, keys with a scheme) by every finished fold's model
+        and their mean (``score_videos``)."""
+        return score_videos(self.path, videos, device=device, dataset=dataset, frames=frames,
+                            folds=folds if folds is not None else self.run_folds)
+
+
+def open_run(path: str | Path) -> FinishedRun:
+    """The finished run at ``path`` (``<output_dir>/<model name>``), read as each part is asked for."""
+    return FinishedRun(path)

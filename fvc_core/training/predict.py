@@ -17,6 +17,7 @@ from fvc_core.finished_run import (  # noqa: F401  (re-exported: the reader's na
     fold_dirs,
     fold_number,
     load_fold_model,
+    open_run,
     read_run_config,
     run_folds,
     score_videos,
@@ -38,10 +39,11 @@ def run_command(args: argparse.Namespace) -> int:
         if output.suffix.lower() not in (".csv", ".json", ".parquet"):
             raise UserError(f"-o {output}: use a .csv, .json or .parquet file name")
         check_output(output, SCORES)  # before minutes of scoring, not after
-    folds = run_folds(args.run_dir)
+    run = open_run(args.run_dir)
+    folds = run.run_folds
     if (partial := folds.warning()) is not None:
         print(f"warning: {partial}", file=sys.stderr)
-    frame = score_videos(args.run_dir, args.videos, device=args.device, folds=folds)
+    frame = run.score(args.videos, device=args.device)
     console = get_console()
     table = Table(title=f"{args.run_dir}: mean fake score over {len(folds.used)} fold model(s)")
     table.add_column("video", overflow="fold")

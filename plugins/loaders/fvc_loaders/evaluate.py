@@ -73,7 +73,8 @@ def load_eval_table(path: Path, split: str | None) -> pl.DataFrame:
     is listed (one line each), before any scoring."""
     import polars as pl
 
-    from fvc_loaders.dataset import _labels_as_classes, read_table, resolve_paths
+    from fvc_core.contract import labels_as_classes
+    from fvc_loaders.dataset import read_table, resolve_paths
 
     raw = read_table(path)
     for col in ("video_path", "label"):
@@ -96,7 +97,7 @@ def load_eval_table(path: Path, split: str | None) -> pl.DataFrame:
     if raw["label"].is_null().any():
         rows = raw['label'].is_null().arg_true().to_list()[:_SHOWN]
         raise UserError(f"{path}: column 'label' is empty in rows {rows}")
-    label = _labels_as_classes(raw["label"], {"real": 0, "fake": 1}, f"{path}: column 'label'")
+    label = labels_as_classes(raw["label"], {"real": 0, "fake": 1}, f"{path}: column 'label'")
     missing = [p for p in video_path.to_list() if not os.path.isfile(p)]
     if missing:
         lines = [f"{path}: video {p} not found" for p in missing[:30]]
@@ -169,18 +170,6 @@ def evaluation_metrics(frame: pl.DataFrame, threshold: float) -> dict[str, Any]:
     return out
 
 
-def _run_dataset(run_dir: Path) -> tuple[Any, dict[str, Any]]:
-    """The run's dataset plugin rebuilt from its config.yaml (clips read exactly as in training) and the config."""
-    from fvc_core.contract import create_plugin, read_run_config
-
-    config = read_run_config(run_dir)
-    data = dict(config.get("data") or {})
-    name = data.pop("name", None)
-    if not isinstance(name, str):
-        raise UserError(f"{run_dir / 'config.yaml'}: data.name is missing")
-    return create_plugin("datasets", name, data), config
-
-
 def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
              device: str = "cpu", track: bool = True, folds: RunFolds | None = None) -> dict[str, Any]:
     """Score ``table`` with the run's finished folds (``folds``, a ``run_folds`` of the run, else found
@@ -189,20 +178,21 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
     those of the run that had not finished."""
     import polars as pl
 
-    from fvc_core.contract import NO_FRAME_SCORES, aggregation_of, ownership, plain, run_folds, score_videos
+    from fvc_core.contract import NO_FRAME_SCORES, open_run, ownership, plain
     from fvc_loaders.dataset import prepared_with
 
     run_dir = Path(run_dir)
-    dataset, config = _run_dataset(run_dir)
-    folds = folds if folds is not None else run_folds(run_dir, config)
+    run = open_run(run_dir)
+    # The run's dataset plugin rebuilt from its config.yaml: clips read exactly as in training.
+    dataset, config = run.dataset(), run.config
+    folds = folds if folds is not None else run.run_folds
     out_dir = run_dir / "eval" / table.name
     # Refused before minutes of scoring, not after.
     ownership.check_claimable(out_dir, EVALUATION, way_out=EVAL_WAY_OUT)
     frame = load_eval_table(table.path, split)
     threshold = float((config.get("trainer") or {}).get("threshold", 0.5))
 
-    scores = score_videos(run_dir, frame["video_path"].to_list(), device=device, dataset=dataset, frames=True,
-                          folds=folds)
+    scores = run.score(frame["video_path"].to_list(), device=device, dataset=dataset, frames=True, folds=folds)
     predictions = with_scores(frame, scores)
     scored = predictions.filter(pl.col("error").is_null())
     skipped = predictions.filter(pl.col("error").is_not_null())
@@ -218,7 +208,7 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
     protocol = {
         "table": str(table.path.resolve()), "table_sha256": file_sha256(table.path), "dataset": table.name,
         "layout": table_layout(table.path), "prepare": prepared_with(table.path), "split": split, "clips": clips,
-        "video_score": VIDEO_SCORE, "aggregation": aggregation_of(config).describe(),
+        "video_score": VIDEO_SCORE, "aggregation": run.aggregation.describe(),
         "frame_scores": "each frame's fake probability; frame_roc_auc pools every frame of every video" if
         with_frames else NO_FRAME_SCORES, "fold_aggregation": FOLD_AGGREGATION, "threshold": threshold,
         "folds": list(folds.used), "folds_expected": folds.expected, "folds_missing": list(folds.missing),
@@ -307,7 +297,7 @@ def run_command(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from fvc_core.contract import get_console, run_folds
+    from fvc_core.contract import get_console, open_run
 
     runs, tables = _targets(args)
     console = get_console()
@@ -315,7 +305,7 @@ def run_command(args: argparse.Namespace) -> int:
     for run in runs:
         # A run with folds missing (killed, or still training) is scored with those that finished, as
         # `fvc predict` does and `fvc report` reports it: said here, recorded in metrics.json.
-        folds = run_folds(run)
+        folds = open_run(run).run_folds
         if (partial := folds.warning()) is not None:
             print(f"warning: {partial}", file=sys.stderr)
         for table in tables:

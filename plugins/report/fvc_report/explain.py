@@ -20,14 +20,6 @@ import numpy as np
 from fvc_core.contract import UserError
 
 
-def _dataset(run_dir: Path) -> Any:
-    from fvc_core.contract import create_plugin, read_run_config
-
-    config = read_run_config(run_dir)
-    data = dict(config.get("data") or {})
-    return create_plugin("datasets", data.pop("name", None), data)
-
-
 def target_layer(model: Any) -> Any:
     from torch import nn
 
@@ -103,16 +95,17 @@ def explain(run_dir: Path, video: Path, *, frames: int = 4, device: str = "cpu")
     scores it (its aggregation; several windows: the mean of their fake probabilities); and the clips."""
     import torch
 
-    from fvc_core.contract import aggregation_of, fold_dirs, fold_number, load_fold_model, read_run_config
+    from fvc_core.contract import fold_number, load_fold_model, open_run
 
     if not video.is_file():
         raise UserError(f"{video}: no such video file")
-    folds = fold_dirs(run_dir)  # finished folds only, each with its model.pt (one line otherwise)
-    clip = torch.as_tensor(_dataset(run_dir).read_video(str(video.resolve())))
+    run = open_run(run_dir)
+    folds = run.fold_dirs()  # finished folds only, each with its model.pt (one line otherwise)
+    clip = torch.as_tensor(run.dataset().read_video(str(video.resolve())))
     # An evaluation read of several windows is (K, T, C, H, W); each window is explained on its own, as
     # evaluation scores each on its own before averaging their probabilities.
     windows = clip if clip.ndim == 5 else clip.unsqueeze(0)
-    aggregation = aggregation_of(read_run_config(run_dir))
+    aggregation = run.aggregation
     out: dict[str, Any] = {"clip": windows.numpy(), "folds": {}}
     for d in folds:
         model = load_fold_model(d, device=device)
