@@ -20,7 +20,7 @@ def _haar() -> Any:
 
 @hookimpl
 def register_face_detectors(register):
-    """Read by fvc_faces.detectors from every enabled plugin module (no core hookspec needed)."""
+    """Face detectors for ``--face-detector`` (a hook the core declares; read by fvc_faces.detectors)."""
     register("opencv-haar", _haar,
              description="OpenCV's frontal-face Haar cascade (weights inside opencv-python-headless)")
 

@@ -53,7 +53,7 @@ def _layout(module: str) -> Any:
 
 @hookimpl
 def register_layouts(register):
-    """Read by fvc_loaders.layouts.registry from every enabled plugin module (no core hookspec needed)."""
+    """Layouts for ``fvc index --layout`` (a hook the core declares; read by fvc_loaders.layouts.registry)."""
     register("ffpp", _layout("ffpp"), description="FaceForensics++: original_sequences/youtube, "
              "manipulated_sequences/<method>, splits/{train,val,test}.json")
     register("celebdf", _layout("celebdf"), description="Celeb-DF v2: Celeb-real, Celeb-synthesis, YouTube-real, "

@@ -3,7 +3,8 @@
 The core's plugin loader imports each entry-point module of the group ``fvc`` (honouring
 ``-p no:NAME`` and failed imports); a module that also holds a ``register_layouts`` hook
 implementation adds layouts through it, so a new dataset arrives with a ``pip install`` and
-nothing in fvc is edited. pluggy accepts the hook implementation without a core hookspec.
+nothing in fvc is edited. ``register_layouts`` is declared in ``fvc_core/hookspecs.py`` and collected
+by the core's registry like every kind (``fvc_core.contract.registered``).
 """
 
 from __future__ import annotations
