@@ -83,3 +83,12 @@ def test_the_rule_catches_every_way_of_importing():
         "    from . import v\n"
     )
     assert [o.split(":")[0] for o in offences(source, own, others)] == ["1", "2", "6", "7", "8"]
+
+
+def test_every_name_the_contract_offers_is_there():
+    # The heavier names are looked up on first use: a misspelt home would only fail in a plugin's command.
+    from fvc_core import contract
+
+    missing = [name for name in contract.__all__ if getattr(contract, name, None) is None]
+    assert missing == []
+    assert sorted(set(contract.__all__)) == sorted(contract.__all__)
