@@ -114,7 +114,8 @@ def sweep_table(con, path: Path, name: str, limit: int):
     """Sweep ``name`` ranked as ``fvc sweep`` ranks it (and writes sweep.parquet): one row per configuration,
     points that differ only in ``seed`` grouped, best first by the validation metric the trainer chose
     epochs on (each fold's best value of it), test metrics beside it. The numbers come from this
-    file; the grouping, the intervals and the order from the ranking fvc sweep uses (the contract's rank and ranking_table), so the two cannot drift."""
+    file; the grouping, the intervals and the order from the ranking fvc sweep uses (the contract's
+    ``rank`` and ``ranking_table``), so the two cannot drift."""
     import json
 
     from fvc_core.contract import SCORE_METRICS, TEST_METRIC_NAMES, Selection, rank, ranking_table
