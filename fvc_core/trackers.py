@@ -61,8 +61,8 @@ def track_evaluation(run_dir: Path, evaluation: Evaluation, console: Console) ->
     import json
 
     from fvc_core.config import resolve
+    from fvc_core.finished_run import read_run_config
     from fvc_core.plugins import get_registry
-    from fvc_core.training.predict import read_run_config
 
     run_dir = Path(run_dir)
     trackers = TrackerSet([], console)
