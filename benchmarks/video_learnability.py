@@ -181,8 +181,9 @@ def run_fvc(table: Path, model: str, seed: int, args: argparse.Namespace, out_di
     return config, rows
 
 
-def run_bare(config, fold_dirs: list[str], seed: int) -> list[dict]:
-    """The same network in a plain loop on each fold's whole training part: see the module docstring."""
+def run_bare(config, fold_dirs: list[str], seed: int, max_grad_norm: float | None = None) -> list[dict]:
+    """The same network in a plain loop on each fold's whole training part: see the module docstring.
+    ``max_grad_norm``: clip as fvc's trainer does (one change to the loop, to measure clipping alone)."""
     import polars as pl
     import torch
     from sklearn.metrics import roc_auc_score
@@ -211,6 +212,8 @@ def run_bare(config, fold_dirs: list[str], seed: int) -> list[dict]:
                 clip = dataset.read_video(paths[j], augment=True, seed=(seed * 1000 + epoch) * 1000 + j)
                 loss = torch.nn.functional.cross_entropy(model(clip[None]), torch.tensor([labels[j]]))
                 loss.backward()
+                if max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
                 opt.step()
                 opt.zero_grad()
                 total += float(loss.detach())
@@ -258,6 +261,10 @@ def main() -> None:
                         help="fvc's side from examples/video.yaml (its trainer settings) instead of the issue's")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-bare", action="store_true", help="fvc only; cached bare-loop results are reported")
+    parser.add_argument("--bare-clip", type=float, default=None, metavar="NORM",
+                        help="the bare loop clips gradients to this norm (fvc's max_grad_norm); cached apart")
+    parser.add_argument("--bare-only", metavar="TAG", default=None,
+                        help="run only the bare loop, on the folds (and config) of the fvc run tagged TAG")
     parser.add_argument("overrides", nargs="*", help="key=value overrides for fvc's side only")
     args = parser.parse_args()
 
@@ -269,10 +276,19 @@ def main() -> None:
     result_path = OUT / f"video_learnability_{name}.json"
     result = {"command": "python benchmarks/video_learnability.py " + " ".join(sys.argv[1:]), "seeds": {}}
     for seed in args.seeds:
+        clip = "" if args.bare_clip is None else f"_clip{args.bare_clip:g}"
         bare_path = OUT / (f"video_learnability_bare_{args.set}_{args.model}_s{seed}_e{args.epochs}_g{args.groups}"
-                           f"_k{args.folds}.json")
+                           f"_k{args.folds}{clip}.json")
         t0 = time.perf_counter()
-        config, folds = run_fvc(table, args.model, seed, args, OUT / "video_learnability_runs" / name / f"s{seed}")
+        if args.bare_only:
+            from fvc_core.config import load_config
+
+            run = OUT / "video_learnability_runs" / f"{args.set}_{args.model}_{args.bare_only}" / f"s{seed}"
+            config = load_config(run / "experiment.yaml", [])
+            folds = [{"fold_dir": str(run / "runs" / args.model / f"fold_{k}"), "auc": None, "best_epoch": None}
+                     for k in range(args.folds)]
+        else:
+            config, folds = run_fvc(table, args.model, seed, args, OUT / "video_learnability_runs" / name / f"s{seed}")
         fvc_s = time.perf_counter() - t0
         bare, bare_s = [], None
         if bare_path.exists():
@@ -280,17 +296,23 @@ def main() -> None:
             bare, bare_s = cached["folds"], cached["seconds"]
         elif not args.no_bare:
             t0 = time.perf_counter()
-            bare = run_bare(config, [f["fold_dir"] for f in folds], seed)
+            bare = run_bare(config, [f["fold_dir"] for f in folds], seed, args.bare_clip)
             bare_s = time.perf_counter() - t0
             bare_path.write_text(json.dumps({"folds": bare, "seconds": bare_s}))
-        fvc_auc = [f["auc"] for f in folds]
         bare_auc = [b["auc"] for b in bare]
+        if args.bare_only:  # no fvc side: the bare loop's cache file is the result
+            print(f"bare{clip} {args.set} {args.model} seed {seed}: {_mean_sd(bare_auc)} per fold {bare_auc} "
+                  f"({bare_s or 0:.0f} s; {bare_path.name})", flush=True)
+            continue
+        fvc_auc = [f["auc"] for f in folds]
         result["seeds"][str(seed)] = {"fvc_auc": fvc_auc, "bare_auc": bare_auc, "fvc_folds": folds, "bare_folds": bare,
                                       "fvc_seconds": fvc_s, "bare_seconds": bare_s}
         result_path.write_text(json.dumps(result, indent=1))
         print(f"{name} seed {seed}: fvc {_mean_sd(fvc_auc)} (chosen epochs {[f['best_epoch'] for f in folds]}, "
               f"{fvc_s:.0f} s)  bare {_mean_sd(bare_auc) if bare_auc else 'not run'} ({bare_s or 0:.0f} s)",
               flush=True)
+    if args.bare_only:
+        return
     seeds = result["seeds"].values()
     fvc_means = [statistics.mean(s["fvc_auc"]) for s in seeds]
     line = f"{name} over seeds: fvc {_mean_sd(fvc_means)}"
