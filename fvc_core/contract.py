@@ -28,7 +28,7 @@ from fvc_core.executors import Executor, FoldFunction, FoldTask
 from fvc_core.hookspecs import hookimpl
 from fvc_core.model_input import ClipSpec, ModelInput
 from fvc_core.output_file import OutputKind, check_output, write_output
-from fvc_core.tracking import (
+from fvc_core.tracking.events import (
     INTERRUPTED,
     KILLED,
     Evaluation,
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from fvc_core.config import ResolvedConfig
-    from fvc_core.tracker_set import TrackerSet
+    from fvc_core.tracking.tracker_set import TrackerSet
 
 __all__ = [
     "BadVideoError", "ClipSpec", "ConfigError", "Dataset", "DiskFullError", "Evaluation", "Executor", "FoldFunction",

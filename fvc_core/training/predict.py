@@ -143,7 +143,7 @@ def _config_differences(stored: dict[str, Any], run: dict[str, Any]) -> list[str
 def _same_experiment(stored: dict[str, Any], run: dict[str, Any]) -> bool:
     """A model.pt an older fvc wrote, before keys config.yaml now holds at their defaults existed
     (the run resumed by a newer fvc since, which rewrote config.yaml): the same experiment."""
-    from fvc_core.config_identity import Defaults, compare
+    from fvc_core.config.identity import Defaults, compare
     from fvc_core.training.outputs import plain
 
     found = compare(plain(stored), plain(run), Defaults.from_registry(run))

@@ -21,7 +21,8 @@ pytest.importorskip("fvc_naive_cnn")
 
 from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
 
-from fvc_core.executors import FoldTask, run_fold_task  # noqa: E402
+from fvc_core.executors import FoldTask  # noqa: E402
+from fvc_core.fold_worker import run_fold_task  # noqa: E402
 
 FVC = [sys.executable, "-m", "fvc_core.cli"]
 FOLDS = 2
