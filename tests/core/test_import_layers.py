@@ -28,7 +28,7 @@ CORE = Path(fvc_core.__file__).parent
 CONTRACT = ("fvc_core.contract", "fvc_core.errors", "fvc_core.hookspecs", "fvc_core.model_input",
             "fvc_core.output_file", "fvc_core.atomic", "fvc_core.console", "fvc_core.ownership",
             "fvc_core.executors", "fvc_core.tracking.events", "fvc_core.tracking.metric_names",
-            "fvc_core.pipes", "fvc_core.children")
+            "fvc_core.pipes", "fvc_core.children", "fvc_core.fold_statistics")
 # The top layer: plugins that come with the core, loaded through the same path as any other.
 BUILTIN = ("fvc_core.builtin", "fvc_core.training")
 
@@ -147,6 +147,20 @@ def test_no_module_imports_a_layer_above_its_own():
                     for module, deps in import_graph(type_checking=False).items()
                     for dep in deps if layer(dep) > layer(module))
     assert upward == []
+
+
+def test_the_trainer_imports_nothing_of_the_runtime():
+    # It asks the executor it is given (Job.executor) to run its folds; it neither builds a job nor
+    # chooses where a fold runs. training/predict.py, the reader of a finished run, is the exception
+    # until that reader leaves the trainer.
+    graph = import_graph(type_checking=False)
+    trainer = [m for m in graph if m.startswith("fvc_core.training") or m == "fvc_core.builtin.supervised"]
+    assert len(trainer) > 10
+    runtime = sorted(f"{m} imports {dep}" for m in trainer if m != "fvc_core.training.predict"
+                     for dep in graph[m] if layer(dep) == 1)
+    assert runtime == []
+    # Nor does it fall back to an executor of its own: no executor is the folds here, one after another.
+    assert [m for m in trainer if any(dep.startswith("fvc_core.builtin") for dep in graph[m])] == []
 
 
 def test_the_graph_sees_imports_inside_functions_and_finds_a_loop(tmp_path):
