@@ -58,27 +58,30 @@ def _type_checking_only(node: ast.AST) -> bool:
         or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
 
 
-def _imports(tree: ast.AST, type_checking: bool) -> Iterator[ast.Import | ast.ImportFrom]:
-    """Every import statement: at the top, in functions, in classes; under TYPE_CHECKING if asked."""
+def _imports(tree: ast.AST, type_checking: bool, functions: bool) -> Iterator[ast.Import | ast.ImportFrom]:
+    """Every import statement: at the top and in classes; in functions and under TYPE_CHECKING if asked."""
     for node in ast.iter_child_nodes(tree):
         if _type_checking_only(node) and not type_checking:
-            yield from (n for child in node.orelse for n in _imports_in(child, type_checking))
+            yield from (n for child in node.orelse for n in _imports_in(child, type_checking, functions))
             continue
-        yield from _imports_in(node, type_checking)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not functions:
+            continue
+        yield from _imports_in(node, type_checking, functions)
 
 
-def _imports_in(node: ast.AST, type_checking: bool) -> Iterator[ast.Import | ast.ImportFrom]:
+def _imports_in(node: ast.AST, type_checking: bool, functions: bool) -> Iterator[ast.Import | ast.ImportFrom]:
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         yield node
     else:
-        yield from _imports(node, type_checking)
+        yield from _imports(node, type_checking, functions)
 
 
-def imports_of(module: str, path: Path, modules: dict[str, Path], type_checking: bool = True) -> set[str]:
+def imports_of(module: str, path: Path, modules: dict[str, Path], type_checking: bool = True,
+               functions: bool = True) -> set[str]:
     """The core modules ``module`` imports (the module a name comes from, or the submodule it names)."""
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     found = set()
-    for node in _imports(ast.parse(path.read_text(), str(path)), type_checking):
+    for node in _imports(ast.parse(path.read_text(), str(path)), type_checking, functions):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         else:
