@@ -1,39 +1,9 @@
-"""Throw-away plugin distributions: real dist-info metadata on sys.path, found through entry points."""
+"""The runner's fake plugin distribution (tests/core/fake_plugin.py) and a model plugin's source, for the
+core and sweep tests; the `site` they are installed in is tests/conftest.py's."""
 
 from __future__ import annotations
 
-import sys
-import textwrap
-from pathlib import Path
-
 import pytest
-
-from fvc_core.plugins import clear_cache
-
-
-def write_distribution(site: Path, dist: str, modules: dict[str, str], entry_points: dict[str, str]) -> None:
-    """A minimal installed distribution: its modules and a .dist-info with entry_points.txt."""
-    for name, source in modules.items():
-        (site / f"{name}.py").write_text(textwrap.dedent(source))
-    info = site / f"{dist.replace('-', '_')}-1.2.3.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
-    eps = "[fvc]\n" + "".join(f"{k} = {v}\n" for k, v in entry_points.items())
-    (info / "entry_points.txt").write_text(eps)
-
-
-@pytest.fixture
-def site(tmp_path, monkeypatch):
-    """A folder on sys.path for fake distributions; the registry is rebuilt around the test."""
-    path = tmp_path / "site"
-    path.mkdir()
-    monkeypatch.syspath_prepend(str(path))
-    clear_cache()
-    yield path
-    clear_cache()
-    for mod in [m for m in sys.modules if m.startswith("fvctest_")]:
-        del sys.modules[mod]
-
 
 MODEL_PLUGIN = '''
 from pydantic import BaseModel, ConfigDict, Field

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import ModuleType
 
-from .conftest import write_distribution
+from tests.builders import write_distribution
 
 SOURCE = '''
 import json, os, time

@@ -8,8 +8,9 @@ import pytest
 from fvc_core.cli import main
 from fvc_core.config import apply_overrides, load_config, load_yaml
 from fvc_core.errors import ConfigError, UserError
+from tests.builders import write_distribution
 
-from .conftest import MODEL_PLUGIN, write_distribution
+from .conftest import MODEL_PLUGIN
 
 DATASET_PLUGIN = '''
 from typing import Literal

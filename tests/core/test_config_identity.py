@@ -22,7 +22,6 @@ for plugin in ("fvc_loaders", "fvc_naive_cnn", "fvc_duckdb", "fvc_mlflow"):
     pytest.importorskip(plugin)
 
 import duckdb  # noqa: E402
-from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 
 from fvc_core.cli import main  # noqa: E402
@@ -30,7 +29,7 @@ from fvc_core.config import load_config  # noqa: E402
 from fvc_core.config.identity import Defaults, compare  # noqa: E402
 from fvc_core.plugins import clear_cache  # noqa: E402
 from fvc_core.training import checkpoint  # noqa: E402
-from tests.core.conftest import write_distribution  # noqa: E402
+from tests.builders import tiny_experiment, tiny_videos, write_distribution  # noqa: E402
 
 TRACKERS = "trackers=[console,duckdb,mlflow]"
 ADDED = ("aggregation", "top_k")  # trainer keys an "older fvc" did not have
@@ -90,19 +89,8 @@ def make_older(run_dir: Path) -> tuple[str, str]:
 
 
 def experiment(root: Path, **trainer: Any) -> Path:
-    table = make_synthetic_dataset(root / "videos", videos=6, frames=8, frame_size=32, seed=5)
-    config = {
-        "experiment": "identity", "seed": 3, "output_dir": str(root / "out"),
-        "data": {"name": "metadata", "metadata": str(table), "group_column": "source_id", "num_frames": 4,
-                 "size": 32},
-        "model": {"name": "naive_cnn", "chunk_size": 2},
-        "trainer": {"name": "supervised", "folds": 2, "epochs": 1, "grad_accum": 2, "warmup_epochs": 1,
-                    "num_workers": 0, "early_stopping": {"patience": None}, **trainer},
-        "trackers": ["console"],
-    }
-    path = root / "experiment.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return tiny_experiment(root, tiny_videos(root / "videos"), experiment="identity",
+                           trainer={"early_stopping": {"patience": None}, **trainer})
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,9 @@ from fvc_core.cli import main
 from fvc_core.config import load_config
 from fvc_core.errors import ConfigError, PluginError
 from fvc_core.plugins import DISABLE_ENV, get_registry
+from tests.builders import write_distribution
 
-from .conftest import MODEL_PLUGIN, write_distribution
+from .conftest import MODEL_PLUGIN
 
 REPO = Path(__file__).resolve().parents[2]
 FVC = [sys.executable, "-m", "fvc_core.cli"]

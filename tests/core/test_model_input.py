@@ -8,8 +8,7 @@ import pytest
 from fvc_core.cli import main
 from fvc_core.config import load_config
 from fvc_core.errors import ConfigError
-
-from .conftest import write_distribution
+from tests.builders import write_distribution
 
 pytest.importorskip("fvc_loaders")
 pytest.importorskip("fvc_naive_cnn")

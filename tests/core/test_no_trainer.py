@@ -9,12 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.builders import tiny_experiment, tiny_videos
+
 FVC = str(Path(sys.executable).parent / "fvc")
-EXPERIMENT = """\
-output_dir: runs
-data: {name: synthetic, root: data, videos: 2, num_frames: 4, size: 16}
-model: {name: naive_cnn}
-"""
 LINE = ("error: {path}: trainer.name: no trainer is registered (plugins left out by -p no:NAME or "
         "plugins.disable: supervised)\n")
 # `fvc` itself, with the modules it loaded written down as it exits.
@@ -30,9 +27,7 @@ sys.exit(main(sys.argv[2:]))
 def experiment(tmp_path):
     pytest.importorskip("fvc_loaders")
     pytest.importorskip("fvc_naive_cnn")
-    path = tmp_path / "exp.yaml"
-    path.write_text(EXPERIMENT)
-    return path
+    return tiny_experiment(tmp_path, tiny_videos(tmp_path / "videos", videos=2))
 
 
 def test_fvc_run_without_the_trainer_says_so_in_one_line_and_writes_nothing(experiment, tmp_path):
@@ -40,7 +35,7 @@ def test_fvc_run_without_the_trainer_says_so_in_one_line_and_writes_nothing(expe
     done = subprocess.run([FVC, "-p", "no:supervised", "run", str(experiment)], capture_output=True, text=True,
                           cwd=tmp_path, env=env, timeout=120)
     assert (done.returncode, done.stdout, done.stderr) == (2, "", LINE.format(path=experiment))
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml"]  # no runs/, no synthetic data/
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["experiment.yaml", "videos"]  # no out/
 
 
 @pytest.mark.parametrize("command", ["run", "check"])

@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from tests.report.conftest import fvc, tiny_run  # noqa: F401  (the session's tiny finished run)
+from tests.builders import fvc
 from tests.tmpfs import mounted_tmpfs
 
 
@@ -31,11 +31,11 @@ def refused(done: subprocess.CompletedProcess, path: Path) -> str:
 
 
 @pytest.fixture(scope="module")
-def videos(tiny_run) -> Path:  # noqa: F811
+def videos(tiny_run) -> Path:
     return tiny_run.parent.parent / "videos"
 
 
-def test_predict_replaces_its_own_scores_but_never_a_users_file_or_a_training_table(tiny_run, videos, tmp_path):  # noqa: F811
+def test_predict_replaces_its_own_scores_but_never_a_users_file_or_a_training_table(tiny_run, videos, tmp_path):
     scores = tmp_path / "scores.csv"
     first = fvc("predict", str(tiny_run), str(videos / "real"), "-o", str(scores))
     assert first.returncode == 0, first.stderr
@@ -91,7 +91,7 @@ def test_index_and_verify_replace_only_their_own_table(videos, tmp_path):
     assert not [n for n in listing if ".tmp" in n], listing
 
 
-def test_a_folder_or_a_file_in_the_way_is_one_line(tiny_run, videos, tmp_path):  # noqa: F811
+def test_a_folder_or_a_file_in_the_way_is_one_line(tiny_run, videos, tmp_path):
     folder = tmp_path / "existing_folder"
     folder.mkdir()
     (folder / "keep.txt").write_text("mine")
@@ -116,14 +116,14 @@ def read_only(tmp_path):
         yield mount
 
 
-def test_a_read_only_file_system_is_one_line(tiny_run, videos, read_only):  # noqa: F811
+def test_a_read_only_file_system_is_one_line(tiny_run, videos, read_only):
     for args, path in ((["report", str(tiny_run), "--no-samples"], read_only / "report.html"),
                        (["index", str(videos)], read_only / "metadata.parquet"),
                        (["predict", str(tiny_run), str(videos / "real")], read_only / "scores.csv")):
         assert "read-only" in refused(fvc(*args, "-o", str(path)), path)
 
 
-def test_a_250_byte_output_name_is_written_and_replaced_again(tiny_run, videos, tmp_path):  # noqa: F811
+def test_a_250_byte_output_name_is_written_and_replaced_again(tiny_run, videos, tmp_path):
     scores = tmp_path / ("s" * 246 + ".csv")
     for _ in range(2):
         done = fvc("predict", str(tiny_run), str(videos / "real"), "-o", str(scores))
@@ -132,7 +132,7 @@ def test_a_250_byte_output_name_is_written_and_replaced_again(tiny_run, videos, 
     assert all(len(os.fsencode(p.name)) <= 255 for p in tmp_path.iterdir())
 
 
-def test_explain_of_a_video_with_a_240_character_name(tiny_run, videos, tmp_path):  # noqa: F811
+def test_explain_of_a_video_with_a_240_character_name(tiny_run, videos, tmp_path):
     video = tmp_path / ("e" * 236 + ".mp4")  # its figures are named <stem>_gradcam_fold_0.png: 255 bytes
     shutil.copy(videos / "real/src_0000.mp4", video)
     done = fvc("explain", str(tiny_run), str(video), "-o", str(tmp_path / "why"), "--frames", "2")

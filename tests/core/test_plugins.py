@@ -8,8 +8,9 @@ from fvc_core import create_model
 from fvc_core.cli import main
 from fvc_core.errors import ConfigError, PluginError
 from fvc_core.plugins import get_registry
+from tests.builders import write_distribution
 
-from .conftest import MODEL_PLUGIN, write_distribution
+from .conftest import MODEL_PLUGIN
 
 
 def test_builtins_register_through_the_same_hooks():

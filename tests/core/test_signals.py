@@ -18,13 +18,13 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 for plugin in ("fvc_loaders", "fvc_naive_cnn", "fvc_duckdb"):
     pytest.importorskip(plugin)
 
 import duckdb  # noqa: E402
-from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
+
+from tests.builders import tiny_experiment, tiny_videos  # noqa: E402
 
 FVC = [sys.executable, "-m", "fvc_core.cli"]
 ENV = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
@@ -76,20 +76,10 @@ def wait_for(path: Path, process: subprocess.Popen) -> None:
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("signals")
-    table = make_synthetic_dataset(root / "videos", videos=6, frames=8, frame_size=32, seed=5)
-    config = {
-        "experiment": "signals", "seed": 3, "output_dir": str(root / "out"),
-        "data": {"name": "metadata", "metadata": str(table), "group_column": "source_id", "num_frames": 4,
-                 "size": 32},
-        "model": {"name": "naive_cnn", "chunk_size": 2},
-        # Enough epochs that the run is still training when the first one is saved.
-        "trainer": {"name": "supervised", "folds": 2, "epochs": 12, "grad_accum": 2, "warmup_epochs": 1,
-                    "num_workers": 2, "early_stopping": {"patience": None}},
-        "trackers": ["console", "duckdb"],
-    }
-    path = root / "experiment.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    # Enough epochs that the run is still training when the first one is saved.
+    return tiny_experiment(root, tiny_videos(root / "videos"), experiment="signals",
+                           trainer={"epochs": 12, "num_workers": 2, "early_stopping": {"patience": None}},
+                           trackers=["console", "duckdb"])
 
 
 @pytest.mark.parametrize("target", ["process", "group"])

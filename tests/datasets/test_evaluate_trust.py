@@ -17,17 +17,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-import yaml
 
 pytest.importorskip("fvc_loaders")
 pytest.importorskip("fvc_naive_cnn")
 
-from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
 from sklearn.metrics import accuracy_score, recall_score, roc_auc_score  # noqa: E402
 
 from fvc_core.cli import main  # noqa: E402
 from fvc_core.training.predict import score_videos  # noqa: E402
-from tests.trainer.test_mutants_predict import wait_for  # noqa: E402
+from tests.builders import start_parked, tiny_experiment, tiny_videos  # noqa: E402
 
 FVC = [sys.executable, "-m", "fvc_core.cli"]
 ENV = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
@@ -36,25 +34,16 @@ THRESHOLD = 0.5
 
 
 def experiment(root: Path, table: Path, output_dir: Path) -> Path:
-    config = {
-        "experiment": "trust", "seed": 5, "output_dir": str(output_dir),
-        "data": {"name": "metadata", "metadata": str(table), "group_column": "source_id", "num_frames": 2,
-                 "size": 32},
-        "model": {"name": "naive_cnn", "chunk_size": 2},
-        "trainer": {"name": "supervised", "folds": 2, "epochs": 1, "grad_accum": 1, "warmup_epochs": 0,
-                    "num_workers": 0, "threshold": THRESHOLD},
-        "trackers": ["console"],
-    }
-    path = root / f"{output_dir.name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return tiny_experiment(root, table, file=f"{output_dir.name}.yaml", experiment="trust", seed=5,
+                           output_dir=str(output_dir), data={"num_frames": 2},
+                           trainer={"grad_accum": 1, "warmup_epochs": 0, "threshold": THRESHOLD})
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> dict:
     """A finished 2-fold run, the table of its videos with absolute paths, and fvc's own scores of them."""
     root = tmp_path_factory.mktemp("trust")
-    table = make_synthetic_dataset(root / "videos", videos=6, frames=4, frame_size=32, seed=4)
+    table = tiny_videos(root / "videos", frames=4, seed=4)
     assert main(["run", str(experiment(root, table, root / "finished"))]) == 0
     plain = pl.read_parquet(table).with_columns(
         pl.col("video_path").map_elements(lambda p: str((table.parent / p).resolve()), return_dtype=pl.String))
@@ -131,16 +120,10 @@ def killed(world) -> Path:
     config = experiment(root, world["table"], output_dir)
     run_dir = output_dir / "naive_cnn"
     # Parked at the first video read after fold 0's metrics.json: fold 1's first read, a known state.
-    log = root / "killed.log"
-    with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "tests.gated_fvc", str(run_dir / "fold_0/metrics.json"),
-                                 str(root / "parked"), "run", str(config)],
-                                cwd=ROOT, env=ENV, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        wait_for(root / "parked", proc, log, "fold 0 never finished")
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+    proc = start_parked(run_dir / "fold_0/metrics.json", root / "parked", root / "killed.log", "run", str(config),
+                        env=ENV, what="fold 0 never finished")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
     assert (run_dir / "fold_0/metrics.json").exists() and not (run_dir / "fold_1/metrics.json").exists()
     return run_dir
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import textwrap
 from pathlib import Path
 
 import polars as pl
@@ -13,7 +11,6 @@ from fvc_loaders.config import MetadataConfig
 from fvc_loaders.dataset import MetadataDataset
 
 from fvc_core.cli import main
-from fvc_core.plugins import DISABLE_ENV, clear_cache
 from tests.datasets import miniature
 
 
@@ -207,21 +204,8 @@ def register_layouts(register):
 
 
 @pytest.fixture
-def plugin_site(tmp_path, monkeypatch):
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "fvctest_layout_plugin.py").write_text(textwrap.dedent(PLUGIN))
-    info = site / "fvctest_layouts-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fvctest-layouts\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[fvc]\nmylayouts = fvctest_layout_plugin\n")
-    monkeypatch.syspath_prepend(str(site))
-    # `fvc -p no:NAME` exports the disabled set for child processes; keep it to this test.
-    monkeypatch.setenv(DISABLE_ENV, "")
-    clear_cache()
-    yield site
-    clear_cache()
-    sys.modules.pop("fvctest_layout_plugin", None)
+def plugin_site(install_plugin):
+    install_plugin("fvctest-layouts", PLUGIN, entry_point="mylayouts", module="fvctest_layout_plugin")
 
 
 def test_a_plugin_adds_a_layout_through_the_same_door(tmp_path, plugin_site, capsys):

@@ -19,10 +19,9 @@ import yaml
 pytest.importorskip("fvc_loaders")
 pytest.importorskip("fvc_naive_cnn")
 
-from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
-
 from fvc_core.executors import FoldTask  # noqa: E402
 from fvc_core.fold_worker import run_fold_task  # noqa: E402
+from tests.builders import tiny_experiment, tiny_videos  # noqa: E402
 
 FVC = [sys.executable, "-m", "fvc_core.cli"]
 FOLDS = 2
@@ -34,18 +33,8 @@ ENV = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED
 def reference(tmp_path_factory):
     """A finished 2-fold run, trained in one process: the numbers every other way must reproduce."""
     root = tmp_path_factory.mktemp("fold_task")
-    table = make_synthetic_dataset(root / "videos", videos=4, frames=8, frame_size=32, seed=3)
-    config = {
-        "experiment": "tasks", "seed": 13, "output_dir": str(root / "local"),
-        "data": {"name": "metadata", "metadata": str(table), "group_column": "source_id", "num_frames": 4,
-                 "size": 32},
-        "model": {"name": "naive_cnn", "chunk_size": 2},
-        "trainer": {"name": "supervised", "folds": FOLDS, "epochs": 2, "grad_accum": 2, "warmup_epochs": 1,
-                    "num_workers": 0},
-        "trackers": ["console"],
-    }
-    path = root / "experiment.yaml"
-    path.write_text(yaml.safe_dump(config))
+    path = tiny_experiment(root, tiny_videos(root / "videos", videos=4, seed=3), experiment="tasks", seed=13,
+                           output_dir=str(root / "local"), trainer={"folds": FOLDS, "epochs": 2})
     done = subprocess.run([*FVC, "run", str(path)], capture_output=True, text=True, env=ENV, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     return root, path, root / "local" / "naive_cnn"

@@ -8,29 +8,22 @@ import pytest
 pytest.importorskip("fvc_loaders")
 pytest.importorskip("fvc_naive_cnn")
 
-from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
-
 from fvc_core import fold_worker  # noqa: E402
-from fvc_core.config import resolve  # noqa: E402
+from fvc_core.config import load_config  # noqa: E402
 from fvc_core.console import get_console  # noqa: E402
 from fvc_core.executors import FoldTask  # noqa: E402
 from fvc_core.fold_worker import FoldExecutor, run_fold_task  # noqa: E402
 from fvc_core.jobs import build_job, build_plugins, run_info, run_protocol, versions  # noqa: E402
 from fvc_core.plugins import get_registry  # noqa: E402
 from fvc_core.tracking.tracker_set import TrackerSet  # noqa: E402
+from tests.builders import tiny_experiment, tiny_videos  # noqa: E402
 
 
 def test_a_worker_builds_from_the_task_the_job_the_driver_built(tmp_path):
-    table = make_synthetic_dataset(tmp_path / "videos", videos=2, frames=4, frame_size=32, seed=1)
-    config = resolve({
-        "experiment": "builder", "seed": 7, "output_dir": str(tmp_path / "out"),
-        "data": {"name": "metadata", "metadata": str(table), "num_frames": 4, "size": 32},
-        "model": {"name": "naive_cnn", "chunk_size": 2},
-        "trainer": {"name": "supervised", "folds": 2, "epochs": 1, "warmup_epochs": 0},
-    })
+    config = load_config(tiny_experiment(tmp_path, tiny_videos(tmp_path / "videos", videos=2), seed=7))
     registry = get_registry(config.disabled_plugins)
     plugins = build_plugins(config, registry)
-    run_dir = tmp_path / "out" / "naive_cnn"
+    run_dir = config.run_dir
     run_dir.mkdir(parents=True)
     # A resumed run whose checkpoints an older fvc wrote: what the worker must know travels in the task.
     run = run_info(config, run_id="abc", run_dir=run_dir, protocol=run_protocol(config, plugins.dataset,

@@ -15,13 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 pytest.importorskip("ray")
 pytest.importorskip("fvc_loaders")
 pytest.importorskip("fvc_naive_cnn")
 
-from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
+from tests.builders import DROP, tiny_experiment, tiny_videos  # noqa: E402
 
 FVC = [sys.executable, "-m", "fvc_core.cli"]
 PARK_SITE = Path(__file__).parent / "park_site"
@@ -37,23 +36,13 @@ def env(**extra: str) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory) -> Path:
-    return make_synthetic_dataset(tmp_path_factory.mktemp("ray_local") / "videos", videos=4, frames=8, frame_size=32,
-                                  seed=3)
+    return tiny_videos(tmp_path_factory.mktemp("ray_local") / "videos", videos=4, seed=3)
 
 
 def experiment(root: Path, table: Path, trackers: list[str]) -> Path:
-    config = {
-        "experiment": "local_ray", "seed": 13, "output_dir": str(root / "runs"),
-        "data": {"name": "metadata", "metadata": str(table), "group_column": "source_id", "num_frames": 4,
-                 "size": 32},
-        "model": {"name": "naive_cnn", "chunk_size": 2},
-        "trainer": {"name": "supervised", "folds": 2, "epochs": 2, "num_workers": 0},
-        "trackers": trackers,
-        "executor": {"name": "ray"},
-    }
-    path = root / "experiment.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return tiny_experiment(root, table, experiment="local_ray", seed=13, output_dir=str(root / "runs"),
+                           trainer={"epochs": 2, "grad_accum": DROP, "warmup_epochs": DROP}, trackers=trackers,
+                           executor={"name": "ray"})
 
 
 def start_parked(config: Path, gate: Path, parked: Path) -> subprocess.Popen:

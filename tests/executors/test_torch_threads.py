@@ -14,14 +14,12 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 
 pytest.importorskip("fvc_loaders")
 pytest.importorskip("fvc_naive_cnn")
 
-from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
-
 from fvc_core.training.threads import auto_threads, cgroup_cpus  # noqa: E402
+from tests.builders import DROP, tiny_experiment, tiny_videos  # noqa: E402
 
 FVC = [sys.executable, "-m", "fvc_core.cli"]
 CPUS = len(os.sched_getaffinity(0))
@@ -30,17 +28,8 @@ CPUS = len(os.sched_getaffinity(0))
 @pytest.fixture(scope="module")
 def config(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("threads")
-    table = make_synthetic_dataset(root / "videos", videos=4, frames=8, frame_size=32, seed=3)
-    path = root / "experiment.yaml"
-    path.write_text(yaml.safe_dump({
-        "experiment": "threads", "seed": 13,
-        "data": {"name": "metadata", "metadata": str(table), "group_column": "source_id", "num_frames": 4,
-                 "size": 32},
-        "model": {"name": "naive_cnn", "chunk_size": 2},
-        "trainer": {"name": "supervised", "folds": 2, "epochs": 1, "warmup_epochs": 1, "num_workers": 0},
-        "trackers": ["console"],
-    }))
-    return path
+    return tiny_experiment(root, tiny_videos(root / "videos", videos=4, seed=3), experiment="threads", seed=13,
+                           output_dir=DROP, trainer={"grad_accum": DROP})
 
 
 def run(config: Path, out: Path, *overrides: str, wrap: list[str] | None = None) -> tuple[str, list[int]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import polars as pl
 import pytest
@@ -13,8 +12,6 @@ from fvc_loaders.prepare import Encoding
 from fvc_loaders.reader import iter_frames
 
 from fvc_core.cli import main
-from fvc_core.plugins import DISABLE_ENV, clear_cache
-from tests.core.conftest import write_distribution
 from tests.faces.videos import background
 
 # Finds "faces" that are pure red in RGB: handed BGR, it would see blue and find nothing.
@@ -40,16 +37,8 @@ def register_face_detectors(register):
 
 
 @pytest.fixture
-def red_plugin(tmp_path, monkeypatch):
-    site = tmp_path / "site"
-    site.mkdir()
-    write_distribution(site, "fvctest-red", {"fvctest_red": PLUGIN}, {"red": "fvctest_red"})
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setenv(DISABLE_ENV, "")
-    clear_cache()
-    yield site
-    clear_cache()
-    sys.modules.pop("fvctest_red", None)
+def red_plugin(install_plugin):
+    install_plugin("fvctest-red", PLUGIN, entry_point="red")
 
 
 def red_square_video(path, frames: int = 8) -> None:

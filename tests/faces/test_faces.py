@@ -193,3 +193,23 @@ def test_the_command_line_in_parallel_and_its_one_line_errors(tmp_path, capsys):
     assert "--face-detector 'haar': unknown face detector (did you mean 'opencv-haar'?)" in capsys.readouterr().err
     assert main(["prepare", str(table), "-o", str(tmp_path / "x"), "--faces", "--face-margin", "-1"]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_a_face_folder_made_before_align_and_frames_existed_still_resumes(tmp_path):
+    # fvc before --face-align / --face-frames wrote prepare.json without those keys; running the same
+    # command again on that folder must resume it, not refuse it for settings it ran with by default.
+    data = tmp_path / "data"
+    face_video(data / "real" / "a.mp4", moving(6, (120, 110, 100), (150, 120, 110)))
+    table = write_table(data, [("real/a.mp4", "real", "a")])
+    out = tmp_path / "faces"
+    prepare_faces(table, out, encoding=SMALL, workers=0)
+    recorded = json.loads((out / "prepare.json").read_text())
+    older = recorded | {"faces": {k: v for k, v in recorded["faces"].items() if k not in ("align", "frames")}}
+    (out / "prepare.json").write_text(json.dumps(older))
+    made = (out / "real" / "a.mp4").read_bytes()
+    result = prepare_faces(table, out, encoding=SMALL, workers=0)
+    assert result.already_done == 1 and result.written == 0
+    assert (out / "real" / "a.mp4").read_bytes() == made
+    # ... and a folder made with one of them set is not taken for one made without.
+    with pytest.raises(Exception, match="already holds copies made with"):
+        prepare_faces(table, out, encoding=SMALL, faces=FaceSettings(frames=4), workers=0)

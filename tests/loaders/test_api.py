@@ -5,7 +5,6 @@ checks, the reader and `fvc check` without copying a line of them."""
 from __future__ import annotations
 
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import torch
 
 from fvc_core.cli import main
 from fvc_core.config import load_config
-from fvc_core.plugins import DISABLE_ENV, clear_cache, get_registry
+from fvc_core.plugins import get_registry
 
 from .videos import make_video
 
@@ -60,20 +59,8 @@ def register_datasets(register):
 
 
 @pytest.fixture
-def csv_plugin(tmp_path, monkeypatch):
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "fvctest_csv.py").write_text(textwrap.dedent(CSV_PLUGIN))
-    info = site / "fvctest_csv-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fvctest-csv\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[fvc]\ncsvdata = fvctest_csv\n")
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setenv(DISABLE_ENV, "")
-    clear_cache()
-    yield site
-    clear_cache()
-    sys.modules.pop("fvctest_csv", None)
+def csv_plugin(install_plugin):
+    install_plugin("fvctest-csv", CSV_PLUGIN, entry_point="csvdata")
 
 
 def write_config(tmp_path: Path) -> Path:

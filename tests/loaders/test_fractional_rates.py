@@ -21,10 +21,7 @@ HALF = Fraction(1, 2)
 NTSC = Fraction(30000, 1001)
 
 
-@pytest.fixture(autouse=True)
-def two_core_decoder(monkeypatch):
-    """Seek-or-decode-on choices depend on the decoder's thread count: pinned, as in test_windows."""
-    monkeypatch.setattr(reader, "_threads", lambda codec: 3)
+pytestmark = pytest.mark.usefixtures("two_core_decoder")
 
 
 @pytest.fixture(scope="module")

@@ -28,11 +28,7 @@ from fvc_loaders.sampling import pick_on_screen, target_times  # noqa: E402
 ENCODERS = available_encoders()
 
 
-@pytest.fixture(autouse=True)
-def two_core_decoder(monkeypatch):
-    """Seek-or-decode-on choices depend on the decoder's thread count (``sampling.DecodeCosts``): pin
-    it to a 2-core machine's (3 frame threads) so every machine tests the same paths."""
-    monkeypatch.setattr(reader, "_threads", lambda codec: 3)
+pytestmark = pytest.mark.usefixtures("two_core_decoder")
 
 
 def expected(frames: int, num: int) -> list[int]:
@@ -197,16 +193,7 @@ def test_dense_targets_decode_straight_on_even_with_short_gops(tmp_path, seeks):
     assert [i % 28 for i in expected(60, 20)] == indices(clip)
 
 
-def test_skips_decoding_frames_no_target_needs(tmp_path, monkeypatch):
-    decoded = []
-    real = reader._decode
-
-    def counting(*args, **kwargs):
-        for frame in real(*args, **kwargs):
-            decoded.append(frame.pts)
-            yield frame
-
-    monkeypatch.setattr(reader, "_decode", counting)
+def test_skips_decoding_frames_no_target_needs(tmp_path, decoded):
     path = make_video(tmp_path / "b", frames=60, width=48, height=32, gop=250, bframes=3)
     clip = reader.read_clip(path, 3, 32)
     assert [i % 28 for i in expected(60, 3)] == indices(clip)

@@ -12,9 +12,9 @@ import numpy as np
 import polars as pl
 import pytest
 import torch
-import yaml
 
 from fvc_core.errors import ConfigError
+from tests.builders import DROP, tiny_experiment, tiny_videos
 from tests.loaders.videos import index_of, make_video
 
 reader = pytest.importorskip("fvc_loaders.reader")
@@ -25,12 +25,7 @@ from fvc_loaders.sampling import pick_on_screen, random_window_start, window_tar
 from fvc_core.training.clips import mean_probability_logits, video_logits  # noqa: E402
 from fvc_core.training.data import clip_seed  # noqa: E402
 
-
-@pytest.fixture(autouse=True)
-def two_core_decoder(monkeypatch):
-    """Seek-or-decode-on choices depend on the decoder's thread count (``sampling.DecodeCosts``): pin
-    it to a 2-core machine's (3 frame threads) so every machine tests the same paths."""
-    monkeypatch.setattr(reader, "_threads", lambda codec: 3)
+pytestmark = pytest.mark.usefixtures("two_core_decoder")
 
 
 def indices(clip: torch.Tensor) -> list[int]:
@@ -87,16 +82,7 @@ def test_variable_frame_rate_windows_pick_by_timestamp(tmp_path):
         assert indices(reader.read_windows(path, 8, 32, fps=50, seed=seed)[0]) == expected
 
 
-def test_only_what_the_window_needs_is_decoded(tmp_path, monkeypatch):
-    decoded = []
-    real = reader._decode
-
-    def counting(*args, **kwargs):
-        for frame in real(*args, **kwargs):
-            decoded.append(frame.pts)
-            yield frame
-
-    monkeypatch.setattr(reader, "_decode", counting)
+def test_only_what_the_window_needs_is_decoded(tmp_path, decoded):
     path = make_video(tmp_path / "gop10", frames=120, width=48, height=32, gop=10)
     clip = reader.read_windows(path, 4, 32)
     assert [i % 28 for i in range(58, 62)] == indices(clip[0])
@@ -203,21 +189,13 @@ def test_video_logits_score_each_window_with_the_model():
 
 
 def test_a_run_scores_each_video_as_the_mean_of_its_windows(tmp_path):
-    from fvc_loaders.synthetic import make_synthetic_dataset
-
     from fvc_core.training import load_fold_model
 
     pytest.importorskip("fvc_naive_cnn")
-    table_path = make_synthetic_dataset(tmp_path / "videos", videos=4, frames=12, frame_size=32, seed=1)
-    config = {
-        "experiment": "w", "seed": 3, "output_dir": str(tmp_path / "out"),
-        "data": {"name": "metadata", "metadata": str(table_path), "group_column": "source_id",
-                 "sampler": "window", "clip_len": 4, "clips_per_video": 2, "size": 32},
-        "model": {"name": "naive_cnn"},
-        "trainer": {"name": "supervised", "folds": 2, "epochs": 1, "warmup_epochs": 0, "num_workers": 0},
-        "trackers": ["console"],
-    }
-    (tmp_path / "e.yaml").write_text(yaml.safe_dump(config))
+    table_path = tiny_videos(tmp_path / "videos", videos=4, frames=12, seed=1)
+    tiny_experiment(tmp_path, table_path, file="e.yaml", experiment="w",
+                    data={"num_frames": DROP, "sampler": "window", "clip_len": 4, "clips_per_video": 2},
+                    model={"chunk_size": DROP}, trainer={"grad_accum": DROP, "warmup_epochs": 0})
     env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, "-m", "fvc_core.cli", "run", str(tmp_path / "e.yaml")],
                           capture_output=True, text=True, env=env, timeout=600)

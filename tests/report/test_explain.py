@@ -12,7 +12,7 @@ from PIL import Image
 
 from fvc_core.errors import UserError
 from fvc_core.training import load_fold_model
-from tests.report.conftest import fvc
+from tests.builders import DROP, fvc, tiny_experiment, tiny_videos
 
 
 def a_fake(run: Path) -> Path:
@@ -91,20 +91,10 @@ def test_a_model_without_frame_logits_is_told_so_in_one_line():
 @pytest.fixture(scope="module")
 def window_run(tmp_path_factory) -> Path:
     """A real run reading windows: data.sampler window, clip_len 4, two evenly placed windows per video."""
-    import yaml
-    from fvc_loaders.synthetic import make_synthetic_dataset
-
     root = tmp_path_factory.mktemp("windows")
-    table = make_synthetic_dataset(root / "videos", videos=6, frames=8, frame_size=32, seed=4)
-    config = {"experiment": "win", "seed": 2, "output_dir": str(root / "out"),
-              "data": {"name": "metadata", "metadata": str(table), "group_column": "source_id",
-                       "sampler": "window", "clip_len": 4, "clips_per_video": 2, "size": 32},
-              "model": {"name": "naive_cnn", "chunk_size": 2},
-              "trainer": {"name": "supervised", "folds": 2, "epochs": 1, "grad_accum": 2, "warmup_epochs": 1,
-                          "num_workers": 0},
-              "trackers": ["console"]}
-    (root / "exp.yaml").write_text(yaml.safe_dump(config))
-    done = fvc("run", str(root / "exp.yaml"))
+    experiment = tiny_experiment(root, tiny_videos(root / "videos", seed=4), file="exp.yaml", experiment="win", seed=2,
+                                 data={"num_frames": DROP, "sampler": "window", "clip_len": 4, "clips_per_video": 2})
+    done = fvc("run", str(experiment))
     assert done.returncode == 0, done.stdout + done.stderr
     return root / "out/naive_cnn"
 

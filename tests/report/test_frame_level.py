@@ -10,10 +10,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-import yaml
 
-from tests.core.conftest import write_distribution
-from tests.report.conftest import ENV, FVC, fvc
+from tests.builders import DROP, ENV, FVC, fvc, tiny_experiment, tiny_videos, write_distribution
 from tests.trainer.helpers import TINY_MODEL_PLUGIN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,10 +63,8 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     """Two runs on one table: naive_cnn scored by topk (top_k 2), and a model that gives no frame logits."""
     pytest.importorskip("fvc_loaders")
     pytest.importorskip("fvc_naive_cnn")
-    from fvc_loaders.synthetic import make_synthetic_dataset
-
     root = tmp_path_factory.mktemp("frame_level")
-    table = make_synthetic_dataset(root / "videos", videos=6, frames=8, frame_size=32, seed=4)
+    table = tiny_videos(root / "videos", seed=4)
     site = root / "site"
     site.mkdir()
     write_distribution(site, "fvctest-noframes", {"fvctest_noframes": TINY_MODEL_PLUGIN},
@@ -76,18 +72,9 @@ def runs(tmp_path_factory) -> dict[str, Path]:
     env = {**ENV, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
     out = {}
     for name, model, trainer in (("topk", {"name": "naive_cnn", "chunk_size": 2}, {"aggregation": "topk", "top_k": 2}),
-                                 ("noframes", {"name": "tiny_cnn"}, {})):
-        config = {
-            "experiment": name, "seed": 2, "output_dir": str(root / name),
-            "data": {"name": "metadata", "metadata": str(table), "group_column": "source_id", "num_frames": 4,
-                     "size": 32},
-            "model": model,
-            "trainer": {"name": "supervised", "folds": 2, "epochs": 1, "grad_accum": 2, "warmup_epochs": 1,
-                        "num_workers": 0, **trainer},
-            "trackers": ["console"],
-        }
-        path = root / f"{name}.yaml"
-        path.write_text(yaml.safe_dump(config))
+                                 ("noframes", {"name": "tiny_cnn", "chunk_size": DROP}, {})):
+        path = tiny_experiment(root, table, file=f"{name}.yaml", experiment=name, seed=2,
+                               output_dir=str(root / name), model=model, trainer=trainer)
         done = subprocess.run([*FVC, "run", str(path)], capture_output=True, text=True, env=env, timeout=600,
                               cwd=ROOT)
         assert done.returncode == 0, done.stdout + done.stderr

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from tests.report.conftest import fvc
+from tests.builders import fvc
 
 METRICS = ("accuracy", "precision", "recall", "f1_score", "roc_auc", "average_precision", "eer")
 SECTIONS = ("run", "folds-found", "metrics", "curves", "confusion", "scores", "training", "samples", "mistakes",

@@ -1,3 +1,3 @@
 """The fake plugin distribution of tests/core (instant dataset, model, trainer, trackers) for sweeps."""
 
-from tests.core.conftest import config, events, site  # noqa: F401 - fixtures used by this folder's tests
+from tests.core.conftest import config, events  # noqa: F401 - fixtures used by this folder's tests

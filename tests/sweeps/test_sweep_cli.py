@@ -9,7 +9,8 @@ import json
 import yaml
 
 from fvc_core.cli import main
-from tests.core.conftest import MODEL_PLUGIN, write_distribution
+from tests.builders import write_distribution
+from tests.core.conftest import MODEL_PLUGIN
 
 
 def sweep(capsys, *args):

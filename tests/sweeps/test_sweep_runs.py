@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -20,10 +19,9 @@ for plugin in ("fvc_loaders", "fvc_naive_cnn", "fvc_mlflow", "fvc_duckdb"):
     pytest.importorskip(plugin)
 
 import polars as pl  # noqa: E402
-from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 
-from tests.core.conftest import write_distribution  # noqa: E402
+from tests.builders import start_parked, tiny_experiment, tiny_videos, write_distribution  # noqa: E402
 from tests.trainer.helpers import TINY_MODEL_PLUGIN  # noqa: E402
 
 FVC = [sys.executable, "-m", "fvc_core.cli"]
@@ -33,19 +31,8 @@ ENV.pop("MLFLOW_TRACKING_URI", None)
 
 
 def experiment(tmp_path: Path, trackers: list[str]) -> Path:
-    table = make_synthetic_dataset(tmp_path / "videos", videos=6, frames=8, frame_size=32, seed=5)
-    config = {
-        "experiment": "tiny", "seed": 3, "output_dir": str(tmp_path / "out"),
-        "data": {"name": "metadata", "metadata": str(table), "group_column": "source_id", "num_frames": 4,
-                 "size": 32},
-        "model": {"name": "naive_cnn", "chunk_size": 2},
-        "trainer": {"name": "supervised", "folds": 2, "epochs": 1, "grad_accum": 2, "warmup_epochs": 1,
-                    "num_workers": 0, "early_stopping": {"patience": None}},
-        "trackers": trackers,
-    }
-    path = tmp_path / "experiment.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return tiny_experiment(tmp_path, tiny_videos(tmp_path / "videos"), trainer={"early_stopping": {"patience": None}},
+                           trackers=trackers)
 
 
 def chosen_value(run_dir: Path) -> float:
@@ -125,16 +112,8 @@ def test_a_plugin_choosing_sweep_killed_in_its_second_point_resumes_there(tmp_pa
     folder = tmp_path / "out" / "models"
 
     # Parked at the first read after tiny_cnn's fold 0 saved its epoch: the naive_cnn point is done by then.
-    parked, log = tmp_path / "parked", tmp_path / "first.log"
-    with open(log, "w") as out:
-        first = subprocess.Popen([sys.executable, "-m", "tests.gated_fvc",
-                                  str(folder / "model=tiny_cnn" / "fold_0" / "last.pt"), str(parked),
-                                  "sweep", str(config)], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 400
-    while not parked.exists():
-        assert first.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, "the second point never saved an epoch"
-        time.sleep(0.05)
+    first = start_parked(folder / "model=tiny_cnn" / "fold_0" / "last.pt", tmp_path / "parked", tmp_path / "first.log",
+                         "sweep", str(config), env=env, what="the second point never saved an epoch", deadline_s=400)
     first.send_signal(signal.SIGKILL)
     first.wait()
     kept = {p: p.stat().st_mtime_ns for p in (folder / "model=naive_cnn").glob("fold_*/metrics.json")}
@@ -224,17 +203,10 @@ def test_an_interrupted_point_says_the_sweep_resumes_it(tmp_path):
     # `fvc run` of the YAML would train its base config in another folder, not resume the point.
     config = experiment(tmp_path, ["console"])
     folder = tmp_path / "out" / "tiny"
-    parked, log = tmp_path / "parked", tmp_path / "first.log"
-    with open(log, "w") as out:
-        first = subprocess.Popen([sys.executable, "-m", "tests.gated_fvc",
-                                  str(folder / "lr=0.001" / "fold_0" / "last.pt"), str(parked), "sweep", str(config),
-                                  "trainer.lr=1.0e-3,5.0e-4", "trainer.epochs=2"],
-                                 cwd=ROOT, env=ENV, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 400
-    while not parked.exists():
-        assert first.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, "the first point never saved an epoch"
-        time.sleep(0.05)
+    log = tmp_path / "first.log"
+    first = start_parked(folder / "lr=0.001" / "fold_0" / "last.pt", tmp_path / "parked", log, "sweep", str(config),
+                         "trainer.lr=1.0e-3,5.0e-4", "trainer.epochs=2", env=ENV,
+                         what="the first point never saved an epoch", deadline_s=400)
     first.send_signal(signal.SIGINT)
     assert first.wait(timeout=120) == 130
     text = log.read_text()

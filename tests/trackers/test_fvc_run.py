@@ -13,17 +13,16 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 for plugin in ("fvc_loaders", "fvc_naive_cnn", "fvc_mlflow", "fvc_duckdb"):
     pytest.importorskip(plugin)
 
 import duckdb  # noqa: E402
-from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 
+from tests.builders import start_parked, tiny_experiment, tiny_videos  # noqa: E402
+
 FVC = [sys.executable, "-m", "fvc_core.cli"]
-ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
 ENV.pop("MLFLOW_TRACKING_URI", None)
 
@@ -31,20 +30,9 @@ ENV.pop("MLFLOW_TRACKING_URI", None)
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("tracked")
-    table = make_synthetic_dataset(root / "videos", videos=6, frames=8, frame_size=32, seed=5)
-    config = {
-        "experiment": "tracked", "seed": 3, "output_dir": str(root / "out"),
-        "data": {"name": "metadata", "metadata": str(table), "group_column": "source_id", "num_frames": 4,
-                 "size": 32},
-        "model": {"name": "naive_cnn", "chunk_size": 2},
-        "trainer": {"name": "supervised", "folds": 2, "epochs": 3, "grad_accum": 2, "warmup_epochs": 1,
-                    "num_workers": 0, "early_stopping": {"patience": None}},
-        "trackers": ["console", "mlflow", "duckdb"],
-        "mlflow": {"log_model_checkpoint": True},
-    }
-    path = root / "experiment.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return tiny_experiment(root, tiny_videos(root / "videos"), experiment="tracked",
+                           trainer={"epochs": 3, "early_stopping": {"patience": None}},
+                           trackers=["console", "mlflow", "duckdb"], mlflow={"log_model_checkpoint": True})
 
 
 def test_killed_then_resumed_run_is_tracked_once(experiment):
@@ -52,16 +40,8 @@ def test_killed_then_resumed_run_is_tracked_once(experiment):
     run_dir = root / "out" / "naive_cnn"
     # Parked by tests/gated_fvc.py at fold 1's first read after its first checkpoint, then killed: the
     # state the test needs whatever the machine's load (no time window to hit).
-    parked, log = root / "parked", root / "first.log"
-    with open(log, "w") as out:
-        first = subprocess.Popen([sys.executable, "-m", "tests.gated_fvc", str(run_dir / "fold_1" / "last.pt"),
-                                  str(parked), "run", str(experiment)], cwd=ROOT, env=ENV, stdout=out,
-                                 stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 240
-    while not parked.exists():
-        assert first.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, "fold 1 never saved an epoch"
-        time.sleep(0.05)
+    first = start_parked(run_dir / "fold_1" / "last.pt", root / "parked", root / "first.log", "run", str(experiment),
+                         env=ENV, what="fold 1 never saved an epoch", deadline_s=240)
     first.send_signal(signal.SIGKILL)  # no fail_run, no cleanup: as a lost machine
     first.wait()
     assert not (run_dir / "fold_1" / "metrics.json").exists()

@@ -8,52 +8,32 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import pytest
-import yaml
 
 for plugin in ("fvc_loaders", "fvc_naive_cnn", "fvc_mlflow", "fvc_duckdb"):
     pytest.importorskip(plugin)
 
 import duckdb  # noqa: E402
-from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 
+from tests.builders import start_parked, tiny_experiment, tiny_videos  # noqa: E402
+
 FVC = [sys.executable, "-m", "fvc_core.cli"]
-ROOT = Path(__file__).resolve().parents[2]
 ENV = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
 ENV.pop("MLFLOW_TRACKING_URI", None)
 METRICS = ("accuracy", "f1_score", "roc_auc")
 
 
 def test_repeated_cv_killed_in_its_second_repeat_resumes_there_and_reports_its_spread(tmp_path):
-    table = make_synthetic_dataset(tmp_path / "videos", videos=6, frames=8, frame_size=32, seed=5)
-    config = {
-        "experiment": "repeated", "seed": 3, "output_dir": str(tmp_path / "out"),
-        "data": {"name": "metadata", "metadata": str(table), "group_column": "source_id", "num_frames": 4,
-                 "size": 32},
-        "model": {"name": "naive_cnn", "chunk_size": 2},
-        "trainer": {"name": "supervised", "folds": 2, "repeats": 2, "epochs": 2, "grad_accum": 2,
-                    "warmup_epochs": 1, "num_workers": 0, "early_stopping": {"patience": None}},
-        "trackers": ["console", "mlflow", "duckdb"],
-    }
-    experiment = tmp_path / "experiment.yaml"
-    experiment.write_text(yaml.safe_dump(config))
+    experiment = tiny_experiment(tmp_path, tiny_videos(tmp_path / "videos"), experiment="repeated",
+                                 trainer={"repeats": 2, "epochs": 2, "early_stopping": {"patience": None}},
+                                 trackers=["console", "mlflow", "duckdb"])
     run_dir = tmp_path / "out" / "naive_cnn"
 
     # Parked at repeat 1 fold 0's first read after its first checkpoint: repeat 0 is finished by then.
-    parked, log = tmp_path / "parked", tmp_path / "first.log"
-    with open(log, "w") as out:
-        first = subprocess.Popen([sys.executable, "-m", "tests.gated_fvc",
-                                  str(run_dir / "repeat_1" / "fold_0" / "last.pt"), str(parked), "run",
-                                  str(experiment)], cwd=ROOT, env=ENV, stdout=out, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 300
-    while not parked.exists():
-        assert first.poll() is None, log.read_text()
-        assert time.monotonic() < deadline, "repeat 1 never saved an epoch"
-        time.sleep(0.05)
+    first = start_parked(run_dir / "repeat_1" / "fold_0" / "last.pt", tmp_path / "parked", tmp_path / "first.log",
+                         "run", str(experiment), env=ENV, what="repeat 1 never saved an epoch")
     first.send_signal(signal.SIGKILL)
     first.wait()
     finished_before = {p: p.stat().st_mtime_ns for p in run_dir.glob("repeat_0/fold_*/metrics.json")}

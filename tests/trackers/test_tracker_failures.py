@@ -17,7 +17,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-import yaml
 
 for plugin in ("fvc_duckdb", "fvc_mlflow", "fvc_naive_cnn", "fvc_loaders"):
     pytest.importorskip(plugin)
@@ -25,7 +24,6 @@ for plugin in ("fvc_duckdb", "fvc_mlflow", "fvc_naive_cnn", "fvc_loaders"):
 import duckdb  # noqa: E402
 from fvc_duckdb.config import DuckdbConfig  # noqa: E402
 from fvc_duckdb.tracker import DuckdbTracker  # noqa: E402
-from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
 from fvc_mlflow.config import MlflowConfig  # noqa: E402
 from fvc_mlflow.local_store import ensure_local_store  # noqa: E402
 from fvc_mlflow.tracker import MlflowTracker  # noqa: E402
@@ -33,6 +31,7 @@ from mlflow import MlflowClient  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from fvc_core.tracking.tracker_set import TrackerSet  # noqa: E402
+from tests.builders import tiny_experiment, tiny_videos  # noqa: E402
 from tests.trackers.run_outputs import full_run, make_run  # noqa: E402
 
 FVC = [sys.executable, "-m", "fvc_core.cli"]
@@ -210,21 +209,11 @@ def test_fvc_results_on_a_damaged_file_is_one_line_naming_it(tmp_path, real_db, 
 @pytest.fixture(scope="module")
 def experiment(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("steps")
-    table = make_synthetic_dataset(root / "videos", videos=6, frames=8, frame_size=32, seed=5)
-    config = {
-        "experiment": "steps", "seed": 3,
-        "data": {"name": "metadata", "metadata": str(table), "group_column": "source_id", "num_frames": 4,
-                 "size": 32},
-        "model": {"name": "naive_cnn", "chunk_size": 2},
-        # 4 training videos a fold, batch 1, 2 batches a step: 2 optimiser steps an epoch.
-        "trainer": {"name": "supervised", "folds": 2, "epochs": 3, "grad_accum": 2, "warmup_epochs": 1,
-                    "num_workers": 0, "early_stopping": {"patience": None}},
-        "trackers": ["console", "mlflow", "duckdb"],
-        "mlflow": {"log_plots": False}, "duckdb": {"flush_every_s": 0}, "output_dir": str(root / "live"),
-    }
-    path = root / "experiment.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    # 4 training videos a fold, batch 1, 2 batches a step: 2 optimiser steps an epoch.
+    return tiny_experiment(root, tiny_videos(root / "videos"), experiment="steps", output_dir=str(root / "live"),
+                           trainer={"epochs": 3, "early_stopping": {"patience": None}},
+                           trackers=["console", "mlflow", "duckdb"], mlflow={"log_plots": False},
+                           duckdb={"flush_every_s": 0})
 
 
 def fvc_run(config: Path, *overrides: str) -> subprocess.CompletedProcess:

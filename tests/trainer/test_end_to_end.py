@@ -12,15 +12,13 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-import yaml
 
 pytest.importorskip("fvc_loaders")
 pytest.importorskip("fvc_naive_cnn")
 
-from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
-
 from fvc_core.cli import main  # noqa: E402
 from fvc_core.training import load_fold_model, score_videos  # noqa: E402
+from tests.builders import fvc, tiny_experiment, tiny_videos, with_a_broken_video  # noqa: E402
 
 FVC = [sys.executable, "-m", "fvc_core.cli"]
 
@@ -29,25 +27,10 @@ FVC = [sys.executable, "-m", "fvc_core.cli"]
 def finished_run(tmp_path_factory):
     """A 2-fold naive_cnn run on 6 real + 6 fake H.264 clips plus one corrupt file (skipped)."""
     root = tmp_path_factory.mktemp("e2e")
-    table_path = make_synthetic_dataset(root / "videos", videos=6, frames=8, frame_size=32, seed=3)
-    table = pl.read_parquet(table_path)
-    (root / "videos/fake/broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 this is not a video")
-    table = pl.concat([table, pl.DataFrame({"video_path": ["fake/broken.mp4"], "label": ["fake"],
-                                            "source_id": ["src_broken"]})])
-    table.write_parquet(root / "videos/with_broken.parquet")
-    config = {
-        "experiment": "e2e", "seed": 11, "output_dir": str(root / "out"),
-        "data": {"name": "metadata", "metadata": str(root / "videos/with_broken.parquet"),
-                 "group_column": "source_id", "num_frames": 4, "size": 32, "on_bad_video": "skip"},
-        "model": {"name": "naive_cnn", "chunk_size": 2},
-        "trainer": {"name": "supervised", "folds": 2, "epochs": 2, "grad_accum": 2, "warmup_epochs": 1,
-                    "num_workers": 1},
-        "trackers": ["console"],
-    }
-    (root / "experiment.yaml").write_text(yaml.safe_dump(config))
-    env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([*FVC, "run", str(root / "experiment.yaml")], capture_output=True, text=True,
-                          env=env, timeout=300)
+    videos = with_a_broken_video(tiny_videos(root / "videos", seed=3))
+    experiment = tiny_experiment(root, videos, experiment="e2e", seed=11, data={"on_bad_video": "skip"},
+                                 trainer={"epochs": 2, "num_workers": 1})
+    done = fvc("run", str(experiment))
     assert done.returncode == 0, done.stdout + done.stderr
     return root, root / "out/naive_cnn", done.stdout
 

@@ -14,24 +14,18 @@ from pathlib import Path
 import polars as pl
 import pytest
 import torch
-import yaml
 
 from fvc_core.errors import UserError
 from fvc_core.training import checkpoint
 from fvc_core.training.checkpoint import CheckpointError
 from fvc_core.training.trainer import SupervisedTrainer
+from tests.builders import tiny_experiment, tiny_videos
 from tests.tmpfs import mounted_tmpfs
 from tests.trainer.helpers import TinyDataset, make_job, small_config
 from tests.trainer.run_tiny import RESUME_CONFIG
 from tests.trainer.test_resume import InterruptingDataset, metrics, reference_run
 
-
-@pytest.fixture(autouse=True)
-def _few_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def stopped_in_fold_0(out: Path):
@@ -168,19 +162,8 @@ def fill(mount: Path, leave: int) -> Path:
 def test_training_into_a_full_disk_is_one_line_and_resumes_once_space_is_freed(tmp_path, small_tmpfs):
     pytest.importorskip("fvc_loaders")
     pytest.importorskip("fvc_naive_cnn")
-    from fvc_loaders.synthetic import make_synthetic_dataset
-
-    table = make_synthetic_dataset(tmp_path / "videos", videos=5, frames=8, frame_size=32, seed=3)
-    config = {
-        "experiment": "full", "seed": 11, "output_dir": str(small_tmpfs / "out"),
-        "data": {"name": "metadata", "metadata": str(table), "group_column": "source_id", "num_frames": 4,
-                 "size": 32},
-        "model": {"name": "naive_cnn", "chunk_size": 2},
-        "trainer": {"name": "supervised", "folds": 2, "epochs": 2, "grad_accum": 2, "warmup_epochs": 1,
-                    "num_workers": 0},
-        "trackers": ["console"],
-    }
-    (tmp_path / "experiment.yaml").write_text(yaml.safe_dump(config))
+    tiny_experiment(tmp_path, tiny_videos(tmp_path / "videos", videos=5, seed=3), experiment="full", seed=11,
+                    output_dir=str(small_tmpfs / "out"), trainer={"epochs": 2})
     # Room for the splits, records and a model.pt (about 0.4 MB), not for a last.pt (about 1.3 MB) too.
     filler = fill(small_tmpfs, leave=900_000)
     env = {**os.environ, "CI": "1", "OMP_NUM_THREADS": "1"}

@@ -8,13 +8,7 @@ import torch
 from fvc_core.training.trainer import SupervisedTrainer
 from tests.trainer.helpers import TinyModel, make_job, small_config
 
-
-@pytest.fixture(autouse=True)
-def _few_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class PretrainedTinyModel(TinyModel):

@@ -3,14 +3,10 @@ exactly as typed (it used to get `mem:/0003`, a path normalised by pathlib)."""
 
 from __future__ import annotations
 
-import sys
-import textwrap
-
 import polars as pl
 import pytest
 
 from fvc_core.cli import main
-from fvc_core.plugins import DISABLE_ENV, clear_cache
 
 pytest.importorskip("fvc_naive_cnn")
 
@@ -55,22 +51,8 @@ def register_datasets(register):
 
 
 @pytest.fixture
-def memory_plugin(tmp_path, monkeypatch):
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "fvctest_memory.py").write_text(textwrap.dedent(MEMORY_DATASET))
-    info = site / "fvctest_memory-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fvctest-memory\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[fvc]\nmemory = fvctest_memory\n")
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setenv(DISABLE_ENV, "")
-    clear_cache()
-    import fvctest_memory
-
-    yield fvctest_memory
-    clear_cache()
-    sys.modules.pop("fvctest_memory", None)
+def memory_plugin(install_plugin):
+    return install_plugin("fvctest-memory", MEMORY_DATASET, entry_point="memory")
 
 
 def test_predict_passes_a_datasets_own_keys_unchanged(tmp_path, memory_plugin, capsys):

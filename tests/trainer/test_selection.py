@@ -11,13 +11,7 @@ from fvc_core.training.schedule import EarlyStopping
 from fvc_core.training.trainer import SupervisedTrainer
 from tests.trainer.helpers import make_job, small_config
 
-
-@pytest.fixture(autouse=True)
-def _few_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_a_tie_on_the_metric_goes_to_the_lower_val_loss():

@@ -17,13 +17,7 @@ from fvc_core.training.metrics import compute_metrics
 from fvc_core.training.trainer import SupervisedTrainer
 from tests.trainer.helpers import TinyDataset, TinyModel, make_job, small_config
 
-
-@pytest.fixture(autouse=True)
-def _few_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def run(tmp_path, config=None, **kw):

@@ -6,27 +6,20 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
 from fvc_core.cli import main
 
 pytest.importorskip("fvc_video_models")
 
-from fvc_loaders.synthetic import make_synthetic_dataset  # noqa: E402
+from tests.builders import DROP, tiny_experiment, tiny_videos  # noqa: E402
 
 
 def test_fvc_run_trains_r2plus1d_on_windows_and_predict_scores_with_it(tmp_path, capsys):
-    table = make_synthetic_dataset(tmp_path / "videos", videos=4, frames=8, frame_size=32, seed=1)
-    config = {
-        "output_dir": "runs",
-        "data": {"name": "metadata", "metadata": str(table), "group_column": "source_id", "sampler": "window",
-                 "clip_len": 4, "size": 32, "clips_per_video": 2},
-        "model": {"name": "r2plus1d", "blocks": 1, "window": 2},
-        "trainer": {"name": "supervised", "folds": 2, "epochs": 1, "warmup_epochs": 0, "num_workers": 0,
-                    "batch_size": 2, "grad_accum": 1},
-        "trackers": [],
-    }
-    (tmp_path / "exp.yaml").write_text(yaml.safe_dump(config))
+    tiny_experiment(tmp_path, tiny_videos(tmp_path / "videos", videos=4, seed=1), file="exp.yaml",
+                    experiment=DROP, seed=DROP, output_dir="runs",
+                    data={"num_frames": DROP, "sampler": "window", "clip_len": 4, "clips_per_video": 2},
+                    model={"name": "r2plus1d", "chunk_size": DROP, "blocks": 1, "window": 2},
+                    trainer={"warmup_epochs": 0, "batch_size": 2, "grad_accum": 1}, trackers=[])
     assert main(["run", str(tmp_path / "exp.yaml")]) == 0
     run = tmp_path / "runs" / "r2plus1d"
     protocol = json.loads((run / "run.json").read_text())

@@ -13,6 +13,11 @@ their own detector and weights with a ``pip install``, through the same door as 
   weights do);
 - ``detect(frame) -> list of (x0, y0, x1, y1, score)``: the faces of one RGB picture
   (H, W, 3) uint8, in its pixels. RGB, not OpenCV's BGR: convert inside if the model wants BGR.
+  A detector with landmarks appends the five points as ten numbers, x, y pairs in this order: the eye
+  on the picture's left, the other eye, the nose tip, the mouth corner on the left, the other one
+  (``--face-align`` needs them, and takes a detector with ``landmarks = True``);
+- optionally ``detect_batch(frames) -> one such list per frame``: frames of one video, a batch at a
+  time (a network runs them together; without it ``detect`` is called frame by frame).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""Hook implementations of fvc-faces: the built-in ``opencv-haar`` face detector.
+"""Hook implementations of fvc-faces: the built-in face detectors ``opencv-haar`` and ``mtcnn``.
 
-Nothing heavy is imported here (no cv2): the factory imports it when a prepare run builds the detector.
+Nothing heavy is imported here (no cv2, no torch): a factory imports it when a prepare run builds it.
 """
 
 from __future__ import annotations
@@ -16,8 +16,16 @@ def _haar() -> Any:
     return HaarDetector()
 
 
+def _mtcnn() -> Any:
+    from fvc_faces.mtcnn_detector import MTCNNDetector
+
+    return MTCNNDetector()
+
+
 @hookimpl
 def register_face_detectors(register):
     """Read by fvc_faces.detectors from every enabled plugin module (no core hookspec needed)."""
     register("opencv-haar", _haar,
              description="OpenCV's frontal-face Haar cascade (weights inside opencv-python-headless)")
+    register("mtcnn", _mtcnn,
+             description="MTCNN boxes and five landmarks, in torch (CPU or GPU), weights inside the mtcnn package")

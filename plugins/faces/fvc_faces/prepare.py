@@ -36,6 +36,7 @@ NO_FACE_TABLE = "no_face_videos.parquet"
 FACE_COLUMNS = ("face_index", "face_crop", "face_boxes_from", "face_frames", "face_frames_checked",
                 "face_frames_missing")
 MODES = ("largest", "each")
+DETECT_BATCH = 16  # checked frames handed to a detector's detect_batch at once
 NO_FACE = ("skip", "full_frame")
 
 
@@ -49,6 +50,9 @@ class FaceSettings:
     no_face: str = "skip"  # or "full_frame"
     same_crop: bool = True  # a fake takes its real video's boxes where the pairing column names one
     pair_column: str | None = None  # default: source_id, else group, where the table has it
+    align: bool = False  # warp each frame's face onto the canonical five-point face (align.py)
+    # Detect only on the frames data.sampler uniform with data.num_frames N reads (sampled.py).
+    frames: int | None = None
 
     def check(self) -> None:
         if not 0 <= self.margin <= 3:
@@ -59,6 +63,11 @@ class FaceSettings:
                             "(a centred window: 1 for none, 3, 5, ...)")
         if self.every < 1:
             raise UserError(f"--face-every {self.every}: expected 1 or more")
+        if self.frames is not None and self.frames < 1:
+            raise UserError(f"--face-frames {self.frames}: expected 1 or more (data.num_frames of the run)")
+        if self.frames is not None and self.every != 1:
+            raise UserError(f"--face-frames {self.frames} and --face-every {self.every}: one or the other "
+                            "(the frames a run reads, or every N-th frame)")
         if self.mode not in MODES:
             raise UserError(f"--face-mode {self.mode!r}: expected {' or '.join(MODES)}")
         if self.no_face not in NO_FACE:
@@ -101,12 +110,43 @@ def detect_video(settings: FaceSettings, job: tuple[str, str]) -> str | None:
     detections = []
     frames = 0
     width = height = 0
-    try:
+    # A detector with ``detect_batch`` (a network) gets the checked frames a batch at a time.
+    batch = getattr(detector, "detect_batch", None)
+    pending: list[tuple[int, Any]] = []
+
+    def flush() -> None:
+        found = batch([f for _, f in pending]) if batch else [detector.detect(f) for _, f in pending]
+        detections.extend((i, boxes) for (i, _), boxes in zip(pending, found, strict=True))
+        pending.clear()
+
+    wanted: set[int] | None = None  # with --face-frames: the frames read and their smoothing windows
+    if settings.frames:
+        from fvc_faces import sampled
+
+        expected = sampled.packet_count(source)
+        wanted = set(sampled.frames_to_check(expected, settings.frames, settings.smoothing))
+
+    def detect_where(check: Any) -> None:
+        nonlocal frames, width, height
+        frames = 0
         for index, frame in enumerate(iter_frames(source)):
             frames += 1
             height, width = frame.shape[:2]
-            if index % settings.every == 0:
-                detections.append((index, detector.detect(frame)))
+            if check(index):
+                pending.append((index, frame))
+                if len(pending) >= DETECT_BATCH:
+                    flush()
+        flush()
+
+    try:
+        detect_where(lambda i: i % settings.every == 0 if wanted is None else i in wanted)
+        if wanted is not None and frames != expected:
+            # The packets were not one frame each: the frames read follow from the frames decoded.
+            done = {i for i, _ in detections}
+            missing = set(sampled.frames_to_check(frames, settings.frames, settings.smoothing)) - done
+            if missing:
+                detect_where(lambda i: i in missing)
+                detections.sort(key=lambda d: d[0])
     except BadVideoError as exc:
         return exc.reason
     tracks = tracking.keep(tracking.link(detections))
@@ -118,6 +158,10 @@ def detect_video(settings: FaceSettings, job: tuple[str, str]) -> str | None:
         "frames_missing": sum(1 for _, boxes in detections if not boxes),
         "tracks": [tracking.path(t, frames, settings.smoothing).round(2).tolist() for t in tracks],
     }
+    if settings.align:
+        # Smoothed through time like the boxes; rounded like them, so a crop depends on the file alone.
+        marks = [tracking.landmarks_path(t, frames, settings.smoothing) for t in tracks]
+        record["landmarks"] = [m.round(2).tolist() for m in marks]  # type: ignore[union-attr]
     Path(target).parent.mkdir(parents=True, exist_ok=True)
     write_atomic(Path(target), json.dumps(record))
     return None
@@ -146,17 +190,21 @@ class _NoFrames(Exception):
     pass
 
 
-def crop_video(state: tuple[Encoding, float], job: tuple[str, str, str, int]) -> str | None:
-    """Write clip ``job[1]`` of ``job[0]`` cut along track ``job[3]`` of boxes file ``job[2]``."""
+def crop_video(state: tuple[Encoding, float, bool], job: tuple[str, str, str, int]) -> str | None:
+    """Write clip ``job[1]`` of ``job[0]`` cut along track ``job[3]`` of boxes file ``job[2]`` (with
+    ``state[2]``, aligned on the track's landmarks instead)."""
     import numpy as np
     from fvc_loaders.letterbox import letterbox
     from fvc_loaders.prepare import encode_pictures
     from fvc_loaders.reader import iter_frames, probe
 
-    encoding, margin = state
+    from fvc_faces import align
+
+    encoding, margin, aligned = state
     source, target, boxes_file, index = job
     record = json.loads(Path(boxes_file).read_text())
     boxes = np.asarray(record["tracks"][index], dtype=float)
+    marks = np.asarray(record["landmarks"][index], dtype=float) if aligned else None
 
     def crops() -> Any:
         for i, frame in enumerate(iter_frames(source)):
@@ -164,6 +212,10 @@ def crop_video(state: tuple[Encoding, float], job: tuple[str, str, str, int]) ->
             h, w = frame.shape[:2]
             sx = w / record["width"] if record["width"] else 1.0
             sy = h / record["height"] if record["height"] else 1.0
+            if marks is not None:
+                points = marks[min(i, len(marks) - 1)].reshape(5, 2) * (sx, sy)
+                yield align.warp(frame, points, encoding.size, 1 + margin)
+                continue
             cx, cy, side = boxes[min(i, len(boxes) - 1)]
             x0, y0, s = square((cx * sx, cy * sy, side * (sx + sy) / 2), margin)
             yield letterbox(cut(frame, x0, y0, s), encoding.size)
@@ -190,7 +242,7 @@ def full_frame(encoding: Encoding, job: tuple[str, str, str, int]) -> str | None
     return reason
 
 
-def _clip_job(state: tuple[Encoding, float], job: tuple[str, str, str, int]) -> str | None:
+def _clip_job(state: tuple[Encoding, float, bool], job: tuple[str, str, str, int]) -> str | None:
     """A face clip (index >= 0) or the whole frame (index -1, the no-face fallback)."""
     return full_frame(state[0], job) if job[3] < 0 else crop_video(state, job)
 
@@ -255,6 +307,9 @@ def prepare_faces(
     faces.check()
     # Built here once, so that an unknown or broken detector is one line before any work.
     detector = build_detector(faces.detector)
+    if faces.align and not getattr(detector, "landmarks", False):
+        raise UserError(f"--face-align: face detector {faces.detector!r} gives no landmarks "
+                        "(--face-detector mtcnn does)")
     raw, sources, out, names = plan_copies(table_path, output_dir, encoding, on_bad_video, video_column)
     table_path = Path(table_path)
     videos = raw[video_column]  # as the table writes them (relative or not): the output table's paths
@@ -262,6 +317,17 @@ def prepare_faces(
     pair_column, pairs = _pairing(raw, faces, labels)
     recorded = asdict(encoding) | {"faces": asdict(faces) | {
         "detector_version": detector.version, "pair_column": pair_column}}
+    # Settings added after face folders existed are recorded only when used, so that a folder made
+    # before them (which ran with their defaults) still resumes.
+    for key, default in (("align", False), ("frames", None)):
+        if recorded["faces"][key] == default:
+            del recorded["faces"][key]
+    if faces.align:
+        from fvc_faces.align import TEMPLATE
+
+        recorded["faces"]["alignment"] = {"template": TEMPLATE, "scale": 1 + faces.margin,
+                                          "transform": "similarity, least squares (scikit-image)",
+                                          "landmarks_smoothing": faces.smoothing}
     claim(out, recorded)
     remove_stale_partials(out)
     result = FacesResult(out / SCALED_TABLE)
@@ -312,7 +378,7 @@ def prepare_faces(
     todo = [c for c, t in enumerate(targets) if not t.is_file()]
     result.already_done = len(clips) - len(todo)
     failed: set[int] = set()
-    runs = map_with_progress(_clip_job, (encoding, faces.margin), [jobs[c] for c in todo],
+    runs = map_with_progress(_clip_job, (encoding, faces.margin, faces.align), [jobs[c] for c in todo],
                              workers=workers, description="cropping faces")
     try:
         for j, reason in runs:
@@ -388,6 +454,12 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                        help="column naming a fake's real video (default: source_id, else group)")
     group.add_argument("--no-face-same-crop", dest="face_same_crop", action="store_false",
                        help="detect faces in the fakes too instead of reusing their real video's boxes")
+    group.add_argument("--face-frames", type=int, default=None, metavar="N",
+                       help="detect only on the frames a run with data.sampler uniform and data.num_frames N "
+                            "reads (and the smoothing window around each); the others are interpolated")
+    group.add_argument("--face-align", action="store_true",
+                       help="warp each frame's face onto a canonical five-point face (a detector with "
+                            "landmarks: --face-detector mtcnn), at scale 1 + --face-margin")
     group.add_argument("--label-column", default="label", help="column of labels (default: %(default)s)")
 
 
@@ -397,7 +469,8 @@ def run_command(args: argparse.Namespace) -> int:
     from fvc_core.console import get_console
 
     settings = FaceSettings(args.face_detector, args.face_margin, args.face_smoothing, args.face_every,
-                            args.face_mode, args.face_no_face, args.face_same_crop, args.face_pair_column)
+                            args.face_mode, args.face_no_face, args.face_same_crop, args.face_pair_column,
+                            args.face_align, args.face_frames)
     result = prepare_faces(args.table, args.output, encoding=Encoding(args.size, args.crf, args.preset),
                            faces=settings, on_bad_video=args.on_bad_video, video_column=args.video_column,
                            label_column=args.label_column, workers=args.workers)

@@ -29,6 +29,8 @@ MIN_PRESENCE = 0.25
 class Track:
     frames: list[int] = field(default_factory=list)
     boxes: list[tuple[float, float, float, float]] = field(default_factory=list)  # x0, y0, x1, y1
+    # The five landmarks (ten numbers, x, y pairs) of each box, None where the detector gave none.
+    marks: list[tuple[float, ...] | None] = field(default_factory=list)
     # Gaps are counted in checked frames (every N-th frame with --face-every N), not in video frames.
     last_check: int = 0
 
@@ -79,11 +81,16 @@ def link(detections: Sequence[tuple[int, Sequence[Box]]]) -> list[Track]:
             used_boxes.add(di)
             live[ti].frames.append(index)
             live[ti].boxes.append(tuple(float(v) for v in boxes[di][:4]))
+            live[ti].marks.append(_marks(boxes[di]))
             live[ti].last_check = position
         for di, box in enumerate(boxes):
             if di not in used_boxes:
-                tracks.append(Track([index], [tuple(float(v) for v in box[:4])], position))
+                tracks.append(Track([index], [tuple(float(v) for v in box[:4])], [_marks(box)], position))
     return tracks
+
+
+def _marks(box: Sequence[float]) -> tuple[float, ...] | None:
+    return tuple(float(v) for v in box[5:15]) if len(box) >= 15 else None
 
 
 def _distance(a: Sequence[float], b: Sequence[float]) -> float:
@@ -116,12 +123,34 @@ def path(track: Track, frames: int, smoothing: int) -> np.ndarray:
     cx = (boxes[:, 0] + boxes[:, 2]) / 2
     cy = (boxes[:, 1] + boxes[:, 3]) / 2
     side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    return _smooth(_fill(seen, np.stack([cx, cy, side], axis=1), frames), smoothing)
+
+
+def landmarks_path(track: Track, frames: int, smoothing: int) -> np.ndarray | None:
+    """(frames, 10) float array of the five landmarks (x, y pairs) for every frame, filled and smoothed
+    through time exactly as ``path`` does the boxes; None when the detector gave no landmarks."""
+    if smoothing < 1 or smoothing % 2 == 0:
+        raise ValueError(f"smoothing {smoothing}: a centred window has an odd number of frames")
+    seen = [(f, m) for f, m in zip(track.frames, track.marks, strict=True) if m is not None]
+    if not seen:
+        return None
+    return _smooth(_fill(np.asarray([f for f, _ in seen], dtype=float),
+                         np.asarray([m for _, m in seen], dtype=float), frames), smoothing)
+
+
+def _fill(seen: np.ndarray, values: np.ndarray, frames: int) -> np.ndarray:
+    """Every frame's values: linear between the frames seen, the first and last held before and after."""
     every = np.arange(frames, dtype=float)
-    out = np.stack([np.interp(every, seen, v) for v in (cx, cy, side)], axis=1)
+    return np.stack([np.interp(every, seen, values[:, k]) for k in range(values.shape[1])], axis=1)
+
+
+def _smooth(values: np.ndarray, smoothing: int) -> np.ndarray:
+    """The centred moving average of ``path``'s docstring, column by column."""
+    frames = len(values)
     half = (smoothing - 1) // 2
     if half < 1 or frames < 3:
-        return out
+        return values
     t = np.arange(frames)
     reach = np.minimum(half, np.minimum(t, frames - 1 - t))
-    sums = np.concatenate([np.zeros((1, 3)), np.cumsum(out, axis=0)])
+    sums = np.concatenate([np.zeros((1, values.shape[1])), np.cumsum(values, axis=0)])
     return (sums[t + reach + 1] - sums[t - reach]) / (2 * reach + 1)[:, None]
