@@ -102,6 +102,12 @@ class SupervisedConfig(BaseModel):
         "the top_k frame probabilities). All but mean_logits need a model with frame_logits. Used for validation, "
         "test, fvc predict and fvc evaluate alike, and recorded with every number.")
     top_k: int = Field(3, ge=1, description="k of aggregation: topk (a clip of fewer frames uses them all).")
+    calibration: Literal["none", "temperature"] = Field(
+        "none", description="temperature: after training, fit one temperature T to the fold's validation part "
+        "(never its test part) and score the test part with each video's logit divided by T; metrics.json keeps "
+        "the calibration metrics before (uncalibrated_*) and after, predictions.parquet the score before "
+        "(score_uncalibrated). Rankings and predictions at a 0.5 threshold do not change. Not with refit (its "
+        "model trained on the validation part).")
 
     @field_validator("device")
     @classmethod
@@ -120,6 +126,13 @@ class SupervisedConfig(BaseModel):
             self.folds = 1
         elif self.folds < 2:
             raise ValueError(f"folds={self.folds}: k-fold cross-validation needs at least 2 folds")
+        return self
+
+    @model_validator(mode="after")
+    def _calibration_needs_held_out_validation(self) -> SupervisedConfig:
+        if self.calibration == "temperature" and self.refit:
+            raise ValueError("calibration=temperature fits T on the validation part, which refit=true trains on: "
+                             "set trainer.refit=false or trainer.calibration=none")
         return self
 
     @model_validator(mode="after")

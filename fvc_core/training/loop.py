@@ -461,9 +461,20 @@ class FoldTraining:
         self._save_model(epochs, trained_on="train+val")
         return history
 
+    def _fit_temperature(self) -> dict[str, Any]:
+        """trainer.calibration: temperature: T fitted on the validation part's scores of the model that
+        scores the test part (``fvc_core.training.calibration``)."""
+        from fvc_core.training.calibration import fit_temperature
+
+        rows, scores, _ = self.evaluate("val")
+        labels = [self.labels[r] for r in rows]
+        return {"method": "temperature", "temperature": fit_temperature(labels, scores), "fitted_on": "validation",
+                "n_fitted_on": len(rows), "applied_to": "each test video's logit log(p / (1 - p)), divided by T"}
+
     # -- the fold --------------------------------------------------------------------------------
     def run(self):
         from fvc_core.training import outputs
+        from fvc_core.training.calibration import apply_temperature, calibration_metrics
         from fvc_core.training.metrics import compute_metrics
 
         cfg = self.cfg
@@ -514,13 +525,25 @@ class FoldTraining:
             refit_history = self._refit(refit_state)
         best = self._load(self.best_path)
         self.model.load_state_dict(best["model_state_dict"])
+        # Fitted on the validation part before the test part is even scored: the test cannot choose T.
+        temperature = self._fit_temperature() if cfg.calibration == "temperature" else None
         rows, scores, _ = self.evaluate("test")
         labels = [self.labels[r] for r in rows]
         paths = outputs.fold_paths(self.fold_dir)
+        raw = scores
+        if temperature is not None:
+            scores = apply_temperature(raw, temperature["temperature"])
         outputs.write_predictions(paths["predictions.parquet"], [self.env.paths[r] for r in rows], labels,
-                                  scores, self.fold, self.frame_scores)
+                                  scores, self.fold, self.frame_scores,
+                                  uncalibrated=raw if temperature is not None else None,
+                                  calibration=f"temperature {temperature['temperature']:.6g}"
+                                  if temperature else "none")
         outputs.write_json(paths["history.json"], self.history)
         test = compute_metrics(labels, scores, cfg.threshold)
+        test["calibration"] = temperature or {"method": "none"}
+        if temperature is not None:
+            test.update(temperature=temperature["temperature"],
+                        **{f"uncalibrated_{k}": v for k, v in calibration_metrics(labels, raw).items()})
         test.update(outputs.scoring_record(labels, self.frame_scores, self.aggregation, self.model, self.job.run))
         # best_epoch is the epoch whose model scored the test part (refit: how many epochs it trained);
         # best_metric_epoch the one the validation metric liked best: they differ only with keep=last.

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from fvc_core.fold_statistics import confidence_interval  # noqa: F401 (the trainer's summary uses it from here)
+from fvc_core.training.calibration import calibration_metrics
 from fvc_core.training.config import SCORE_METRICS
 
 # Names of the per-epoch validation metrics in history.json (and early_stopping.metric).
@@ -44,7 +45,8 @@ def equal_error_rate(labels: Sequence[int], scores: Sequence[float]) -> float:
 
 
 def compute_metrics(labels: Sequence[int], scores: Sequence[float], threshold: float = 0.5) -> dict[str, Any]:
-    """accuracy, precision, recall, f1_score, roc_auc, average_precision, eer of the fake class (1).
+    """accuracy, precision, recall, f1_score, roc_auc, average_precision, eer of the fake class (1),
+    and the calibration of its score (ece_15, brier, log_loss; ``fvc_core.training.calibration``).
 
     Rank metrics (roc_auc, average_precision, eer) are NaN when only one class is present.
     """
@@ -77,6 +79,8 @@ def compute_metrics(labels: Sequence[int], scores: Sequence[float], threshold: f
         "n_fake": int((y == 1).sum()),
         "threshold": float(threshold),
     }
+    # ece_15, brier, log_loss: whether the score is a probability one can act on (training.calibration).
+    out.update(calibration_metrics(y, s))
     return out
 
 

@@ -16,13 +16,16 @@ from rich.table import Table
 from fvc_core.atomic import write_atomic
 from fvc_core.errors import UserError, is_disk_full
 from fvc_core.tracking.events import FoldResult, RunInfo, RunSummary
+from fvc_core.training.calibration import CALIBRATION_METRICS
 from fvc_core.training.config import SCORE_METRICS
 from fvc_core.training.metrics import summarize
 
 # Numbers a FoldResult carries to trackers (metrics.json also has the confusion matrix and threshold).
-RESULT_KEYS = (*SCORE_METRICS, "n", "n_real", "n_fake")
+RESULT_KEYS = (*SCORE_METRICS, *CALIBRATION_METRICS, "n", "n_real", "n_fake")
 # Only from a model that gives frame scores: no column of NaN for one that does not.
 FRAME_KEYS = ("frame_roc_auc", "n_frames")
+# Only with trainer.calibration: temperature: the fitted T and the calibration before it.
+TEMPERATURE_KEYS = ("temperature", *(f"uncalibrated_{k}" for k in CALIBRATION_METRICS))
 
 
 def plain(value: Any) -> Any:
@@ -80,12 +83,18 @@ def fold_paths(fold_dir: Path) -> dict[str, Path]:
 
 
 def write_predictions(path: Path, video_paths: list[str], labels: list[int], scores: list[float],
-                      fold: int, frame_scores: list[list[float]] | None = None) -> None:
+                      fold: int, frame_scores: list[list[float]] | None = None,
+                      uncalibrated: list[float] | None = None, calibration: str = "none") -> None:
     """One row per video (keyed by its full path); ``frame_scores``: its frames' fake probabilities,
-    when the model gives them, so the frame-level AUC of metrics.json can be recomputed from here."""
+    when the model gives them, so the frame-level AUC of metrics.json can be recomputed from here.
+    ``uncalibrated``: the model's own scores where ``scores`` went through ``calibration`` (a
+    ``calibration`` column then names it, e.g. ``temperature 1.83``)."""
     data: dict[str, Any] = {"video_path": video_paths, "label": labels, "score": scores,
                             "fold": [fold] * len(video_paths)}
     schema: dict[str, Any] = {"video_path": pl.String, "label": pl.Int64, "score": pl.Float64, "fold": pl.Int64}
+    if uncalibrated is not None:
+        data["score_uncalibrated"], schema["score_uncalibrated"] = uncalibrated, pl.Float64
+        data["calibration"], schema["calibration"] = [calibration] * len(video_paths), pl.String
     if frame_scores is not None:
         data["frame_scores"], schema["frame_scores"] = frame_scores, pl.List(pl.Float64)
     write_atomic(path, pl.DataFrame(data, schema=schema).write_parquet)
@@ -109,7 +118,7 @@ def fold_result(fold: int, fold_dir: Path, metrics: dict[str, Any], history: lis
         fold_in_repeat=fold if fold_in_repeat is None else fold_in_repeat,
         fold=fold,
         metrics={k: _float(metrics.get(k)) for k in RESULT_KEYS}
-        | {k: _float(metrics[k]) for k in FRAME_KEYS if metrics.get(k) is not None},
+        | {k: _float(metrics[k]) for k in (*FRAME_KEYS, *TEMPERATURE_KEYS) if metrics.get(k) is not None},
         fold_dir=fold_dir,
         predictions_path=paths["predictions.parquet"],
         history=history,
@@ -153,7 +162,9 @@ def write_summary(run: RunInfo, results: list[FoldResult], skipped: list[dict[st
     each test metric over all repeats x folds is added; with 1 the file is what it always was."""
     from fvc_core.training.metrics import confidence_interval
 
-    names = SCORE_METRICS + (("frame_roc_auc",) if any("frame_roc_auc" in r.metrics for r in results) else ())
+    names = SCORE_METRICS + CALIBRATION_METRICS + (("frame_roc_auc",) if any("frame_roc_auc" in r.metrics
+                                                                             for r in results) else ())
+    names += tuple(k for k in TEMPERATURE_KEYS if any(k in r.metrics for r in results))
     mean, std = summarize([r.metrics for r in results], names)
     path = Path(run.run_dir) / "summary.json"
     data: dict[str, Any] = {

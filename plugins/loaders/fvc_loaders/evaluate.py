@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from fvc_core.training.predict import RunFolds
+    from fvc_loaders.perturb import Perturbed
 
 EVALUATION = "evaluation"  # the ownership kind of an eval/<NAME> folder
 EVAL_WAY_OUT = "choose another --name, or move that folder away"
@@ -140,7 +141,7 @@ def metric_block(labels: list[int], scores: dict[str, list[float]], threshold: f
 
     folds = {k[len("score_fold_"):]: one(k) for k in scores if k.startswith("score_fold_")}
     names = ("accuracy", "precision", "recall", "f1_score", "roc_auc", "average_precision", "eer",
-             *(("frame_roc_auc",) if frames else ()))
+             "ece_15", "brier", "log_loss", *(("frame_roc_auc",) if frames else ()))
     mean, std = summarize(list(folds.values()), names)
     return {"fold_mean_score": one("score"), "folds": folds, "over_folds": {"mean": mean, "std": std}}
 
@@ -170,6 +171,45 @@ def evaluation_metrics(frame: pl.DataFrame, threshold: float) -> dict[str, Any]:
     return out
 
 
+def calibrated(scores: pl.DataFrame, folds: RunFolds, threshold: float) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Each fold model's scores through the temperature its fold fitted on its validation part
+    (``trainer.calibration: temperature``, metrics.json's ``temperature``), as its test scores were; the
+    folds' mean, and the prediction, from those. The model's own scores stay in ``score_uncalibrated``
+    and ``score_uncalibrated_fold_<k>``. Unchanged for a run trained without it."""
+    import polars as pl
+
+    from fvc_core.training.calibration import apply_temperature
+    from fvc_core.training.outputs import read_json
+
+    temperatures = {}
+    for k, fold_dir in zip(folds.used, folds.dirs, strict=True):
+        recorded = read_json(Path(fold_dir) / "metrics.json").get("temperature")
+        if isinstance(recorded, (int, float)):
+            temperatures[k] = float(recorded)
+    if not temperatures:
+        return scores, {"method": "none"}
+    if set(temperatures) != set(folds.used):  # folds of one run are calibrated alike; anything else is not ours
+        raise UserError(f"{folds.run_dir}: fold(s) {sorted(set(folds.used) - set(temperatures))} record no "
+                        "temperature where the others do; retrain them (delete their folders, fvc run again)")
+    columns = [f"score_fold_{k}" for k in folds.used]
+    out = scores.with_columns(pl.col("score").alias("score_uncalibrated"),
+                              *(pl.col(c).alias(c.replace("score_", "score_uncalibrated_", 1)) for c in columns))
+    for k, column in zip(folds.used, columns, strict=True):
+        values = out[column].to_list()
+        kept = [i for i, v in enumerate(values) if v is not None]
+        new = apply_temperature([values[i] for i in kept], temperatures[k])
+        for i, v in zip(kept, new, strict=True):
+            values[i] = v
+        out = out.with_columns(pl.Series(column, values, dtype=pl.Float64))
+    mean = pl.mean_horizontal(columns)
+    out = out.with_columns(pl.when(pl.col("score").is_null()).then(None).otherwise(mean).alias("score"))
+    out = out.with_columns(pl.when(pl.col("score").is_null()).then(None)
+                           .when(pl.col("score") >= threshold).then(pl.lit("fake")).otherwise(pl.lit("real"))
+                           .alias("prediction"))
+    return out, {"method": "temperature", "temperature": {str(k): t for k, t in temperatures.items()},
+                 "fitted_on": "each fold's validation part", "applied_to": "each fold model's score, then the mean"}
+
+
 def _run_dataset(run_dir: Path) -> tuple[Any, dict[str, Any]]:
     """The run's dataset plugin rebuilt from its config.yaml (clips read exactly as in training) and the config."""
     from fvc_core.plugins import get_registry
@@ -184,11 +224,13 @@ def _run_dataset(run_dir: Path) -> tuple[Any, dict[str, Any]]:
 
 
 def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
-             device: str = "cpu", track: bool = True, folds: RunFolds | None = None) -> dict[str, Any]:
+             device: str = "cpu", track: bool = True, folds: RunFolds | None = None,
+             perturbed: Perturbed | None = None) -> dict[str, Any]:
     """Score ``table`` with the run's finished folds (``folds``, a ``run_folds`` of the run, else found
     now); write and return eval/<name>/metrics.json's content, and (``track``) tell the run's trackers
     (an MLflow run eval/<name>, a DuckDB ``evaluations`` row...). The protocol records the folds used and
-    those of the run that had not finished."""
+    those of the run that had not finished. ``perturbed``: every video read with that damage
+    (``fvc_loaders.perturb``), recorded in the protocol."""
     import polars as pl
 
     from fvc_core import ownership
@@ -199,6 +241,10 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
 
     run_dir = Path(run_dir)
     dataset, config = _run_dataset(run_dir)
+    if perturbed is not None:
+        from fvc_loaders.perturb import PerturbedDataset
+
+        dataset = PerturbedDataset(dataset, perturbed)
     folds = folds if folds is not None else run_folds(run_dir, config)
     out_dir = run_dir / "eval" / table.name
     # Refused before minutes of scoring, not after.
@@ -208,6 +254,7 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
 
     scores = score_videos(run_dir, frame["video_path"].to_list(), device=device, dataset=dataset, frames=True,
                           folds=folds)
+    scores, calibration = calibrated(scores, folds, threshold)
     predictions = with_scores(frame, scores)
     scored = predictions.filter(pl.col("error").is_null())
     skipped = predictions.filter(pl.col("error").is_not_null())
@@ -227,7 +274,8 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
         "frame_scores": "each frame's fake probability; frame_roc_auc pools every frame of every video" if
         with_frames else NO_FRAME_SCORES, "fold_aggregation": FOLD_AGGREGATION, "threshold": threshold,
         "folds": list(folds.used), "folds_expected": folds.expected, "folds_missing": list(folds.missing),
-        "device": device,
+        "device": device, "perturbation": perturbed.record() if perturbed is not None else None,
+        "calibration": calibration,
         "trained_on": (config.get("data") or {}).get("metadata") or (config.get("data") or {}).get("name"),
         "trained_layout": trained_with.get("layout"), "trained_prepare": trained_with.get("prepare"),
         "trained_split": {k: (config.get("trainer") or {}).get(k) for k in ("split", "folds", "val_fraction")}
@@ -263,6 +311,13 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", help="only the table rows of this split (e.g. test: a dataset's official "
                                         "test set, from fvc index --layout)")
     parser.add_argument("--device", default="cpu", help="torch device for the models (default: %(default)s)")
+    parser.add_argument("--perturb", action="append", default=[], metavar="SPEC",
+                        help="also score every table under this damage, to real and fake videos alike: NAME "
+                             "(every level), NAME:LEVELS (blur:1,3,5 or blur:1-5), deeperforensics (its seven at "
+                             "levels 1-5), ffpp (c23, c40); repeatable. Results: eval/NAME+PERTURBATION-LEVEL/ and "
+                             "eval/NAME/robustness.json (docs/evaluation.md)")
+    parser.add_argument("--perturb-seed", type=int, default=0, metavar="N",
+                        help="seed of the random damage (noise, block places), with each video's content")
 
 
 def _targets(args: argparse.Namespace) -> tuple[list[Path], list[EvalTable]]:
@@ -318,6 +373,11 @@ def run_command(args: argparse.Namespace) -> int:
     from fvc_core.training.predict import run_folds
 
     runs, tables = _targets(args)
+    perturbs = []
+    if args.perturb:  # every SPEC checked before minutes of scoring, not after
+        from fvc_loaders.perturb import parse_specs
+
+        perturbs = parse_specs(args.perturb, seed=args.perturb_seed)
     console = get_console()
     results: dict[tuple[Path, str], dict[str, Any]] = {}
     for run in runs:
@@ -338,6 +398,11 @@ def run_command(args: argparse.Namespace) -> int:
             if metrics["skipped"]:
                 console.print(f"[yellow]warning:[/] {len(metrics['skipped'])} videos of {table.name} could not be "
                               "read and are left out of its metrics (listed in metrics.json)")
+            if perturbs:
+                from fvc_loaders.robustness import evaluate_grid
+
+                evaluate_grid(run, table, metrics, perturbs, split=args.split, device=args.device, folds=folds,
+                              console=console)
     matrix = Table(title="ROC AUC of the folds' mean score (mean ± std of the fold models); rows: trained on, "
                          "columns: tested on")
     matrix.add_column("run (trained on)", overflow="fold")

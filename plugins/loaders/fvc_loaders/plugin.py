@@ -34,6 +34,15 @@ def register_datasets(register):
              description="generated moving-texture clips and spliced fakes of them, written on first use")
 
 
+@hookimpl
+def register_perturbations(register):
+    """Read by fvc_loaders.perturb from every enabled plugin module (no core hookspec needed), as layouts are."""
+    from fvc_loaders.perturb import BUILTINS
+
+    for name, (value, description) in BUILTINS.items():
+        register(name, value, description=description)
+
+
 def _layout(module: str) -> Any:
     def read(root: Any) -> Any:
         import importlib

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fvc_report import plots, render
+from fvc_report import plots, render, result
 from fvc_report.render import esc, img
 from fvc_report.rundata import METRICS, Run, read_runs
 
@@ -57,9 +57,12 @@ def run_sections(run: Run, prefix: str, samples: bool,
     # is installed now, and the header says which.
     recorded = run.state.get("versions")
     protocol = run.state.get("protocol") or _protocol(dataset, run)
-    body.append(render.run_header(run, recorded or versions, protocol, f"{prefix}run", recorded=bool(recorded)))
+    # The result first (issue 32): the headline numbers, ROC, calibration and robustness; provenance after.
+    robust = result.read_robustness(run)
+    body.append(result.headline(run, prefix, robust))
     body.append(render.metrics_table(run, f"{prefix}metrics"))
-    nav = [(f"{prefix}run", "run"), (f"{prefix}metrics", "metrics")]
+    body.append(render.run_header(run, recorded or versions, protocol, f"{prefix}run", recorded=bool(recorded)))
+    nav = [(f"{prefix}result", "result"), (f"{prefix}metrics", "metrics"), (f"{prefix}run", "run")]
     folds = run.finished_folds
     if folds:
         body.append(img(plots.metric_bars(run), "accuracy, precision, recall and F1 per fold"))
@@ -80,6 +83,11 @@ def run_sections(run: Run, prefix: str, samples: bool,
                                    img(plots.score_distribution(pooled["label"].to_numpy(), pooled["score"].to_numpy(),
                                                                 run.threshold), "score distribution")))
         nav += [(f"{prefix}curves", "curves"), (f"{prefix}confusion", "confusion"), (f"{prefix}scores", "scores")]
+    body.append(result.calibration(run, prefix))
+    nav.append((f"{prefix}calibration", "calibration"))
+    if robust:
+        body.append(result.robustness(robust, prefix))
+        nav.append((f"{prefix}robustness", "robustness"))
     with_history = [f for f in run.folds if f.history]
     if with_history:
         selection = ((run.config.get("trainer") or {}).get("early_stopping") or {}).get("metric", "val_auc")
