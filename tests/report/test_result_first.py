@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from tests.report.conftest import fvc
+from tests.builders import fvc
 from tests.report.test_browser import CHROMIUM, chromium
 
 
