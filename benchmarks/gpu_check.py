@@ -18,8 +18,8 @@ section failing never stops the others):
   epochs, on copies written by the real ``fvc prepare``, with the data workers the machine allows:
   the time each step waited for data and the share of the training loop the GPU was busy (NVML
   utilisation sampled every 50 ms inside each epoch's training pass). Goal: busy >= 90 %.
-- ``train_timm``: the same on face crops (``fvc prepare --faces``) with a timm model, when a model
-  plugin registers one (``timm`` or ``efficientnet_b4``); skipped until then.
+- ``train_timm``: the same on face crops (``fvc prepare --faces``) with fvc-timm's model
+  (``--timm-arch``, efficientnet_b4 by default, random weights); skipped without fvc-timm.
 - ``train_r2plus1d``: the same for r2plus1d on windows of consecutive frames.
 - ``decode``: frames/s of torchcodec's CUDA decoder against PyAV on the CPU (and torchcodec on the
   CPU) over the same prepared clips.
@@ -276,6 +276,7 @@ class Check:
         self._videos: dict[str, Path] = {}
         self.nvml_missing = ""
         self.timm_model: str | None = None  # --timm-model: another 2D model on the face crops path
+        self.timm_arch = "efficientnet_b4"  # --timm-arch: the timm architecture fvc-timm's model trains
 
     # Sections --------------------------------------------------------------------------------
     def env(self) -> dict[str, Any]:
@@ -446,10 +447,16 @@ class Check:
         from fvc_core.plugins import get_registry
 
         models = get_registry().names("models")
-        name = self.timm_model or next((n for n in TIMM_NAMES if n in models), None)
-        if name is None:
+        if self.timm_model:
+            name, model = self.timm_model, {"name": self.timm_model}
+        elif "timm" in models:
+            # fvc-timm's generic model at the check's frame size (a CNN takes any size; the preset
+            # efficientnet_b4 would ask for its published 380 px), random weights: nothing to fetch.
+            name = "timm"
+            model = {"name": "timm", "arch": self.timm_arch, "chunk_size": self.sizes.chunk_size}
+        else:
             raise Skip("no timm model plugin installed (no model named " + " or ".join(TIMM_NAMES) + ")")
-        return self._train(name, self.prepared("faces"), {"name": name}, {"num_frames": self.sizes.num_frames})
+        return self._train(name, self.prepared("faces"), model, {"num_frames": self.sizes.num_frames})
 
     def train_r2plus1d(self) -> dict[str, Any]:
         s = self.sizes
@@ -818,6 +825,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed-sizes", action="store_true",
                         help="with --dry: the seed's sizes (500 frames, 256 px) on the CPU, e.g. --only data")
     parser.add_argument("--videos", type=int, default=None, help="real videos made (as many fakes)")
+    parser.add_argument("--timm-arch", default=None,
+                        help="the timm architecture train_timm trains through fvc-timm (default: efficientnet_b4; "
+                             "resnet10t with --dry)")
     parser.add_argument("--timm-model", default=None,
                         help="run train_timm with this registered model (e.g. naive_cnn, to try the face-crop "
                              "path before a timm plugin exists)")
@@ -838,6 +848,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     check = Check(args.dry, work, args.budget)
     check.timm_model = args.timm_model
+    check.timm_arch = args.timm_arch or ("resnet10t" if args.dry else "efficientnet_b4")
     if args.seed_sizes:
         check.sizes = GPU_SIZES
     if args.only == ["ray"] and not args.videos:

@@ -34,7 +34,8 @@ BASE=(av==18.1.0 polars==2.1.0 polars-runtime-32==2.1.0 pydantic==2.14.4 pydanti
       torchcodec==0.11.0)
 RAY=(ray==2.60.0 jsonschema==4.26.0 jsonschema-specifications==2025.9.1 referencing==0.37.0 rpds-py==2026.9.1)
 # fvc's own distributions the check imports (mlflow, duckdb and report are not needed: trackers [console]).
-FVC=(. plugins/loaders plugins/naive_cnn plugins/video_models plugins/torchcodec plugins/faces plugins/ray_executor)
+FVC=(. plugins/loaders plugins/naive_cnn plugins/video_models plugins/torchcodec plugins/faces plugins/ray_executor
+     plugins/timm_models)
 PLATFORM=(--python-version "$PYV" --implementation cp --only-binary=:all:
           --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64
           --platform manylinux2014_x86_64 --platform manylinux1_x86_64)

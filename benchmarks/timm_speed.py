@@ -155,7 +155,7 @@ import json, re, sys, torch
 from fvc_timm.model import TimmDetector
 
 def status(field):  # kB in /proc/self/status
-    return int(re.search(field + r":\s+(\d+) kB", open("/proc/self/status").read())[1]) * 1024
+    return int(re.search(field + r":\\s+(\\d+) kB", open("/proc/self/status").read())[1]) * 1024
 
 arch, frames, chunk, size, memory, device = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), \\
     sys.argv[5], sys.argv[6]
@@ -177,8 +177,9 @@ print(json.dumps({"step_mib": (peak - base) / 2**20}))
 
 
 def memory(args: argparse.Namespace) -> None:
+    measure = "max_memory_allocated" if args.device == "cuda" else "peak RSS"
     print(f"memory: one training step of timm {args.arch} at {args.size} px, chunk_size {args.chunk}, "
-          f"{args.device} ({'max_memory_allocated' if args.device == 'cuda' else 'peak RSS'} over the step, less before it)")
+          f"{args.device} ({measure} over the step, less before it)")
     print(f"  {'frames':>6} {'bounded MiB':>12} {'unbounded MiB':>14}")
     for frames in args.memory_frames:
         row = []

@@ -16,3 +16,12 @@ def create_model(name: str, config: Any = None):
     from fvc_core.plugins import get_registry
 
     return get_registry().create("models", name, config)
+
+
+def open_run(path: Any):
+    """The finished run at ``path`` (``<output_dir>/<model name>`` of an ``fvc run``): its config, protocol,
+    folds, metrics and predictions as polars tables, each fold's model, and ``score(videos)``
+    (``fvc_core.finished_run.FinishedRun``; docs/core.md, "Reading a finished run")."""
+    from fvc_core.finished_run import open_run as _open_run
+
+    return _open_run(path)

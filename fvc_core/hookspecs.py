@@ -22,7 +22,8 @@ The types named below (``Register``, ``Dataset``, ``Job``, ``RunInfo``, ``FoldRe
 ``hookimpl`` itself are all importable from one module, ``fvc_core.contract``.
 
 The core's own console tracker, ``supervised`` trainer and ``local`` executor register
-through these same hooks (``fvc_core/builtin/``).
+through these same hooks (``fvc_core/builtin/``). Every ``register_<kind>(register)`` hookspec, here
+or one a plugin declares in ``fvc_addhooks``, is a kind the registry collects the same way.
 """
 
 from __future__ import annotations
@@ -31,6 +32,24 @@ import pluggy
 
 hookspec = pluggy.HookspecMarker("fvc")
 hookimpl = pluggy.HookimplMarker("fvc")
+
+
+@hookspec(historic=True)
+def fvc_addhooks(pluginmanager):
+    """Declare hooks of the plugin's own (pytest's ``pytest_addhooks`` is the model)::
+
+        @hookimpl
+        def fvc_addhooks(pluginmanager):
+            from my_package import hookspecs  # functions marked with fvc_core.contract.hookspec
+            pluginmanager.add_hookspecs(hookspecs)
+
+    Called once per plugin as it is loaded (a historic hook: plugins loaded before it declare
+    them are held to the declared signature too). A hookspec ``register_<kind>(register)`` is a
+    kind of its own: every enabled plugin's implementations are collected into the registry like
+    the core's kinds (``fvc_core.contract.registered(kind)``). Any other hook is the declaring
+    plugin's to call (``fvc_core.contract.plugin_hooks()``): how two plugins integrate without
+    importing each other.
+    """
 
 
 @hookspec
@@ -123,6 +142,37 @@ def register_executors(register):
     ``close()`` releases what ``start`` took. ``in_process`` says whether ``fn``
     runs in the calling process; an executor that leaves it receives
     ``fvc_core.executors.run_fold_task``, which rebuilds the run from the task.
+    """
+
+
+@hookspec
+def register_layouts(register):
+    """Register dataset folder layouts, selected by ``fvc index --layout NAME`` (fvc-loaders).
+
+    ``factory`` is the reader itself: ``read(root) -> (videos, problems)``, the videos
+    (``fvc_loaders.layouts.Video``: path, label, identities, method, compression, split) found under
+    ``root`` and one line per thing that does not match the dataset's published layout.
+    """
+
+
+@hookspec
+def register_decoders(register):
+    """Register frame decoders, selected by ``data.decoder`` (fvc-loaders; ``pyav`` is its own).
+
+    ``factory()`` builds the decoder (import heavy libraries there): an object with ``read(path, plan,
+    size) -> list[np.ndarray]``, one upright picture per target time, scaled to fit ``size`` x ``size``
+    (``fvc_core.contract.fit``), ``(h, w, 3)`` uint8 RGB; ``plan()`` gives the target times on the
+    PyAV reader's timeline of ``path``. A ``BadVideoError`` naming the file for a video it cannot read.
+    """
+
+
+@hookspec
+def register_face_detectors(register):
+    """Register face detectors, selected by ``fvc prepare --faces --face-detector NAME`` (fvc-faces).
+
+    ``factory()`` is called once per worker process and returns an object with ``name`` and
+    ``version`` (recorded in prepare.json) and ``detect(frame) -> [(x0, y0, x1, y1, score), ...]``
+    for an RGB picture ``(H, W, 3)`` uint8.
     """
 
 

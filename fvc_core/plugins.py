@@ -1,4 +1,5 @@
-"""Plugin discovery and the registry of datasets, models, trainers, trackers and executors.
+"""Plugin discovery and the registry of every kind plugins register: datasets, models, trainers, trackers,
+executors, layouts, decoders, face detectors, and the kinds plugins declare themselves.
 
 Built-in plugins are registered through the same door as third-party ones: they
 are modules of hook implementations, like any entry point of the group ``fvc``.
@@ -29,8 +30,29 @@ from fvc_core.errors import ConfigError, PluginError, one_line
 ENTRY_POINT_GROUP = "fvc"
 BUILTIN_PLUGINS = ("fvc_core.builtin.console", "fvc_core.builtin.supervised", "fvc_core.builtin.local_executor")
 KINDS = ("datasets", "models", "trainers", "trackers", "executors")
+"""The kinds the core's config selects (a section's ``name``); every kind is in ``Registry.kinds``."""
 KIND_NOUN = {"datasets": "dataset", "models": "model", "trainers": "trainer", "trackers": "tracker",
-             "executors": "executor"}
+             "executors": "executor", "layouts": "layout", "decoders": "decoder", "face_detectors": "face detector"}
+REGISTER = "register_"
+"""A hookspec ``register_<kind>(register)`` declares a kind: the core's in hookspecs.py, a plugin's own
+in its ``fvc_addhooks``. Each is collected the same way, by ``_Loader._collect``."""
+
+
+def kind_noun(kind: str) -> str:
+    """``face detector`` for ``face_detectors``: how an error line names one thing of a kind."""
+    return KIND_NOUN.get(kind) or kind.removesuffix("s").replace("_", " ")
+
+
+def declared_kinds(hook: Any) -> list[str]:
+    """Every kind a hookspec declares (``register_<kind>(register)``), the core's first, in a stable order."""
+    found = []
+    for name in dir(hook):
+        caller = getattr(hook, name)
+        spec = getattr(caller, "spec", None)
+        if name.startswith(REGISTER) and spec is not None and tuple(spec.argnames) == ("register",):
+            found.append(name[len(REGISTER):])
+    order = list(KIND_NOUN)
+    return sorted(found, key=lambda k: (order.index(k) if k in order else len(order), k))
 # Set by `fvc -p no:NAME` style options through the environment too, so subprocesses
 # (DataLoader workers, `fvc` called from tests) see the same plugin set.
 DISABLE_ENV = "FVC_DISABLE_PLUGINS"
@@ -97,12 +119,16 @@ class Registry:
         """Every plugin name fvc can load, disabled ones included."""
         self.disabled = sorted(disabled)
         self._items: dict[str, dict[str, Registration]] = {k: {} for k in KINDS}
+        self.kinds: list[str] = list(KINDS)
+        """Every declared kind (set by the loader): the core's and those plugins declare."""
         # name -> every registration of it, when two plugins claim the same name
         self.conflicts: dict[tuple[str, str], list[Registration]] = {}
         self.commands: dict[str, Command] = {}
+        self.hook: pluggy.HookRelay = pluggy.PluginManager(ENTRY_POINT_GROUP).hook
+        """The enabled plugins' hooks (set by the loader), for hooks a plugin calls itself."""
 
     def add(self, reg: Registration) -> None:
-        existing = self._items[reg.kind].get(reg.name)
+        existing = self._items.setdefault(reg.kind, {}).get(reg.name)
         if existing is not None and existing.plugin is not reg.plugin:
             self.conflicts.setdefault((reg.kind, reg.name), [existing]).append(reg)
             return
@@ -110,11 +136,15 @@ class Registry:
         reg.plugin.provides.setdefault(reg.kind, []).append(reg.name)
 
     def names(self, kind: str) -> list[str]:
-        return sorted(self._items[kind])
+        return sorted(self._items.get(kind, {}))
+
+    def registrations(self, kind: str) -> dict[str, Registration]:
+        """Every registration of ``kind`` by name (a name two plugins claim: the first, see ``conflicts``)."""
+        return dict(self._items.get(kind, {}))
 
     def get(self, kind: str, name: str, *, where: str | None = None) -> Registration:
         """The registration of ``name``; a PluginError naming the key, the close names or both providers."""
-        noun = KIND_NOUN[kind]
+        noun = kind_noun(kind)
         at = f"{where}: " if where else ""
         if (kind, name) in self.conflicts:
             dists = " and ".join(
@@ -122,7 +152,7 @@ class Registry:
             )
             raise PluginError(f"{at}{noun} {name!r} is provided by both {dists}; uninstall or disable one")
         try:
-            return self._items[kind][name]
+            return self._items.get(kind, {})[name]
         except KeyError:
             broken = [p for p in self.plugins if p.error]
             hint = ""
@@ -133,7 +163,7 @@ class Registry:
                 raise PluginError(f"{at}{noun} {name!r} is disabled: it comes with the plugin {off.name!r} "
                                   f"({off.distribution}), left out by -p no:{off.name} or plugins.disable"
                                   ) from None
-            raise PluginError(f"{at}unknown {noun} {name!r}{closest(name, self._items[kind])}{hint}") from None
+            raise PluginError(f"{at}unknown {noun} {name!r}{closest(name, self._items.get(kind, {}))}{hint}") from None
 
     def not_installed(self, name: str) -> str | None:
         """Why ``name`` cannot be disabled (no installed plugin has it, with the closest names), or None."""
@@ -147,7 +177,7 @@ class Registry:
         if not self.disabled:
             return None
         everything = _Loader(set()).load()
-        reg = everything._items[kind].get(name)
+        reg = everything._items.get(kind, {}).get(name)
         if reg is not None and reg.plugin.name in self.disabled:
             return reg.plugin
         return None
@@ -167,7 +197,7 @@ class Registry:
         else:
             # An object such as the seed notebook's RunConfig: take the attributes the plugin knows.
             data = {k: getattr(config, k) for k in model.model_fields if hasattr(config, k)}
-        return validate_model(model, data, where or f"{KIND_NOUN[kind]} {name!r}")
+        return validate_model(model, data, where or f"{kind_noun(kind)} {name!r}")
 
     def validate_without_invalid(self, kind: str, name: str, config: Mapping[str, Any]
                                  ) -> tuple[BaseModel, list[str]] | None:
@@ -345,6 +375,8 @@ class _Loader:
         self.disabled = disabled
         self.pm = pluggy.PluginManager("fvc")
         self.pm.add_hookspecs(hookspecs)
+        # Every plugin registered from here on is asked for hooks of its own as it arrives.
+        self.pm.hook.fvc_addhooks.call_historic(kwargs={"pluginmanager": self.pm})
         self.infos: list[PluginInfo] = []
         self.names: set[str] = set()
 
@@ -359,6 +391,8 @@ class _Loader:
             info = PluginInfo(ep.name, ep.value, dist, version)
             self._import(info, ep.load)
         registry = Registry(self.infos, installed=self.names, disabled=self.disabled & set(self.names))
+        registry.hook = self.pm.hook
+        registry.kinds = declared_kinds(self.pm.hook)
         for info in self.infos:
             if info.error is None:
                 self._collect(info, registry)
@@ -373,6 +407,8 @@ class _Loader:
             module = load()
             self.pm.register(module, name=info.name)
         except Exception as exc:  # a broken third-party plugin must not take fvc down
+            if self.pm.has_plugin(info.name):  # its fvc_addhooks failed: none of its hooks are called
+                self.pm.unregister(name=info.name)
             info.error = one_line(exc)
             info.traceback = traceback.format_exc()
             return
@@ -395,8 +431,9 @@ class _Loader:
                 registry.commands[name] = Command(name, help, configure, run, info)
 
         try:
-            for kind in KINDS:
-                for impl in getattr(self.pm.hook, f"register_{kind}").get_hookimpls():
+            # One code path for every kind, the core's and the plugins' own (fvc_addhooks) alike.
+            for kind in registry.kinds:
+                for impl in getattr(self.pm.hook, f"{REGISTER}{kind}").get_hookimpls():
                     if impl.plugin_name == info.name:
                         impl.function(register=register(kind))
             for impl in self.pm.hook.register_commands.get_hookimpls():

@@ -9,10 +9,13 @@ import pytest
 from fvc_faces.detectors import available_detectors
 from fvc_faces.prepare import FaceSettings, prepare_faces
 from fvc_loaders.prepare import Encoding
+from fvc_loaders.prepare_tools import prepare_tools
 from fvc_loaders.reader import iter_frames
 
 from fvc_core.cli import main
 from tests.faces.videos import background
+
+TOOLS = prepare_tools()  # what fvc prepare lends its --faces step (the prepare_run hook)
 
 # Finds "faces" that are pure red in RGB: handed BGR, it would see blue and find nothing.
 PLUGIN = '''
@@ -62,7 +65,8 @@ def test_a_detector_plugin_is_taken_by_name_and_sees_rgb(tmp_path, red_plugin):
     pl.DataFrame({"video_path": ["real/r.mp4"], "label": ["real"]}).write_parquet(table)
     out = tmp_path / "out"
 
-    prepare_faces(table, out, encoding=Encoding(size=32), faces=FaceSettings(detector="red-square", margin=0.0),
+    prepare_faces(table, out, tools=TOOLS, encoding=Encoding(size=32),
+                  faces=FaceSettings(detector="red-square", margin=0.0),
                   workers=0)
 
     scaled = pl.read_parquet(out / "scaled_metadata.parquet")

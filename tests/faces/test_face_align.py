@@ -13,11 +13,14 @@ from fvc_faces import align, tracking
 from fvc_faces.mtcnn_detector import MTCNNDetector
 from fvc_faces.prepare import FaceSettings, prepare_faces
 from fvc_loaders.prepare import Encoding
+from fvc_loaders.prepare_tools import prepare_tools
 from fvc_loaders.reader import iter_frames
 
 from fvc_core.cli import main
 from tests.faces.photos import PHOTOS, place
 from tests.faces.test_faces import write_table
+
+TOOLS = prepare_tools()  # what fvc prepare lends its --faces step
 
 SIZE = 96
 ALIGN = FaceSettings(detector="mtcnn", align=True)
@@ -55,9 +58,10 @@ def prepared(tmp_path_factory) -> Path:
 
 def test_a_tilted_real_face_comes_out_upright_on_the_canonical_face(prepared, tmp_path):
     out = tmp_path / "aligned"
-    prepare_faces(prepared, out, encoding=Encoding(size=SIZE), faces=ALIGN, workers=0)
+    prepare_faces(prepared, out, tools=TOOLS, encoding=Encoding(size=SIZE), faces=ALIGN, workers=0)
     plain = tmp_path / "plain"
-    prepare_faces(prepared, plain, encoding=Encoding(size=SIZE), faces=FaceSettings(detector="mtcnn"), workers=0)
+    prepare_faces(prepared, plain, tools=TOOLS, encoding=Encoding(size=SIZE), faces=FaceSettings(detector="mtcnn"),
+                  workers=0)
 
     detector = MTCNNDetector(device="cpu")
     tilted = list(iter_frames(out / "real" / "tilted.mp4"))
@@ -93,7 +97,7 @@ def test_a_tilted_real_face_comes_out_upright_on_the_canonical_face(prepared, tm
 
     # The same crops bit for bit, run after run.
     again = tmp_path / "again"
-    prepare_faces(prepared, again, encoding=Encoding(size=SIZE), faces=ALIGN, workers=0)
+    prepare_faces(prepared, again, tools=TOOLS, encoding=Encoding(size=SIZE), faces=ALIGN, workers=0)
     for name in ("real/tilted.mp4", "real/upright.mp4", ".faces/real/tilted.mp4.json"):
         assert (again / name).read_bytes() == (out / name).read_bytes(), name
 
@@ -139,7 +143,7 @@ def test_aligned_crops_are_the_same_bytes_in_worker_processes_and_in_this_one(pr
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        prepare_faces(one, tmp_path / "here", encoding=Encoding(size=SIZE), faces=ALIGN, workers=0)
+        prepare_faces(one, tmp_path / "here", tools=TOOLS, encoding=Encoding(size=SIZE), faces=ALIGN, workers=0)
     finally:
         torch.set_num_threads(threads)
     done = subprocess.run([sys.executable, "-m", "fvc_core.cli", "prepare", str(one), "-o",

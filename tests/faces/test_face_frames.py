@@ -10,11 +10,14 @@ import pytest
 from fvc_faces import sampled
 from fvc_faces.prepare import FaceSettings, prepare_faces
 from fvc_loaders.prepare import Encoding
+from fvc_loaders.prepare_tools import prepare_tools
 from fvc_loaders.reader import iter_frames, read_clip
 
 from fvc_core.cli import main
 from tests.faces.test_faces import write_table
 from tests.faces.videos import face_video, moving
+
+TOOLS = prepare_tools()  # what fvc prepare lends its --faces step
 
 FRAMES, READ, SIZE = 30, 3, 64
 
@@ -32,10 +35,10 @@ def boxes(out):
 
 def test_only_the_frames_read_are_detected_and_they_get_the_boxes_of_a_full_detection(table, tmp_path):
     full, few = tmp_path / "full", tmp_path / "few"
-    prepare_faces(table, full, encoding=Encoding(size=SIZE), workers=0)
-    prepare_faces(table, few, encoding=Encoding(size=SIZE), faces=FaceSettings(frames=READ), workers=0)
+    prepare_faces(table, full, tools=TOOLS, encoding=Encoding(size=SIZE), workers=0)
+    prepare_faces(table, few, tools=TOOLS, encoding=Encoding(size=SIZE), faces=FaceSettings(frames=READ), workers=0)
 
-    read = sampled.read_frames(FRAMES, READ)
+    read = sampled.read_frames(TOOLS, FRAMES, READ)
     assert read == [5, 15, 25]
     record, reference = boxes(few), boxes(full)
     # 3 frames and 2 on each side (--face-smoothing 5): half the frames of this clip.
@@ -61,11 +64,11 @@ def test_only_the_frames_read_are_detected_and_they_get_the_boxes_of_a_full_dete
 def test_a_wrong_packet_count_is_caught_by_the_decoded_count(table, tmp_path, monkeypatch):
     # As if the stream's packets were not one frame each: the decoded count decides what is read.
     monkeypatch.setattr(sampled, "packet_count", lambda path: 18)
-    prepare_faces(table, tmp_path / "out", encoding=Encoding(size=SIZE), faces=FaceSettings(frames=READ),
+    prepare_faces(table, tmp_path / "out", tools=TOOLS, encoding=Encoding(size=SIZE), faces=FaceSettings(frames=READ),
                   workers=0)
     record = boxes(tmp_path / "out")
     assert record["frames"] == FRAMES
-    checked = set(sampled.frames_to_check(18, READ, 5)) | set(sampled.frames_to_check(FRAMES, READ, 5))
+    checked = set(sampled.frames_to_check(TOOLS, 18, READ, 5)) | set(sampled.frames_to_check(TOOLS, FRAMES, READ, 5))
     assert record["frames_checked"] == len(checked)
 
 

@@ -11,9 +11,12 @@ from pathlib import Path
 import numpy as np
 from fvc_faces.prepare import FaceSettings, prepare_faces
 from fvc_loaders.prepare import Encoding
+from fvc_loaders.prepare_tools import prepare_tools
 
 from tests.faces.test_faces import write_table
 from tests.faces.videos import face_video
+
+TOOLS = prepare_tools()  # what fvc prepare lends its --faces step (the prepare_run hook)
 
 FVC = [sys.executable, "-m", "fvc_core.cli"]
 FRAMES = 12
@@ -41,12 +44,12 @@ def test_the_written_boxes_are_the_documented_centred_moving_average(tmp_path):
     table = write_table(data, [("real/a.mp4", "real", "a")])
     small = Encoding(size=32)
 
-    prepare_faces(table, tmp_path / "raw", encoding=small, faces=FaceSettings(smoothing=1), workers=0)
+    prepare_faces(table, tmp_path / "raw", tools=TOOLS, encoding=small, faces=FaceSettings(smoothing=1), workers=0)
     raw = boxes(tmp_path / "raw")
     assert raw.shape == (FRAMES, 3)
     for window in (3, 5):
         out = tmp_path / f"smoothed{window}"
-        prepare_faces(table, out, encoding=small, faces=FaceSettings(smoothing=window), workers=0)
+        prepare_faces(table, out, tools=TOOLS, encoding=small, faces=FaceSettings(smoothing=window), workers=0)
         smoothed = boxes(out)
         # Both are written to 0.01 px: the average of rounded boxes is within 0.01 of the rounded average.
         assert np.abs(smoothed - centred_mean(raw, window)).max() <= 0.011, window

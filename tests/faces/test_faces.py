@@ -11,10 +11,13 @@ import pytest
 from fvc_faces.prepare import FaceSettings, cut, prepare_faces, square
 from fvc_loaders.letterbox import letterbox
 from fvc_loaders.prepare import Encoding
+from fvc_loaders.prepare_tools import prepare_tools
 from fvc_loaders.reader import iter_frames
 
 from fvc_core.cli import main
 from tests.faces.videos import face_video, moving
+
+TOOLS = prepare_tools()  # what fvc prepare lends its --faces step (the prepare_run hook)
 
 SIZE = 64
 SMALL = Encoding(size=SIZE)
@@ -48,7 +51,7 @@ def test_the_crop_holds_a_moving_growing_face_in_rgb(tmp_path):
     table = write_table(data, [("real/a.mp4", "real", "a")])
     out = tmp_path / "faces"
 
-    result = prepare_faces(table, out, encoding=SMALL, workers=0)
+    result = prepare_faces(table, out, tools=TOOLS, encoding=SMALL, workers=0)
 
     scaled = pl.read_parquet(out / "scaled_metadata.parquet")
     assert scaled.select("video_path", "face_crop", "face_frames", "face_frames_missing").rows() == [
@@ -80,14 +83,14 @@ def test_the_largest_of_two_faces_and_each_face_as_its_own_clip(tmp_path):
     truth = face_video(data / "real" / "two.mp4", placements)
     table = write_table(data, [("real/two.mp4", "real", "t")])
 
-    prepare_faces(table, tmp_path / "largest", encoding=SMALL, workers=0)
+    prepare_faces(table, tmp_path / "largest", tools=TOOLS, encoding=SMALL, workers=0)
     track = json.loads((tmp_path / "largest" / ".faces" / "real" / "two.mp4.json").read_text())["tracks"]
     assert len(track) == 1
     for (x, y, _), faces in zip(track[0], truth, strict=True):
         big = centre_side(faces[1])
         assert abs(x - big[0]) < 10 and abs(y - big[1]) < 10
 
-    prepare_faces(table, tmp_path / "each", encoding=SMALL, faces=FaceSettings(mode="each"), workers=0)
+    prepare_faces(table, tmp_path / "each", tools=TOOLS, encoding=SMALL, faces=FaceSettings(mode="each"), workers=0)
     scaled = pl.read_parquet(tmp_path / "each" / "scaled_metadata.parquet")
     assert scaled.select("video_path", "face_index").rows() == [("real/two.face0.mp4", 0), ("real/two.face1.mp4", 1)]
     tracks = json.loads((tmp_path / "each" / ".faces" / "real" / "two.mp4.json").read_text())["tracks"]
@@ -107,7 +110,7 @@ def test_frames_and_videos_without_a_face_are_counted_and_follow_the_policy(tmp_
     face_video(data / "real" / "none.mp4", [[] for _ in range(8)])
     table = write_table(data, [("real/gap.mp4", "real", "g"), ("real/none.mp4", "real", "n")])
 
-    result = prepare_faces(table, tmp_path / "skip", encoding=SMALL, workers=0)
+    result = prepare_faces(table, tmp_path / "skip", tools=TOOLS, encoding=SMALL, workers=0)
     out = tmp_path / "skip"
     assert pl.read_parquet(out / "scaled_metadata.parquet").select("video_path", "face_frames_missing").rows() == [
         ("real/gap.mp4", 3)]
@@ -121,7 +124,8 @@ def test_frames_and_videos_without_a_face_are_counted_and_follow_the_policy(tmp_
     for x, y, side in track:
         assert abs(x - face[0]) < 6 and abs(y - face[1]) < 6 and abs(side - face[2]) < 10
 
-    prepare_faces(table, tmp_path / "full", encoding=SMALL, faces=FaceSettings(no_face="full_frame"), workers=0)
+    prepare_faces(table, tmp_path / "full", tools=TOOLS, encoding=SMALL, faces=FaceSettings(no_face="full_frame"),
+                  workers=0)
     scaled = pl.read_parquet(tmp_path / "full" / "scaled_metadata.parquet")
     assert scaled.select("video_path", "face_crop", "face_frames_missing").rows() == [
         ("real/gap.mp4", "face", 3), ("real/none.mp4", "full_frame", 8)]
@@ -141,7 +145,7 @@ def test_a_fake_is_cut_where_its_real_video_is(tmp_path):
     face_video(data / "fake" / "a.mp4", path, edit=swap)
     table = write_table(data, [("real/a.mp4", "real", "a"), ("fake/a.mp4", "fake", "a")])
 
-    prepare_faces(table, tmp_path / "same", encoding=SMALL, workers=0)
+    prepare_faces(table, tmp_path / "same", tools=TOOLS, encoding=SMALL, workers=0)
     out = tmp_path / "same"
     scaled = pl.read_parquet(out / "scaled_metadata.parquet")
     assert scaled["face_boxes_from"].to_list() == ["real/a.mp4", "real/a.mp4"]
@@ -151,7 +155,7 @@ def test_a_fake_is_cut_where_its_real_video_is(tmp_path):
     assert np.abs(real[:, -SIZE // 4 :] - fake[:, -SIZE // 4 :]).mean() < 3
     assert json.loads((out / "prepare.json").read_text())["faces"]["pair_column"] == "source_id"
 
-    prepare_faces(table, tmp_path / "own", encoding=SMALL, faces=FaceSettings(same_crop=False), workers=0)
+    prepare_faces(table, tmp_path / "own", tools=TOOLS, encoding=SMALL, faces=FaceSettings(same_crop=False), workers=0)
     own = pl.read_parquet(tmp_path / "own" / "scaled_metadata.parquet")
     assert own["face_boxes_from"].to_list() == ["real/a.mp4", "fake/a.mp4"]
     assert (tmp_path / "own" / ".faces" / "fake" / "a.mp4.json").is_file()
@@ -164,7 +168,7 @@ def test_resumes_records_its_settings_and_refuses_to_mix(tmp_path):
     table = write_table(data, [("real/a.mp4", "real", "a"), ("fake/a.mp4", "fake", "a")])
     out = tmp_path / "faces"
 
-    first = prepare_faces(table, out, encoding=SMALL, workers=0)
+    first = prepare_faces(table, out, tools=TOOLS, encoding=SMALL, workers=0)
     assert (first.detected, first.written, first.already_done) == (1, 2, 0)
     recorded = json.loads((out / "prepare.json").read_text())
     assert recorded["faces"]["detector"] == "opencv-haar"
@@ -172,11 +176,11 @@ def test_resumes_records_its_settings_and_refuses_to_mix(tmp_path):
     assert (recorded["faces"]["margin"], recorded["faces"]["smoothing"]) == (0.3, 5)
 
     (out / "fake" / "a.mp4").unlink()
-    again = prepare_faces(table, out, encoding=SMALL, workers=0)
+    again = prepare_faces(table, out, tools=TOOLS, encoding=SMALL, workers=0)
     assert (again.detected, again.written, again.already_done) == (0, 1, 1)
 
     with pytest.raises(Exception, match="already holds copies made with"):
-        prepare_faces(table, out, encoding=SMALL, faces=FaceSettings(margin=0.5), workers=0)
+        prepare_faces(table, out, tools=TOOLS, encoding=SMALL, faces=FaceSettings(margin=0.5), workers=0)
 
 
 def test_the_command_line_in_parallel_and_its_one_line_errors(tmp_path, capsys):
@@ -202,14 +206,14 @@ def test_a_face_folder_made_before_align_and_frames_existed_still_resumes(tmp_pa
     face_video(data / "real" / "a.mp4", moving(6, (120, 110, 100), (150, 120, 110)))
     table = write_table(data, [("real/a.mp4", "real", "a")])
     out = tmp_path / "faces"
-    prepare_faces(table, out, encoding=SMALL, workers=0)
+    prepare_faces(table, out, tools=TOOLS, encoding=SMALL, workers=0)
     recorded = json.loads((out / "prepare.json").read_text())
     older = recorded | {"faces": {k: v for k, v in recorded["faces"].items() if k not in ("align", "frames")}}
     (out / "prepare.json").write_text(json.dumps(older))
     made = (out / "real" / "a.mp4").read_bytes()
-    result = prepare_faces(table, out, encoding=SMALL, workers=0)
+    result = prepare_faces(table, out, tools=TOOLS, encoding=SMALL, workers=0)
     assert result.already_done == 1 and result.written == 0
     assert (out / "real" / "a.mp4").read_bytes() == made
     # ... and a folder made with one of them set is not taken for one made without.
     with pytest.raises(Exception, match="already holds copies made with"):
-        prepare_faces(table, out, encoding=SMALL, faces=FaceSettings(frames=4), workers=0)
+        prepare_faces(table, out, tools=TOOLS, encoding=SMALL, faces=FaceSettings(frames=4), workers=0)

@@ -18,10 +18,13 @@ from fvc_faces.haar import HaarDetector
 from fvc_faces.mtcnn_detector import MTCNNDetector
 from fvc_faces.prepare import prepare_faces
 from fvc_loaders.prepare import Encoding
+from fvc_loaders.prepare_tools import prepare_tools
 
 from fvc_core.contract import PluginError
 from tests.faces.photos import PHOTOS, hit, place
 from tests.faces.test_faces import write_table
+
+TOOLS = prepare_tools()  # what fvc prepare lends its --faces step
 
 ROOT = Path(__file__).resolve().parents[2]
 PHOTO = {p.name: p for p in PHOTOS}
@@ -115,5 +118,5 @@ def test_prepare_faces_with_mtcnn_from_the_command_line(tmp_path):
         assert np.hypot(cx - tx, cy - ty) < 0.2 * tside and 0.7 < side / tside < 1.4
     assert (tmp_path / "mtcnn" / "real" / "a.mp4").is_file()
     # The default cascade finds no face in the same video (the reason for the second detector).
-    result = prepare_faces(table, tmp_path / "haar", encoding=Encoding(size=32), workers=0)
+    result = prepare_faces(table, tmp_path / "haar", tools=TOOLS, encoding=Encoding(size=32), workers=0)
     assert result.no_face == [str(data / "real" / "a.mp4")]

@@ -13,7 +13,7 @@ from fvc_loaders.reader import iter_frames, read_clip, timeline
 from scipy import ndimage
 
 from fvc_core.errors import UserError
-from tests.core.conftest import site, write_distribution  # noqa: F401  (site: a fixture)
+from tests.builders import write_distribution
 from tests.loaders.videos import make_video
 
 RNG = np.random.default_rng(0)

@@ -51,9 +51,11 @@ def test_explain_never_writes_into_a_folder_of_someone_elses_files(tiny_run, tmp
 
 
 def test_frame_scores_are_the_models_own_and_each_frame_gets_its_map(tiny_run):
-    from fvc_report.explain import _dataset, frame_scores_and_cams
+    from fvc_report.explain import frame_scores_and_cams
 
-    clip = torch.as_tensor(_dataset(tiny_run).read_video(str(a_fake(tiny_run)))).unsqueeze(0)
+    from fvc_core import open_run
+
+    clip = torch.as_tensor(open_run(tiny_run).dataset().read_video(str(a_fake(tiny_run)))).unsqueeze(0)
     model = load_fold_model(tiny_run / "fold_0")
     scores, cams = frame_scores_and_cams(model, clip)
     with torch.no_grad():

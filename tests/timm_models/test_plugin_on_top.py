@@ -13,8 +13,8 @@ from fvc_core.cli import main
 from fvc_core.config import load_config
 from fvc_core.errors import ConfigError
 from fvc_core.plugins import DISABLE_ENV, clear_cache
+from tests.builders import write_distribution
 from tests.conftest import REPO
-from tests.core.conftest import write_distribution
 from tests.timm_models.conftest import experiment
 
 

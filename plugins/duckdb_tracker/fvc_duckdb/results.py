@@ -64,7 +64,7 @@ def find_database(where: str | Path) -> Path:
 def run(args: argparse.Namespace) -> int:
     import duckdb
 
-    from fvc_core.console import get_console
+    from fvc_core.contract import get_console
     from fvc_duckdb import store
 
     where = Path(args.db)
@@ -114,13 +114,11 @@ def sweep_table(con, path: Path, name: str, limit: int):
     """Sweep ``name`` ranked as ``fvc sweep`` ranks it (and writes sweep.parquet): one row per configuration,
     points that differ only in ``seed`` grouped, best first by the validation metric the trainer chose
     epochs on (each fold's best value of it), test metrics beside it. The numbers come from this
-    file; the grouping, the intervals and the order from fvc_core.sweep_ranking, so the two cannot drift."""
+    file; the grouping, the intervals and the order from the ranking fvc sweep uses (the contract's
+    ``rank`` and ``ranking_table``), so the two cannot drift."""
     import json
 
-    from fvc_core.sweep_ranking import Selection, rank
-    from fvc_core.sweep_ranking import table as ranking_table
-    from fvc_core.tracking import TEST_METRIC_NAMES
-    from fvc_core.training.config import SCORE_METRICS
+    from fvc_core.contract import SCORE_METRICS, TEST_METRIC_NAMES, Selection, rank, ranking_table
 
     if "sweep_points" not in set(con.sql("SELECT table_name FROM information_schema.tables").pl()["table_name"]):
         raise UserError(f"{path}: no sweep recorded (fvc sweep with the duckdb tracker records one)")
@@ -192,7 +190,7 @@ def _chosen_values(con, name: str, metric: str, mode: str, min_delta: dict[str, 
     """Per (run, fold): the value of the selection metric the trainer kept as its best (metrics.json's
     ``best_metric_value``), by replaying the fold's epochs through the trainer's own EarlyStopping. Not
     the value at ``best_epoch``: with ``early_stopping.keep: last`` that is the last epoch, not the best."""
-    from fvc_core.training.schedule import EarlyStopping
+    from fvc_core.contract import EarlyStopping
     from fvc_duckdb import store
 
     column = store.column_name(metric)

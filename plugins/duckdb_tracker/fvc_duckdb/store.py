@@ -24,9 +24,7 @@ from typing import Any
 
 import duckdb
 
-from fvc_core.atomic import write_atomic
-from fvc_core.contract import DiskFullError, one_line
-from fvc_core.tracking import TEST_METRIC_NAMES
+from fvc_core.contract import TEST_METRIC_NAMES, DiskFullError, one_line, write_atomic
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -173,7 +171,7 @@ class ResultsUnavailable(RuntimeError):
 
 
 def _disk_full(exc: BaseException) -> bool:
-    from fvc_core.errors import is_disk_full
+    from fvc_core.contract import is_disk_full
 
     return is_disk_full(exc)
 

@@ -6,8 +6,7 @@ import math
 import time
 from pathlib import Path
 
-from fvc_core.contract import INTERRUPTED, KILLED, Evaluation, FoldResult, RunInfo, RunSummary, Tracker
-from fvc_core.tracking import history_steps
+from fvc_core.contract import INTERRUPTED, KILLED, Evaluation, FoldResult, RunInfo, RunSummary, Tracker, history_steps
 from fvc_duckdb import store
 from fvc_duckdb.config import DEFAULT_FILE, DuckdbConfig
 

@@ -30,7 +30,7 @@ import numpy as np
 
 from fvc_core.contract import PluginError
 
-HOOK = "register_face_detectors"
+KIND = "face_detectors"  # what plugins register through the hook register_face_detectors
 
 Box = tuple[float, float, float, float, float]
 
@@ -51,9 +51,9 @@ class DetectorEntry:
 
 
 def _load(disabled: Iterable[str]) -> tuple[dict[str, DetectorEntry], dict[str, list[str]]]:
-    from fvc_core.registrations import collect
+    from fvc_core.contract import registered
 
-    found, conflicts = collect(HOOK, disabled)
+    found, conflicts = registered(KIND, disabled)
     return {k: DetectorEntry(k, r.value, r.description, r.plugin) for k, r in found.items()}, conflicts
 
 
@@ -64,7 +64,7 @@ def available_detectors(disabled: Iterable[str] = ()) -> dict[str, DetectorEntry
 
 def get_detector_entry(name: str, disabled: Iterable[str] = ()) -> DetectorEntry:
     """The detector ``name``, or a one-line PluginError listing the valid names (or both providers)."""
-    from fvc_core.plugins import closest
+    from fvc_core.contract import closest
 
     found, conflicts = _load(disabled)
     if name in conflicts:

@@ -1,10 +1,13 @@
-"""Hook implementations of fvc-faces: the built-in face detectors ``opencv-haar`` and ``mtcnn``.
+"""Hook implementations of fvc-faces: the built-in face detectors ``opencv-haar`` and ``mtcnn``, and
+``fvc prepare --faces`` through the hooks fvc-loaders' prepare command calls (``prepare_add_options``,
+``prepare_run``).
 
 Nothing heavy is imported here (no cv2, no torch): a factory imports it when a prepare run builds it.
 """
 
 from __future__ import annotations
 
+import argparse
 from typing import Any
 
 from fvc_core.contract import hookimpl
@@ -24,8 +27,26 @@ def _mtcnn() -> Any:
 
 @hookimpl
 def register_face_detectors(register):
-    """Read by fvc_faces.detectors from every enabled plugin module (no core hookspec needed)."""
+    """Face detectors for ``--face-detector`` (a hook the core declares; read by fvc_faces.detectors)."""
     register("opencv-haar", _haar,
              description="OpenCV's frontal-face Haar cascade (weights inside opencv-python-headless)")
     register("mtcnn", _mtcnn,
              description="MTCNN boxes and five landmarks, in torch (CPU or GPU), weights inside the mtcnn package")
+
+
+@hookimpl
+def prepare_add_options(parser: argparse.ArgumentParser) -> None:
+    """``--faces`` and its ``--face-*`` options on ``fvc prepare`` (a hook fvc-loaders declares)."""
+    from fvc_faces.prepare import configure_parser
+
+    configure_parser(parser)
+
+
+@hookimpl
+def prepare_run(args: argparse.Namespace, tools: Any) -> int | None:
+    """``fvc prepare --faces``: face crops instead of letterboxed copies, with fvc prepare's ``tools``."""
+    if not getattr(args, "faces", False):
+        return None
+    from fvc_faces.prepare import run_command
+
+    return run_command(args, tools)

@@ -26,10 +26,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from fvc_loaders.prepare import BAD_TABLE, SCALED_TABLE, SETTINGS, Encoding
-
-from fvc_core.atomic import write_atomic
-from fvc_core.contract import BadVideoError, UserError
+# fvc prepare's machinery (reader, encoder, table writer, resumable plan) arrives as ``tools``, a
+# fvc_loaders.prepare_tools.PrepareTools handed over by the loaders' prepare_run hook: never imported.
+from fvc_core.contract import BadVideoError, UserError, labels_as_classes, write_atomic
 
 BOXES_DIR = ".faces"
 NO_FACE_TABLE = "no_face_videos.parquet"
@@ -99,12 +98,11 @@ def _get_detector(name: str) -> Any:
     return _detector
 
 
-def detect_video(settings: FaceSettings, job: tuple[str, str]) -> str | None:
+def detect_video(state: tuple[FaceSettings, Any], job: tuple[str, str]) -> str | None:
     """Write the boxes file ``job[1]`` of video ``job[0]``; a reason when the video cannot be read."""
-    from fvc_loaders.reader import iter_frames
-
     from fvc_faces import tracking
 
+    settings, tools = state
     source, target = job
     detector = _get_detector(settings.detector)
     detections = []
@@ -124,12 +122,12 @@ def detect_video(settings: FaceSettings, job: tuple[str, str]) -> str | None:
         from fvc_faces import sampled
 
         expected = sampled.packet_count(source)
-        wanted = set(sampled.frames_to_check(expected, settings.frames, settings.smoothing))
+        wanted = set(sampled.frames_to_check(tools, expected, settings.frames, settings.smoothing))
 
     def detect_where(check: Any) -> None:
         nonlocal frames, width, height
         frames = 0
-        for index, frame in enumerate(iter_frames(source)):
+        for index, frame in enumerate(tools.iter_frames(source)):
             frames += 1
             height, width = frame.shape[:2]
             if check(index):
@@ -143,7 +141,7 @@ def detect_video(settings: FaceSettings, job: tuple[str, str]) -> str | None:
         if wanted is not None and frames != expected:
             # The packets were not one frame each: the frames read follow from the frames decoded.
             done = {i for i, _ in detections}
-            missing = set(sampled.frames_to_check(frames, settings.frames, settings.smoothing)) - done
+            missing = set(sampled.frames_to_check(tools, frames, settings.frames, settings.smoothing)) - done
             if missing:
                 detect_where(lambda i: i in missing)
                 detections.sort(key=lambda d: d[0])
@@ -190,24 +188,21 @@ class _NoFrames(Exception):
     pass
 
 
-def crop_video(state: tuple[Encoding, float, bool], job: tuple[str, str, str, int]) -> str | None:
+def crop_video(state: tuple[Any, float, Any, bool], job: tuple[str, str, str, int]) -> str | None:
     """Write clip ``job[1]`` of ``job[0]`` cut along track ``job[3]`` of boxes file ``job[2]`` (with
-    ``state[2]``, aligned on the track's landmarks instead)."""
+    ``state[3]``, aligned on the track's landmarks instead)."""
     import numpy as np
-    from fvc_loaders.letterbox import letterbox
-    from fvc_loaders.prepare import encode_pictures
-    from fvc_loaders.reader import iter_frames, probe
 
     from fvc_faces import align
 
-    encoding, margin, aligned = state
+    encoding, margin, tools, aligned = state
     source, target, boxes_file, index = job
     record = json.loads(Path(boxes_file).read_text())
     boxes = np.asarray(record["tracks"][index], dtype=float)
     marks = np.asarray(record["landmarks"][index], dtype=float) if aligned else None
 
     def crops() -> Any:
-        for i, frame in enumerate(iter_frames(source)):
+        for i, frame in enumerate(tools.iter_frames(source)):
             # A fake cut with its real video's boxes: same geometry expected; scale if the sizes differ.
             h, w = frame.shape[:2]
             sx = w / record["width"] if record["width"] else 1.0
@@ -218,11 +213,11 @@ def crop_video(state: tuple[Encoding, float, bool], job: tuple[str, str, str, in
                 continue
             cx, cy, side = boxes[min(i, len(boxes) - 1)]
             x0, y0, s = square((cx * sx, cy * sy, side * (sx + sy) / 2), margin)
-            yield letterbox(cut(frame, x0, y0, s), encoding.size)
+            yield tools.letterbox(cut(frame, x0, y0, s), encoding.size)
 
     def encode(tmp: Path) -> None:
         # The encoder of fvc prepare's copies: the same crops give the same file, run after run.
-        if encode_pictures(tmp, getattr(probe(source), "fps", None), encoding, crops()) == 0:
+        if tools.encode_pictures(tmp, getattr(tools.probe(source), "fps", None), encoding, crops()) == 0:
             raise _NoFrames
 
     Path(target).parent.mkdir(parents=True, exist_ok=True)
@@ -235,16 +230,14 @@ def crop_video(state: tuple[Encoding, float, bool], job: tuple[str, str, str, in
     return None
 
 
-def full_frame(encoding: Encoding, job: tuple[str, str, str, int]) -> str | None:
-    from fvc_loaders.prepare import scale_video
-
-    reason, _ = scale_video(encoding, (job[0], job[1]))
+def full_frame(encoding: Any, tools: Any, job: tuple[str, str, str, int]) -> str | None:
+    reason, _ = tools.scale_video(encoding, (job[0], job[1]))
     return reason
 
 
-def _clip_job(state: tuple[Encoding, float, bool], job: tuple[str, str, str, int]) -> str | None:
+def _clip_job(state: tuple[Any, float, Any, bool], job: tuple[str, str, str, int]) -> str | None:
     """A face clip (index >= 0) or the whole frame (index -1, the no-face fallback)."""
-    return full_frame(state[0], job) if job[3] < 0 else crop_video(state, job)
+    return full_frame(state[0], state[2], job) if job[3] < 0 else crop_video(state, job)
 
 
 # --- the table -------------------------------------------------------------------------------------
@@ -270,11 +263,9 @@ def _pairing(raw: Any, settings: FaceSettings, labels: list[int]) -> tuple[str |
 
 
 def _labels(raw: Any, label_column: str, where: Path) -> list[int]:
-    from fvc_loaders.dataset import _labels_as_classes
-
     if label_column not in raw.columns:
         raise UserError(f"{where}: no column {label_column!r} (columns: {', '.join(raw.columns)})")
-    return _labels_as_classes(raw[label_column], {"real": 0, "fake": 1},
+    return labels_as_classes(raw[label_column], {"real": 0, "fake": 1},
                               f"{where}: column {label_column!r}").to_list()
 
 
@@ -289,28 +280,29 @@ def prepare_faces(
     table_path: str | Path,
     output_dir: str | Path,
     *,
-    encoding: Encoding | None = None,
+    tools: Any,
+    encoding: Any = None,
     faces: FaceSettings = FaceSettings(),
     on_bad_video: str = "fail",
     video_column: str = "video_path",
     label_column: str = "label",
     workers: int | None = None,
 ) -> FacesResult:
-    """Face crops of every video of ``table_path`` under ``output_dir`` and their table."""
+    """Face crops of every video of ``table_path`` under ``output_dir`` and their table, made with
+    ``tools`` (what ``fvc prepare`` lends its steps: ``fvc_loaders.prepare_tools.prepare_tools()``);
+    ``encoding``: a ``tools.Encoding``, None for its defaults."""
     import polars as pl
-    from fvc_loaders.index import write_table
-    from fvc_loaders.parallel import map_with_progress
-    from fvc_loaders.prepare import claim, plan_copies, remove_stale_partials
 
     from fvc_faces.detectors import build_detector
 
     faces.check()
+    encoding = encoding if encoding is not None else tools.Encoding()
     # Built here once, so that an unknown or broken detector is one line before any work.
     detector = build_detector(faces.detector)
     if faces.align and not getattr(detector, "landmarks", False):
         raise UserError(f"--face-align: face detector {faces.detector!r} gives no landmarks "
                         "(--face-detector mtcnn does)")
-    raw, sources, out, names = plan_copies(table_path, output_dir, encoding, on_bad_video, video_column)
+    raw, sources, out, names = tools.plan_copies(table_path, output_dir, encoding, on_bad_video, video_column)
     table_path = Path(table_path)
     videos = raw[video_column]  # as the table writes them (relative or not): the output table's paths
     labels = _labels(raw, label_column, table_path)
@@ -328,9 +320,9 @@ def prepare_faces(
         recorded["faces"]["alignment"] = {"template": TEMPLATE, "scale": 1 + faces.margin,
                                           "transform": "similarity, least squares (scikit-image)",
                                           "landmarks_smoothing": faces.smoothing}
-    claim(out, recorded)
-    remove_stale_partials(out)
-    result = FacesResult(out / SCALED_TABLE)
+    tools.claim(out, recorded)
+    tools.remove_stale_partials(out)
+    result = FacesResult(out / tools.SCALED_TABLE)
     box_files = [out / BOXES_DIR / (n.as_posix() + ".json") for n in names]
     # Where each video's boxes come from: its own, or its real video's.
     boxes_of = [pairs.get(i, i) for i in range(len(sources))]
@@ -345,7 +337,7 @@ def prepare_faces(
     need = sorted(set(boxes_of))
     todo = [i for i in need if not box_files[i].is_file()]
     result.detected = len(todo)
-    runs = map_with_progress(detect_video, faces, [(sources[i], str(box_files[i])) for i in todo],
+    runs = tools.map_with_progress(detect_video, (faces, tools), [(sources[i], str(box_files[i])) for i in todo],
                              workers=workers, description="finding faces")
     try:
         for j, reason in runs:
@@ -378,7 +370,7 @@ def prepare_faces(
     todo = [c for c, t in enumerate(targets) if not t.is_file()]
     result.already_done = len(clips) - len(todo)
     failed: set[int] = set()
-    runs = map_with_progress(_clip_job, (encoding, faces.margin, faces.align), [jobs[c] for c in todo],
+    runs = tools.map_with_progress(_clip_job, (encoding, faces.margin, tools, faces.align), [jobs[c] for c in todo],
                              workers=workers, description="cropping faces")
     try:
         for j, reason in runs:
@@ -407,8 +399,8 @@ def prepare_faces(
         # The pairing column's value where there is one (a real video and its fakes together).
         keys = raw[pair_column].cast(pl.String).to_list() if pair_column else [None] * len(sources)
         table = table.with_columns(pl.Series("group", [keys[i] or videos[i] for i in rows], dtype=pl.String))
-    _write_side_table(out / BAD_TABLE, result.bad, ["video_path", "reason"])
-    _write_side_table(out / NO_FACE_TABLE, no_face_rows, ["video_path", "face_frames", "face_frames_checked"])
+    _write_side_table(tools, out / tools.BAD_TABLE, result.bad, ["video_path", "reason"])
+    _write_side_table(tools, out / NO_FACE_TABLE, no_face_rows, ["video_path", "face_frames", "face_frames_checked"])
     recorded["faces"]["counts"] = {
         "videos": len(sources), "clips": result.clips, "videos_without_face": len(result.no_face),
         "full_frame_clips": sum(1 for r in extra if r[2] == "full_frame"), "bad_videos": len(result.bad),
@@ -416,17 +408,16 @@ def prepare_faces(
         "frames_checked": sum(r["frames_checked"] for r in seen.values()),
         "frames_missing": sum(r["frames_missing"] for r in seen.values()),
     }
-    write_atomic(out / SETTINGS, json.dumps(recorded))
-    write_table(table, result.table_path)
+    write_atomic(out / tools.SETTINGS, json.dumps(recorded))
+    tools.write_table(table, result.table_path)
     return result
 
 
-def _write_side_table(path: Path, rows: list[tuple], schema: list[str]) -> None:
+def _write_side_table(tools: Any, path: Path, rows: list[tuple], schema: list[str]) -> None:
     import polars as pl
-    from fvc_loaders.index import write_table
 
     if rows:
-        write_table(pl.DataFrame(rows, schema=schema, orient="row"), path)
+        tools.write_table(pl.DataFrame(rows, schema=schema, orient="row"), path)
     else:
         path.unlink(missing_ok=True)
 
@@ -463,15 +454,16 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--label-column", default="label", help="column of labels (default: %(default)s)")
 
 
-def run_command(args: argparse.Namespace) -> int:
+def run_command(args: argparse.Namespace, tools: Any) -> int:
     from rich.markup import escape
 
-    from fvc_core.console import get_console
+    from fvc_core.contract import get_console
 
     settings = FaceSettings(args.face_detector, args.face_margin, args.face_smoothing, args.face_every,
                             args.face_mode, args.face_no_face, args.face_same_crop, args.face_pair_column,
                             args.face_align, args.face_frames)
-    result = prepare_faces(args.table, args.output, encoding=Encoding(args.size, args.crf, args.preset),
+    result = prepare_faces(args.table, args.output, tools=tools,
+                           encoding=tools.Encoding(args.size, args.crf, args.preset),
                            faces=settings, on_bad_video=args.on_bad_video, video_column=args.video_column,
                            label_column=args.label_column, workers=args.workers)
     console = get_console()

@@ -17,24 +17,25 @@ frames that are then read but were not checked are detected in a second pass.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 
-def read_frames(count: int, num_frames: int) -> list[int]:
-    """The frame indices ``read_clip(clip, num_frames, ...)`` takes from a clip of ``count`` frames."""
-    from fvc_loaders.sampling import pick_on_screen, target_times
-
+def read_frames(tools: Any, count: int, num_frames: int) -> list[int]:
+    """The frame indices ``read_clip(clip, num_frames, ...)`` takes from a clip of ``count`` frames
+    (``tools``: what fvc prepare lends its steps; its ``target_times``/``pick_on_screen`` are the reader's)."""
     if count < 1:
         return []
     # Time in frames: the clip's frame i is shown from i to i + 1, its duration ``count``.
-    return sorted(set(pick_on_screen(np.arange(count, dtype=float), target_times(0.0, float(count), num_frames))))
+    times = tools.target_times(0.0, float(count), num_frames)
+    return sorted(set(tools.pick_on_screen(np.arange(count, dtype=float), times)))
 
 
-def frames_to_check(count: int, num_frames: int, smoothing: int) -> list[int]:
+def frames_to_check(tools: Any, count: int, num_frames: int, smoothing: int) -> list[int]:
     """The read frames and the ``(smoothing - 1) / 2`` frames each side of them, within the clip."""
     half = (smoothing - 1) // 2
-    return sorted({j for i in read_frames(count, num_frames) for j in range(i - half, i + half + 1)
+    return sorted({j for i in read_frames(tools, count, num_frames) for j in range(i - half, i + half + 1)
                    if 0 <= j < count})
 
 

@@ -35,9 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from fvc_core import ownership
-from fvc_core.atomic import write_atomic
-from fvc_core.errors import UserError
+from fvc_core.contract import UserError, ownership, write_atomic
 
 if TYPE_CHECKING:
     import torch

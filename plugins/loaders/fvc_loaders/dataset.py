@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fvc_core.contract import UserError, one_line
+from fvc_core.contract import UserError, labels_as_classes, one_line
 from fvc_loaders.config import MetadataConfig
 from fvc_loaders.index import table_layout
 
@@ -93,29 +93,6 @@ def resolve_paths(paths: pl.Series, base: Path) -> pl.Series:
     return pl.Series(paths.name, out, dtype=pl.String)
 
 
-def _labels_as_classes(column: pl.Series, names: dict[str, int], where: str) -> pl.Series:
-    """0/1 from integer, 0.0/1.0 float or named labels; a UserError listing what is not."""
-    import polars as pl
-
-    if column.dtype == pl.Boolean:
-        raise UserError(f"{where} is boolean; use 0 (real) / 1 (fake) or names such as 'real'/'fake'")
-    if column.dtype.is_numeric():
-        values = column.cast(pl.Float64)
-        bad = sorted(set(values.filter(~values.is_in([0.0, 1.0])).to_list()))
-        if bad:
-            raise UserError(f"{where} has values other than 0 (real) and 1 (fake): {_listing(bad)}")
-        return values.cast(pl.Int64)
-    text = column.cast(pl.String).str.strip_chars()
-    # Names match whatever their case; 0/1 written as text are always accepted.
-    lookup = {"0": 0, "1": 1} | {k.strip().lower(): v for k, v in names.items()}
-    classes = text.str.to_lowercase().replace_strict(lookup, default=None, return_dtype=pl.Int64)
-    unknown = sorted(set(text.filter(classes.is_null()).to_list()))
-    if unknown:
-        accepted = ", ".join(repr(k) for k in names) + ", 0, 1"
-        raise UserError(f"{where} has unknown labels {_listing(unknown)} (accepted: {accepted})")
-    return classes
-
-
 def load_table(config: MetadataConfig) -> pl.DataFrame:
     """The table of ``config.metadata`` in fvc's form: absolute ``video_path``, ``label`` 0/1, ``group``.
 
@@ -179,7 +156,7 @@ def check_table(
     at = f"{path}: column {label_column!r}"
     if label_values.is_null().any():
         raise UserError(f"{at} is empty in rows {_listing(label_values.is_null().arg_true().to_list())}")
-    label = _labels_as_classes(label_values, labels, at).alias("label")
+    label = labels_as_classes(label_values, labels, at).alias("label")
     classes = set(label.unique().to_list())
     if len(classes) < 2:
         only = "real (0)" if classes == {0} else "fake (1)"

@@ -23,14 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fvc_core.atomic import file_sha256, write_atomic
-from fvc_core.contract import UserError
+from fvc_core.contract import UserError, file_sha256, write_atomic
 from fvc_loaders.index import table_layout
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from fvc_core.training.predict import RunFolds
+    from fvc_core.contract import RunFolds
     from fvc_loaders.perturb import Perturbed
 
 EVALUATION = "evaluation"  # the ownership kind of an eval/<NAME> folder
@@ -75,7 +74,8 @@ def load_eval_table(path: Path, split: str | None) -> pl.DataFrame:
     is listed (one line each), before any scoring."""
     import polars as pl
 
-    from fvc_loaders.dataset import _labels_as_classes, read_table, resolve_paths
+    from fvc_core.contract import labels_as_classes
+    from fvc_loaders.dataset import read_table, resolve_paths
 
     raw = read_table(path)
     for col in ("video_path", "label"):
@@ -98,7 +98,7 @@ def load_eval_table(path: Path, split: str | None) -> pl.DataFrame:
     if raw["label"].is_null().any():
         rows = raw['label'].is_null().arg_true().to_list()[:_SHOWN]
         raise UserError(f"{path}: column 'label' is empty in rows {rows}")
-    label = _labels_as_classes(raw["label"], {"real": 0, "fake": 1}, f"{path}: column 'label'")
+    label = labels_as_classes(raw["label"], {"real": 0, "fake": 1}, f"{path}: column 'label'")
     missing = [p for p in video_path.to_list() if not os.path.isfile(p)]
     if missing:
         lines = [f"{path}: video {p} not found" for p in missing[:30]]
@@ -133,7 +133,7 @@ def metric_block(labels: list[int], scores: dict[str, list[float]], threshold: f
                  frames: dict[str, list[list[float]]] | None = None) -> dict[str, Any]:
     """Metrics of the folds' mean score, of each fold's own score, and their mean ± std over folds;
     with ``frames`` (the same keys as ``scores``, each video's frame scores) the frame-level ROC AUC too."""
-    from fvc_core.training.metrics import compute_metrics, frame_metrics, summarize
+    from fvc_core.contract import compute_metrics, frame_metrics, summarize
 
     def one(key: str) -> dict[str, Any]:
         return {**compute_metrics(labels, scores[key], threshold),
@@ -178,8 +178,7 @@ def calibrated(scores: pl.DataFrame, folds: RunFolds, threshold: float) -> tuple
     and ``score_uncalibrated_fold_<k>``. Unchanged for a run trained without it."""
     import polars as pl
 
-    from fvc_core.training.calibration import apply_temperature
-    from fvc_core.training.outputs import read_json
+    from fvc_core.contract import apply_temperature, read_json
 
     temperatures = {}
     for k, fold_dir in zip(folds.used, folds.dirs, strict=True):
@@ -210,19 +209,6 @@ def calibrated(scores: pl.DataFrame, folds: RunFolds, threshold: float) -> tuple
                  "fitted_on": "each fold's validation part", "applied_to": "each fold model's score, then the mean"}
 
 
-def _run_dataset(run_dir: Path) -> tuple[Any, dict[str, Any]]:
-    """The run's dataset plugin rebuilt from its config.yaml (clips read exactly as in training) and the config."""
-    from fvc_core.plugins import get_registry
-    from fvc_core.training.predict import read_run_config
-
-    config = read_run_config(run_dir)
-    data = dict(config.get("data") or {})
-    name = data.pop("name", None)
-    if not isinstance(name, str):
-        raise UserError(f"{run_dir / 'config.yaml'}: data.name is missing")
-    return get_registry().create("datasets", name, data), config
-
-
 def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
              device: str = "cpu", track: bool = True, folds: RunFolds | None = None,
              perturbed: Perturbed | None = None) -> dict[str, Any]:
@@ -233,27 +219,25 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
     (``fvc_loaders.perturb``), recorded in the protocol."""
     import polars as pl
 
-    from fvc_core import ownership
-    from fvc_core.training.outputs import plain
-    from fvc_core.training.predict import run_folds, score_videos
-    from fvc_core.training.scoring import NO_FRAME_SCORES, aggregation_of
+    from fvc_core.contract import NO_FRAME_SCORES, open_run, ownership, plain
     from fvc_loaders.dataset import prepared_with
 
     run_dir = Path(run_dir)
-    dataset, config = _run_dataset(run_dir)
+    run = open_run(run_dir)
+    # The run's dataset plugin rebuilt from its config.yaml: clips read exactly as in training.
+    dataset, config = run.dataset(), run.config
     if perturbed is not None:
         from fvc_loaders.perturb import PerturbedDataset
 
         dataset = PerturbedDataset(dataset, perturbed)
-    folds = folds if folds is not None else run_folds(run_dir, config)
+    folds = folds if folds is not None else run.run_folds
     out_dir = run_dir / "eval" / table.name
     # Refused before minutes of scoring, not after.
     ownership.check_claimable(out_dir, EVALUATION, way_out=EVAL_WAY_OUT)
     frame = load_eval_table(table.path, split)
     threshold = float((config.get("trainer") or {}).get("threshold", 0.5))
 
-    scores = score_videos(run_dir, frame["video_path"].to_list(), device=device, dataset=dataset, frames=True,
-                          folds=folds)
+    scores = run.score(frame["video_path"].to_list(), device=device, dataset=dataset, frames=True, folds=folds)
     scores, calibration = calibrated(scores, folds, threshold)
     predictions = with_scores(frame, scores)
     scored = predictions.filter(pl.col("error").is_null())
@@ -270,7 +254,7 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
     protocol = {
         "table": str(table.path.resolve()), "table_sha256": file_sha256(table.path), "dataset": table.name,
         "layout": table_layout(table.path), "prepare": prepared_with(table.path), "split": split, "clips": clips,
-        "video_score": VIDEO_SCORE, "aggregation": aggregation_of(config).describe(),
+        "video_score": VIDEO_SCORE, "aggregation": run.aggregation.describe(),
         "frame_scores": "each frame's fake probability; frame_roc_auc pools every frame of every video" if
         with_frames else NO_FRAME_SCORES, "fold_aggregation": FOLD_AGGREGATION, "threshold": threshold,
         "folds": list(folds.used), "folds_expected": folds.expected, "folds_missing": list(folds.missing),
@@ -293,9 +277,7 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
         write_atomic(out_dir / "metrics.json", json.dumps(plain(metrics), indent=2, allow_nan=False) + "\n",
                      per_process=True)
     if track:
-        from fvc_core.console import get_console
-        from fvc_core.trackers import track_evaluation
-        from fvc_core.tracking import Evaluation
+        from fvc_core.contract import Evaluation, get_console, track_evaluation
 
         track_evaluation(run_dir, Evaluation(table.name, plain(metrics), out_dir, plain(protocol)), get_console())
     return metrics
@@ -369,8 +351,7 @@ def run_command(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from fvc_core.console import get_console
-    from fvc_core.training.predict import run_folds
+    from fvc_core.contract import get_console, open_run
 
     runs, tables = _targets(args)
     perturbs = []
@@ -383,7 +364,7 @@ def run_command(args: argparse.Namespace) -> int:
     for run in runs:
         # A run with folds missing (killed, or still training) is scored with those that finished, as
         # `fvc predict` does and `fvc report` reports it: said here, recorded in metrics.json.
-        folds = run_folds(run)
+        folds = open_run(run).run_folds
         if (partial := folds.warning()) is not None:
             print(f"warning: {partial}", file=sys.stderr)
         for table in tables:

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fvc_core.atomic import write_atomic
-from fvc_core.contract import OutputKind, UserError, check_output, write_output
+from fvc_core.contract import OutputKind, UserError, check_output, write_atomic, write_output
 
 if TYPE_CHECKING:
     import polars as pl
@@ -165,7 +164,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
 def _run_layout(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from fvc_core.console import get_console
+    from fvc_core.contract import get_console
     from fvc_loaders.layouts import build_layout_table, get_layout
     from fvc_loaders.layouts.table import left_out_summary
 
@@ -203,7 +202,7 @@ def _run_layout(args: argparse.Namespace) -> int:
 def run_command(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from fvc_core.console import get_console
+    from fvc_core.contract import get_console
 
     if args.layout:
         return _run_layout(args)

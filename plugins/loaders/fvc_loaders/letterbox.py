@@ -13,16 +13,10 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from fvc_core.contract import fit
+
 # Limited-range luma (16..235) to full-range grey; see FrameConverter._grey.
 _LIMITED_TO_FULL = np.clip(np.round((np.arange(256) - 16) * 255 / 219), 0, 255).astype(np.uint8)
-
-
-def fit(width: float, height: float, size: int) -> tuple[int, int]:
-    """The (width, height) of a ``width`` x ``height`` picture scaled to fit in ``size`` x ``size``."""
-    if width <= 0 or height <= 0:
-        raise ValueError(f"cannot letterbox a {width}x{height} picture")
-    scale = size / max(width, height)
-    return max(1, min(size, round(width * scale))), max(1, min(size, round(height * scale)))
 
 
 def pad(image: np.ndarray, size: int) -> np.ndarray:

@@ -43,7 +43,7 @@ _stopping = False
 def _init_worker(function: Callable[[Any, Any], Any], state: Any, parent: int) -> None:
     global _function, _state
     _function, _state = function, state
-    from fvc_core.children import die_with_parent
+    from fvc_core.contract import die_with_parent
 
     # Nothing else would stop a worker whose parent was killed outright: it would wait for the next
     # job for ever, and keep multiprocessing's resource tracker alive with it.
@@ -129,7 +129,7 @@ def map_with_progress(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from fvc_core.console import get_console, is_interactive
+    from fvc_core.contract import get_console, is_interactive
 
     workers = default_workers() if workers is None else workers
     workers = max(0, min(workers, len(items)))

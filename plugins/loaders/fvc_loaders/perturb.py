@@ -26,7 +26,7 @@ level), fvc rounds; and its block count uses the integer part of short side / 25
 256 pixels (nothing drawn on a face crop); fvc draws at least the level's count there.
 
 A plugin adds perturbations by defining ``register_perturbations(register)`` in its ``fvc`` entry-point
-module (no core hookspec: this module collects them, as layouts and decoders are collected):
+module (a hook fvc-loaders declares in ``fvc_loaders.hookspecs``, collected like the core's kinds):
 ``register(name, value, description)`` where ``value`` has ``levels`` (the parameter of level 1, 2, ...)
 and ``apply(frame, parameter, rng) -> frame``: an ``(H, W, 3)`` uint8 RGB frame at source resolution
 and a ``numpy.random.Generator`` in, the damaged frame (same shape and dtype) out.
@@ -49,7 +49,7 @@ import numpy as np
 
 from fvc_core.contract import BadVideoError, PluginError, UserError
 
-HOOK = "register_perturbations"
+KIND = "perturbations"  # register_perturbations, a hook fvc-loaders declares (fvc_loaders.hookspecs)
 # Bump when a perturbation makes other frames from the same video and level: the clip cache keys on it.
 VERSION = 1
 BLOCK_WIDTH = 8
@@ -212,9 +212,9 @@ class Perturbation:
 
 def available_perturbations(disabled: Iterable[str] = ()) -> dict[str, Perturbation]:
     """Every registered perturbation by name; a name two plugins claim is one line naming both."""
-    from fvc_core.registrations import collect
+    from fvc_core.contract import registered
 
-    found, conflicts = collect(HOOK, disabled)
+    found, conflicts = registered(KIND, disabled)
     for name, plugins in conflicts.items():
         raise PluginError(f"--perturb {name!r} is provided by plugins {' and '.join(map(repr, plugins))}; "
                           "disable one with -p no:NAME")
@@ -263,7 +263,7 @@ def parse_specs(specs: Sequence[str], seed: int = 0,
         name, levels_text = match["name"], match["levels"]
         for one in GROUPS.get(name, (name,)):  # a group with levels: each of its perturbations at those levels
             if one not in known:
-                from fvc_core.plugins import closest
+                from fvc_core.contract import closest
 
                 raise UserError(f"--perturb {spec!r}: unknown perturbation {one!r}{closest(one, known)}; "
                                 f"groups: {', '.join(GROUPS)}")

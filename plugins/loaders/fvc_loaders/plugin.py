@@ -27,6 +27,14 @@ def _synthetic(config: SyntheticConfig) -> Any:
 
 
 @hookimpl
+def fvc_addhooks(pluginmanager):
+    """The hooks ``fvc prepare`` calls for plugins that extend it (fvc-faces' ``--faces``)."""
+    from fvc_loaders import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+@hookimpl
 def register_datasets(register):
     register("metadata", _metadata, config=MetadataConfig,
              description="videos listed in a Parquet table (video_path, label, optional group), decoded with PyAV")
@@ -36,7 +44,7 @@ def register_datasets(register):
 
 @hookimpl
 def register_perturbations(register):
-    """Read by fvc_loaders.perturb from every enabled plugin module (no core hookspec needed), as layouts are."""
+    """The built-in perturbations (a kind fvc-loaders declares in fvc_loaders.hookspecs)."""
     from fvc_loaders.perturb import BUILTINS
 
     for name, (value, description) in BUILTINS.items():
@@ -54,7 +62,7 @@ def _layout(module: str) -> Any:
 
 @hookimpl
 def register_layouts(register):
-    """Read by fvc_loaders.layouts.registry from every enabled plugin module (no core hookspec needed)."""
+    """Layouts for ``fvc index --layout`` (a hook the core declares; read by fvc_loaders.layouts.registry)."""
     register("ffpp", _layout("ffpp"), description="FaceForensics++: original_sequences/youtube, "
              "manipulated_sequences/<method>, splits/{train,val,test}.json")
     register("celebdf", _layout("celebdf"), description="Celeb-DF v2: Celeb-real, Celeb-synthesis, YouTube-real, "

@@ -24,9 +24,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fvc_core import ownership
-from fvc_core.atomic import write_atomic
-from fvc_core.contract import BadVideoError, UserError
+from fvc_core.contract import BadVideoError, UserError, ownership, plugin_hooks, write_atomic
 
 if TYPE_CHECKING:
     import numpy as np
@@ -318,32 +316,24 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video-column", default="video_path", help="column of video paths (default: %(default)s)")
     parser.add_argument("-j", "--workers", type=int, default=None,
                         help="videos encoded in parallel (default: one per CPU core)")
-    faces = _faces_module()
-    if faces is not None:
-        faces.configure_parser(parser)
+    hooks = plugin_hooks()
+    if hooks.prepare_add_options.get_hookimpls():  # fvc-faces adds --faces and its --face-* options
+        hooks.prepare_add_options(parser=parser)
     else:
         parser.add_argument("--faces", action="store_true", help="face crops (needs the fvc-faces plugin)")
-
-
-def _faces_module() -> Any:
-    """fvc-faces' prepare module where that plugin is installed (it adds --faces and its --face-* options)."""
-    try:
-        from fvc_faces import prepare as faces
-    except ImportError:
-        return None
-    return faces
 
 
 def run_command(args: argparse.Namespace) -> int:
     from rich.markup import escape
 
-    from fvc_core.console import get_console
+    from fvc_core.contract import get_console
+    from fvc_loaders.prepare_tools import prepare_tools
 
+    code = plugin_hooks().prepare_run(args=args, tools=prepare_tools())
+    if code is not None:  # a plugin's step ran instead of the copies (fvc-faces, for --faces)
+        return code
     if getattr(args, "faces", False):
-        faces = _faces_module()
-        if faces is None:
-            raise UserError("--faces needs the fvc-faces plugin: pip install -e plugins/faces")
-        return faces.run_command(args)
+        raise UserError("--faces needs the fvc-faces plugin: pip install -e plugins/faces")
     result = prepare(
         args.table, args.output,
         encoding=Encoding(args.size, args.crf, args.preset),

@@ -15,12 +15,12 @@ import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fvc_core.atomic import write_atomic
+from fvc_core.contract import write_atomic
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from fvc_core.training.predict import RunFolds
+    from fvc_core.contract import RunFolds
     from fvc_loaders.evaluate import EvalTable
     from fvc_loaders.perturb import Perturbed
 
@@ -57,8 +57,7 @@ def evaluate_grid(run_dir: Path, table: EvalTable, clean: dict[str, Any], pertur
     ``clean`` evaluation (its metrics.json content) and print AUC per perturbation and level."""
     import polars as pl
 
-    from fvc_core import ownership
-    from fvc_core.training.outputs import plain
+    from fvc_core.contract import ownership, plain
     from fvc_loaders.evaluate import EVAL_WAY_OUT, EVALUATION, EvalTable, evaluate
 
     rows = grid_rows(clean, CLEAN, 0, None)

@@ -21,8 +21,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fvc_core import ownership
-from fvc_core.atomic import write_atomic
+from fvc_core.contract import ownership, write_atomic
 from fvc_loaders.config import ClipConfig, MetadataConfig, SyntheticConfig
 from fvc_loaders.dataset import MetadataDataset
 from fvc_loaders.yuv import video_frame

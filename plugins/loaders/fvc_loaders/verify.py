@@ -63,7 +63,7 @@ def dataset_from_table(path: Path, settings: list[str]) -> Any:
     """A ``metadata`` dataset over a table, with ``key=value`` settings of its config (num_frames=32...)."""
     import yaml
 
-    from fvc_core.plugins import validate_model
+    from fvc_core.contract import validate_model
     from fvc_loaders.config import MetadataConfig
     from fvc_loaders.dataset import MetadataDataset
 
@@ -77,12 +77,10 @@ def dataset_from_table(path: Path, settings: list[str]) -> Any:
 
 
 def dataset_from_config(path: Path, overrides: list[str], disabled: list[str]) -> Any:
-    from fvc_core.config import load_config
-    from fvc_core.plugins import get_registry
+    from fvc_core.contract import create_plugin, load_config
 
     config = load_config(path, overrides, disabled=disabled)
-    registry = get_registry(config.disabled_plugins)
-    return registry.get("datasets", config.data.name).factory(config.data.config)
+    return create_plugin("datasets", config.data.name, config.data.config, disabled=config.disabled_plugins)
 
 
 BAD_VIDEOS = OutputKind("verify", "a list of bad videos of fvc verify")
@@ -114,7 +112,7 @@ def run_command(args: argparse.Namespace) -> int:
     from rich.markup import escape
     from rich.table import Table
 
-    from fvc_core.console import get_console
+    from fvc_core.contract import get_console
 
     source = Path(args.source)
     if args.output is not None:

@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from fvc_core.atomic import write_atomic
+from fvc_core.contract import write_atomic
 
 
 def cache_dir() -> Path:

@@ -24,7 +24,6 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.utils.mlflow_tags import MLFLOW_GIT_COMMIT, MLFLOW_PARENT_RUN_ID
 
-from fvc_core.atomic import write_atomic
 from fvc_core.contract import (
     INTERRUPTED,
     KILLED,
@@ -33,10 +32,12 @@ from fvc_core.contract import (
     RunInfo,
     RunSummary,
     Tracker,
+    history_steps,
     one_line,
+    selected_value,
     test_metric_name,
+    write_atomic,
 )
-from fvc_core.tracking import history_steps, selected_value
 from fvc_mlflow.config import MlflowConfig
 from fvc_mlflow.local_store import ensure_local_store, sqlite_file, usable_problem
 from fvc_mlflow.params import as_test_metrics, flatten, numeric
@@ -186,7 +187,7 @@ class MlflowTracker(Tracker):
         try:
             ensure_local_store(db, artifact_root)
         except OSError as exc:
-            from fvc_core.errors import is_disk_full
+            from fvc_core.contract import is_disk_full
 
             why = "no space left on the device" if is_disk_full(exc) else (exc.strerror or str(exc))
             raise MlflowUnavailable(f"cannot create the MLflow store {db}: {why}") from None

@@ -23,9 +23,7 @@ from typing import Any
 
 import ray
 
-from fvc_core.contract import FoldFunction, FoldTask, UserError, one_line
-from fvc_core.errors import Terminated
-from fvc_core.executors import ForwardingTracker, deliver
+from fvc_core.contract import FoldFunction, FoldTask, ForwardingTracker, Terminated, UserError, deliver, one_line
 from fvc_ray.config import RayExecutorConfig
 
 # How often the driver looks for new events while no fold has finished.

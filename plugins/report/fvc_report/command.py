@@ -20,7 +20,7 @@ def configure_report(parser: argparse.ArgumentParser) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from fvc_core.console import get_console
+    from fvc_core.contract import get_console
     from fvc_report.report import summary_line, write_report
 
     output = Path(args.output)
@@ -43,7 +43,7 @@ def configure_explain(parser: argparse.ArgumentParser) -> None:
 
 
 def run_explain(args: argparse.Namespace) -> int:
-    from fvc_core.console import get_console
+    from fvc_core.contract import get_console
     from fvc_report.explain import write_explain
 
     written = write_explain(Path(args.run_dir), Path(args.video), Path(args.output), frames=args.frames,

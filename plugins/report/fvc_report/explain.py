@@ -20,15 +20,6 @@ import numpy as np
 from fvc_core.contract import UserError
 
 
-def _dataset(run_dir: Path) -> Any:
-    from fvc_core.plugins import get_registry
-    from fvc_core.training.predict import read_run_config
-
-    config = read_run_config(run_dir)
-    data = dict(config.get("data") or {})
-    return get_registry().create("datasets", data.pop("name", None), data)
-
-
 def target_layer(model: Any) -> Any:
     from torch import nn
 
@@ -51,7 +42,7 @@ def frame_scores_and_cams(model: Any, clip: Any) -> tuple[np.ndarray, np.ndarray
     """(scores (T,), cams (T, h, w) in [0, 1] or None when the layer's calls do not map to frames)."""
     import torch
 
-    from fvc_core.training.loop import Objective
+    from fvc_core.contract import fake_probability
 
     if not callable(getattr(model, "frame_logits", None)):
         raise UserError(f"model {type(model).__name__} does not expose frame logits (a frame_logits(x) method "
@@ -74,7 +65,7 @@ def frame_scores_and_cams(model: Any, clip: Any) -> tuple[np.ndarray, np.ndarray
     finally:
         handle.remove()
         model.zero_grad(set_to_none=True)
-    scores = Objective.scores(logits.detach()[0]).cpu().numpy()
+    scores = fake_probability(logits.detach()[0]).cpu().numpy()
     done = [r for r in records if r["grad"] is not None]
     if not done:
         return scores, None
@@ -104,17 +95,17 @@ def explain(run_dir: Path, video: Path, *, frames: int = 4, device: str = "cpu")
     scores it (its aggregation; several windows: the mean of their fake probabilities); and the clips."""
     import torch
 
-    from fvc_core.training.predict import fold_dirs, fold_number, load_fold_model, read_run_config
-    from fvc_core.training.scoring import aggregation_of
+    from fvc_core.contract import fold_number, load_fold_model, open_run
 
     if not video.is_file():
         raise UserError(f"{video}: no such video file")
-    folds = fold_dirs(run_dir)  # finished folds only, each with its model.pt (one line otherwise)
-    clip = torch.as_tensor(_dataset(run_dir).read_video(str(video.resolve())))
+    run = open_run(run_dir)
+    folds = run.fold_dirs()  # finished folds only, each with its model.pt (one line otherwise)
+    clip = torch.as_tensor(run.dataset().read_video(str(video.resolve())))
     # An evaluation read of several windows is (K, T, C, H, W); each window is explained on its own, as
     # evaluation scores each on its own before averaging their probabilities.
     windows = clip if clip.ndim == 5 else clip.unsqueeze(0)
-    aggregation = aggregation_of(read_run_config(run_dir))
+    aggregation = run.aggregation
     out: dict[str, Any] = {"clip": windows.numpy(), "folds": {}}
     for d in folds:
         model = load_fold_model(d, device=device)
@@ -205,8 +196,7 @@ def _earlier_explain(folder: Path) -> bool:
 
 
 def write_explain(run_dir: Path, video: Path, out_dir: Path, *, frames: int = 4, device: str = "cpu") -> list[Path]:
-    from fvc_core import ownership
-    from fvc_core.atomic import write_atomic
+    from fvc_core.contract import ownership, write_atomic
 
     # The figures' names are made from the video's: in a folder of someone else's files they could
     # replace a file of the same name.
@@ -224,7 +214,7 @@ def write_explain(run_dir: Path, video: Path, out_dir: Path, *, frames: int = 4,
         written.append(path)
     missing = [k for k, f in result["folds"].items() if f["cams"] is None]
     if missing:
-        from fvc_core.console import get_console
+        from fvc_core.contract import get_console
 
         get_console().print(f"Grad-CAM maps left out for fold(s) {missing}: the model's last Conv2d calls do not "
                             "map one-to-one to the clip's frames")

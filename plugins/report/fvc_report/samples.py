@@ -36,12 +36,11 @@ class Sample:
 
 def build_dataset(run: Run) -> Any:
     """The run's dataset plugin, built from config.yaml; None (with a note) when it cannot be."""
-    from fvc_core.plugins import get_registry
+    from fvc_core.contract import open_run
 
-    data = dict(run.config.get("data") or {})
-    name = data.pop("name", None)
+    name = (run.config.get("data") or {}).get("name")
     try:
-        return get_registry().create("datasets", name, data)
+        return open_run(run.path).dataset()
     except Exception as exc:  # a missing plugin, a moved table: the report goes on without frames
         run.notes.append(f"sample frames left out: dataset {name!r} of {run.path / 'config.yaml'} could not be "
                          f"built ({one_line(exc, 160, with_type=False)})")

@@ -1,9 +1,9 @@
-"""TorchCodec as an fvc decoder (``fvc_loaders.decoders``): the frames on screen at fvc's target times.
+"""TorchCodec as an fvc decoder (fvc-loaders' ``data.decoder``): the frames on screen at fvc's target times.
 
 TorchCodec's ``get_frames_played_at`` answers exactly the question fvc's sampling asks (the frame
 whose display interval holds a time), so the frames picked are those of the PyAV reader. The
-timeline is the PyAV reader's (``fvc_loaders.reader.timeline``: the container's start and
-duration), so the same plan gives the same times. A file cut short of its header's duration is
+timeline is the PyAV reader's (``plan()``, on the loaders' reference timeline: the container's start
+and duration), so the same plan gives the same times. A file cut short of its header's duration is
 not sampled again over what is there, as the PyAV reader does: its late targets take the last
 frame. Frames are letterboxed with a bilinear, antialiased resize in torch (not swscale), so
 pixels can differ from the PyAV reader's by rounding, never the frames.
@@ -11,13 +11,12 @@ pixels can differ from the PyAV reader's by rounding, never the frames.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from fvc_loaders.decoders import Plan
-from fvc_loaders.letterbox import fit
 
-from fvc_core.errors import BadVideoError, one_line
+from fvc_core.contract import BadVideoError, fit, one_line
 
 
 class TorchCodecDecoder:
@@ -27,20 +26,19 @@ class TorchCodecDecoder:
         try:
             import torchcodec.decoders  # noqa: F401  (loads the FFmpeg libraries: fail here, in one line)
         except Exception as exc:  # ImportError, RuntimeError: torchcodec says which FFmpeg it could not load
-            from fvc_core.errors import PluginError
+            from fvc_core.contract import PluginError
 
             raise PluginError(f"data.decoder: torchcodec cannot load ({one_line(exc, 200)}); install FFmpeg 4-8 "
                               "(e.g. apt-get install ffmpeg) or use data.decoder: pyav") from None
 
-    def read(self, path: str | Path, plan: Plan, size: int) -> list[np.ndarray]:
+    def read(self, path: str | Path, plan: Callable[..., np.ndarray], size: int) -> list[np.ndarray]:
         import torch
-        from fvc_loaders.reader import timeline
         from torchcodec.decoders import VideoDecoder
 
         path = Path(path)
         # The PyAV reader's timeline (container start and duration; a VideoReadError naming the file
         # if it cannot be opened): the same plan then gives the same target times.
-        times = np.ravel(plan(timeline(path)))
+        times = np.ravel(plan())
         try:
             decoder = VideoDecoder(str(path), seek_mode="exact", num_ffmpeg_threads=0)
             meta = decoder.metadata

@@ -15,5 +15,5 @@ def _decoder() -> Any:
 
 @hookimpl
 def register_decoders(register):
-    """Read by fvc_loaders.decoders from every enabled plugin module (no core hookspec needed)."""
+    """A decoder for fvc-loaders' ``data.decoder`` (the hook the core declares; read by fvc_loaders.decoders)."""
     register("torchcodec", _decoder, description="TorchCodec (system FFmpeg), frames picked by fvc's rule")

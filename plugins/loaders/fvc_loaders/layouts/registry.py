@@ -3,7 +3,8 @@
 The core's plugin loader imports each entry-point module of the group ``fvc`` (honouring
 ``-p no:NAME`` and failed imports); a module that also holds a ``register_layouts`` hook
 implementation adds layouts through it, so a new dataset arrives with a ``pip install`` and
-nothing in fvc is edited. pluggy accepts the hook implementation without a core hookspec.
+nothing in fvc is edited. ``register_layouts`` is declared in ``fvc_core/hookspecs.py`` and collected
+by the core's registry like every kind (``fvc_core.contract.registered``).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from fvc_core.contract import PluginError
 
-HOOK = "register_layouts"
+KIND = "layouts"  # what plugins register through the hook register_layouts
 
 
 @dataclass(frozen=True)
@@ -46,9 +47,9 @@ class Layout:
 
 
 def _load(disabled: Iterable[str]) -> tuple[dict[str, Layout], dict[str, list[str]]]:
-    from fvc_core.registrations import collect
+    from fvc_core.contract import registered
 
-    found, conflicts = collect(HOOK, disabled)
+    found, conflicts = registered(KIND, disabled)
     return {k: Layout(k, r.value, r.description, r.plugin) for k, r in found.items()}, conflicts
 
 
@@ -60,7 +61,7 @@ def available_layouts(disabled: Iterable[str] = ()) -> dict[str, Layout]:
 
 def get_layout(name: str, disabled: Iterable[str] = ()) -> Layout:
     """The layout ``name``, or a one-line PluginError listing the valid names (or both providers)."""
-    from fvc_core.plugins import closest
+    from fvc_core.contract import closest
 
     layouts, conflicts = _load(disabled)
     if name in conflicts:
