@@ -216,7 +216,7 @@ def register_perturbations(register):
 '''
 
 
-def test_a_plugins_perturbation_is_found_by_name(site, textured, tmp_path):  # noqa: F811
+def test_a_plugins_perturbation_is_found_by_name(site, textured, tmp_path):
     write_distribution(site, "fvctest-invert", {"fvctest_invert": PERTURBATION_PLUGIN},
                        {"invert": "fvctest_invert"})
     [item] = parse_specs(["invert"])
