@@ -16,7 +16,7 @@ lr 1e-5 gives a mean test AUC of 0.57, 1e-3 0.97, 1e-1 0.61):
 For each search seed S (also the experiment's seed, so each S is its own folds and initialisations,
 the same for every strategy), ``--points`` points of each strategy:
 
-- random: fvc's ``sweep: {random: {points: N, seed: S, keys: ...}}`` draws (fvc_core.sweep_spec.draw);
+- random: fvc's ``sweep: {random: {points: N, seed: S, keys: ...}}`` draws (fvc_core.sweeps.spec.draw);
 - tpe: ``optuna.samplers.TPESampler(seed=S)`` as it comes (the first 10 trials are random);
 - tpe4: the same with ``n_startup_trials=4, multivariate=True`` (adaptive from the 5th point).
 
@@ -129,7 +129,7 @@ def run_point(cache: Cache, base: dict[str, Any], values: dict[str, Any], seed: 
 
 
 def random_search(cache: Cache, base: dict[str, Any], seed: int, points: int, work: Path) -> list[dict[str, Any]]:
-    from fvc_core.sweep_spec import RandomSweep, draw
+    from fvc_core.sweeps.spec import RandomSweep, draw
 
     drawn = draw(RandomSweep(points=points, seed=seed, keys=SPACE))
     return [run_point(cache, base, v, seed, work, f"random s{seed} #{i + 1}") for i, v in enumerate(drawn)]

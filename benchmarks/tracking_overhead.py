@@ -86,8 +86,8 @@ def _trackers(names: list[str], background: bool):
     from rich.console import Console
 
     from fvc_core.plugins import get_registry
-    from fvc_core.tracker_process import TrackerHost, background_spec
-    from fvc_core.trackers import TrackerSet
+    from fvc_core.tracking.background import TrackerHost, background_spec
+    from fvc_core.tracking.build import TrackerSet
 
     registry = get_registry()
     configs = {n: registry.validate("trackers", n, {"background": background}) for n in names}
@@ -173,7 +173,8 @@ def import_time(module: str) -> float:
 # tracker imports its library then), every event, and waiting for background trackers at the end.
 TIMED_RUN = """
 import json, sys, time
-from fvc_core import runner, trackers
+from fvc_core import runner
+from fvc_core.tracking import tracker_set as trackers
 spent = {"build": 0.0, "events": 0.0, "close": 0.0}
 def timed(function, key):
     def call(*args, **kwargs):

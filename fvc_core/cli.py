@@ -88,7 +88,7 @@ def _positive_int(text: str) -> int:
 
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
-    from fvc_core.sweep import run_sweep
+    from fvc_core.sweeps.run import run_sweep
 
     return run_sweep(args.config, args.overrides, disabled=args.disabled, yes=args.yes, name=args.name,
                      fresh=args.fresh, at_once=args.points_at_once)
@@ -124,8 +124,8 @@ def _check_sweep_section(args: argparse.Namespace) -> int:
     """The points of the YAML's sweep: section validated as `fvc sweep` would (a typo'd key in its
     grid is found here, not when the sweep starts); how many there are, 0 without a section."""
     from fvc_core.config import load_yaml
-    from fvc_core.sweep import plan
-    from fvc_core.sweep_spec import CONFIRM_ABOVE, count, section_of, split_arguments
+    from fvc_core.sweeps.plan import plan
+    from fvc_core.sweeps.spec import CONFIRM_ABOVE, count, section_of, split_arguments
 
     section = section_of(load_yaml(args.config), str(args.config))
     if not section.grid and section.random is None:

@@ -63,7 +63,7 @@ from fvc_core.hookspecs import hookimpl, hookspec
 from fvc_core.model_input import ClipSpec, ModelInput
 from fvc_core.output_file import OutputKind, check_output, write_output
 from fvc_core.pictures import fit
-from fvc_core.tracking import (
+from fvc_core.tracking.events import (
     INTERRUPTED,
     KILLED,
     TEST_METRIC_NAMES,
@@ -85,7 +85,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from fvc_core.config import ResolvedConfig
-    from fvc_core.tracker_set import TrackerSet
+    from fvc_core.tracking.tracker_set import TrackerSet
 
 # Names whose home imports rich, polars, numpy or torch: looked up on first use (PEP 562), so that
 # importing the contract stays light. name -> (module, attribute).
@@ -120,14 +120,14 @@ _LAZY: dict[str, tuple[str, str]] = {
     "frame_metrics": ("fvc_core.training.metrics", "frame_metrics"),
     "summarize": ("fvc_core.training.metrics", "summarize"),
     "apply_temperature": ("fvc_core.training.calibration", "apply_temperature"),
-    "SCORE_METRICS": ("fvc_core.training.config", "SCORE_METRICS"),
+    "SCORE_METRICS": ("fvc_core.tracking.metric_names", "SCORE_METRICS"),
     "EarlyStopping": ("fvc_core.training.schedule", "EarlyStopping"),
     # sweeps
-    "Selection": ("fvc_core.sweep_ranking", "Selection"),
-    "rank": ("fvc_core.sweep_ranking", "rank"),
-    "ranking_table": ("fvc_core.sweep_ranking", "table"),
+    "Selection": ("fvc_core.sweeps.ranking", "Selection"),
+    "rank": ("fvc_core.sweeps.ranking", "rank"),
+    "ranking_table": ("fvc_core.sweeps.ranking", "table"),
     # trackers and executors
-    "track_evaluation": ("fvc_core.trackers", "track_evaluation"),
+    "track_evaluation": ("fvc_core.tracking.build", "track_evaluation"),
     "ForwardingTracker": ("fvc_core.executors", "ForwardingTracker"),
     "deliver": ("fvc_core.executors", "deliver"),
 }

@@ -28,6 +28,11 @@ class ConfigError(UserError):
         return type(self), (self.problems, self.source)
 
 
+class NonFiniteLossError(UserError):
+    """The loss became NaN or infinite: names fold, epoch and step. Raised by the trainer; here so
+    that ``fvc sweep`` can tell a point whose values diverged without importing the trainer."""
+
+
 class BadVideoError(UserError):
     """A video that cannot be read; names the file and the reason."""
 

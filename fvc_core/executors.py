@@ -6,9 +6,10 @@ section (``local``, built in, or a plugin such as ``ray`` from fvc-ray). The exe
 fold's result as it finishes; the trainer writes the summary.
 
 A task is self-contained and picklable: the resolved config as plain data, the run folder, the
-fold. :func:`run_fold_task` rebuilds the registry, the dataset, the model and the trainer from it
-in whatever process receives it, so a Ray worker on another node needs nothing from the driver
-but the task and storage that both see.
+fold. An executor whose folds leave the process is handed ``fvc_core.fold_worker.run_fold_task``
+(by the runtime, not the trainer: ``fvc_core.jobs.FoldExecutor``), which rebuilds the registry, the
+dataset, the model and the trainer from the task in whatever process receives it, so a Ray worker
+on another node needs nothing from the driver but the task and storage that both see.
 
 Tracker events a task emits (``log_epoch``) go to the ``events`` tracker the executor passes in:
 the driver's trackers themselves in-process, or a forwarder whose events the executor delivers to
@@ -20,22 +21,14 @@ Standard library only at import: ``fvc --help``/``check``/``plugins`` must not p
 
 from __future__ import annotations
 
-import contextlib
 import os
-import socket
-import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from fvc_core.errors import PluginError, UserError
-
 if TYPE_CHECKING:
-    from fvc_core.tracking import FoldResult, Tracker
-
-STORAGE_RULE = ("a run on several machines needs its output_dir on storage every node sees "
-                "(a shared filesystem mounted at the same path; docs/scale.md)")
+    from fvc_core.tracking.events import FoldResult, Tracker
 
 
 @dataclass(frozen=True)
@@ -80,7 +73,7 @@ class FoldTask:
 
 FoldFunction = Callable[[FoldTask, "Tracker"], Any]
 """``fn(task, events) -> result``; an executor that leaves the process needs a picklable one
-(a module-level function such as :func:`run_fold_task`)."""
+(a module-level function such as ``fvc_core.fold_worker.run_fold_task``)."""
 
 
 @runtime_checkable
@@ -120,113 +113,6 @@ def shareable(executor: Any) -> bool:
     """
     return not getattr(executor, "in_process", True) and all(
         callable(getattr(executor, name, None)) for name in ("capacity", "cancel"))
-
-
-# -- running one task ---------------------------------------------------------------------------
-
-def check_storage(task: FoldTask) -> None:
-    """Stop in one line, naming this node and the path, when the run folder is not here or not writable."""
-    run_dir = Path(task.run_dir)
-    node = _node_name()
-    if not run_dir.is_dir():
-        raise UserError(f"node {node}: cannot see the run folder {run_dir} ({task.label}); {STORAGE_RULE}")
-    probe = run_dir / f".fvc-write-probe-{socket.gethostname()}-{os.getpid()}"
-    try:
-        probe.write_bytes(b"")
-    except OSError as exc:
-        raise UserError(f"node {node}: cannot write in the run folder {run_dir} ({exc.strerror or exc}; "
-                        f"{task.label}); {STORAGE_RULE}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            probe.unlink()
-
-
-def _node_name() -> str:
-    host = socket.gethostname()
-    ray = sys.modules.get("ray")  # never imported here: only a process Ray already runs has a node address
-    try:
-        if ray is not None and ray.is_initialized():
-            return f"{host} ({ray.util.get_node_ip_address()})"
-    except Exception:  # noqa: S110 - not in a Ray worker after all: the host name alone
-        pass
-    return host
-
-
-FOLD_LOCKS = ".fold-locks"
-
-
-@contextlib.contextmanager
-def fold_lock(task: FoldTask) -> Iterator[None]:
-    """Held while a process trains this fold: two attempts of one task (a retry of a worker the
-    cluster thought lost, still running) never train it at once; the second waits for the first,
-    then finds its checkpoint or its finished fold. A ``lockf`` record lock, like the run's: it
-    dies with the process that holds it, so a SIGKILLed worker never blocks its retry."""
-    folder = Path(task.run_dir) / FOLD_LOCKS
-    folder.mkdir(exist_ok=True)
-    path = folder / f"repeat_{task.repeat}_fold_{task.fold}.lock"
-    with open(path, "a+") as handle:
-        try:
-            import fcntl
-
-            fcntl.lockf(handle, fcntl.LOCK_EX)
-        except (ImportError, OSError):
-            pass  # no record locks on this filesystem: unguarded, as a run folder lock is then
-        yield
-
-
-_contexts: dict[tuple[str, str, str], tuple[Any, Any]] = {}
-
-
-def _fold_context(task: FoldTask) -> tuple[Any, Any]:
-    """(job, trainer) for the task's run, built once per process: a worker that receives several
-    folds of one run builds its dataset and trainer once, as the in-process run does."""
-    key = (task.run_dir, task.run_id, repr(sorted(task.config.items(), key=lambda kv: kv[0])))
-    if key in _contexts:
-        return _contexts[key]
-    from fvc_core.config import resolve
-    from fvc_core.console import get_console
-    from fvc_core.contract import Job
-    from fvc_core.plugins import get_registry
-    from fvc_core.runner import run_protocol, versions
-    from fvc_core.trackers import TrackerSet
-    from fvc_core.tracking import RunInfo
-
-    config = resolve(dict(task.config), disabled=list(task.disabled_plugins), source="the run's config.yaml")
-    registry = get_registry(config.disabled_plugins)
-    dataset = registry.get("datasets", config.data.name).factory(config.data.config)
-    model_reg = registry.get("models", config.model.name)
-    trainer = registry.get("trainers", config.trainer.name).factory(config.trainer.config)
-    protocol = run_protocol(config, dataset, trainer)
-    run = RunInfo(experiment=config.experiment, run_id=task.run_id, config=config.as_dict(),
-                  config_hash=config.hash(), model_name=config.model.name, run_dir=Path(task.run_dir),
-                  folds=int(getattr(config.trainer.config, "folds", 1)), protocol=protocol,
-                  versions=versions(registry), resumed=task.resumed,
-                  earlier_config_hashes=task.earlier_config_hashes)
-    job = Job(config=config, run=run, dataset=dataset,
-              build_model=lambda: model_reg.factory(config.model.config),
-              trackers=TrackerSet([]), console=get_console(), interactive=False)
-    _contexts.clear()  # one run per process at a time: the previous run's dataset goes
-    _contexts[key] = (job, trainer)
-    return job, trainer
-
-
-def run_fold_task(task: FoldTask, events: Tracker) -> FoldResult:
-    """Run one fold in this process from its task alone: check the storage, take the fold's lock,
-    rebuild the run's plugins, and call the trainer's ``run_fold(job, fold)``; its epochs go to
-    ``events``. Safe to call again for the same task (a retry): the trainer resumes the fold from
-    its last checkpoint, or returns it as finished."""
-    if task.cwd and os.path.isdir(task.cwd):
-        os.chdir(task.cwd)
-    check_storage(task)
-    with fold_lock(task):
-        job, trainer = _fold_context(task)
-        run_fold = getattr(trainer, "run_fold", None)
-        if run_fold is None:
-            raise PluginError(f"trainer {job.config.trainer.name!r} cannot run a fold on its own (it has no "
-                              "run_fold); use executor.name=local")
-        job.trackers = events
-        kwargs = {"repeat": task.repeat} if task.repeat else {}
-        return run_fold(job, task.fold, **kwargs)
 
 
 # -- events crossing processes ------------------------------------------------------------------

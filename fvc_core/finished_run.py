@@ -16,25 +16,13 @@ from typing import Any
 
 import polars as pl
 
+from fvc_core.config.run_file import read_run_config
 from fvc_core.errors import BadVideoError, UserError, one_line
 
+__all__ = ["FinishedRun", "expand_videos", "fold_dirs", "fold_number", "load_fold_model", "open_run",
+           "read_run_config", "run_folds", "score_videos", "RunFolds"]
+
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"}
-
-
-def read_run_config(run_dir: Path) -> dict[str, Any]:
-    """The resolved config the runner saved as ``<run_dir>/config.yaml``."""
-    import yaml
-
-    path = Path(run_dir) / "config.yaml"
-    if not path.exists():
-        raise UserError(f"{path}: not found; RUN_DIR is <output_dir>/<model name> of an `fvc run`")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise UserError(f"{path}: invalid YAML ({one_line(exc, with_type=False)})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
-        raise UserError(f"{path}: not an fvc run config (no model section)")
-    return data
 
 
 def _section(config: dict[str, Any], key: str, where: Path) -> tuple[str, dict[str, Any]]:
@@ -144,7 +132,7 @@ def _config_differences(stored: dict[str, Any], run: dict[str, Any]) -> list[str
 def _same_experiment(stored: dict[str, Any], run: dict[str, Any]) -> bool:
     """A model.pt an older fvc wrote, before keys config.yaml now holds at their defaults existed
     (the run resumed by a newer fvc since, which rewrote config.yaml): the same experiment."""
-    from fvc_core.config_identity import Defaults, compare
+    from fvc_core.config.identity import Defaults, compare
     from fvc_core.training.outputs import plain
 
     found = compare(plain(stored), plain(run), Defaults.from_registry(run))
@@ -161,7 +149,7 @@ def load_fold_model(fold_dir: str | Path, *, device: str = "cpu"):
     """
     import torch
 
-    from fvc_core import create_model
+    from fvc_core.plugins import get_registry
     from fvc_core.training.checkpoint import CheckpointError, load_safe
 
     fold_dir = Path(fold_dir)
@@ -183,7 +171,7 @@ def load_fold_model(fold_dir: str | Path, *, device: str = "cpu"):
             raise CheckpointError(f"{path}: trained under another config than {config_path} (differs in "
                                   f"{shown}); not this run's model")
     name, model_config = _section(config, "model", config_path)
-    model = create_model(name, model_config)
+    model = get_registry().create("models", name, model_config)  # fvc_core.create_model, without the package's loop
     try:
         model.load_state_dict(state["model_state_dict"])
     except RuntimeError as exc:

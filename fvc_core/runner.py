@@ -1,6 +1,7 @@
 """From a resolved config to a finished run: build the plugins, guard the output folder, call the trainer.
 
-Data flows one way: config -> plugin registry -> runner -> trainer -> trackers.
+Data flows one way: config -> plugin registry -> runner -> trainer -> trackers. The job itself is
+built by ``fvc_core.jobs``, the same way a worker that trains one fold builds it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ import contextlib
 import json
 import os
 import socket
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -25,9 +25,12 @@ from fvc_core.config import ResolvedConfig
 from fvc_core.console import get_console, is_interactive
 from fvc_core.contract import Job
 from fvc_core.errors import UserError, one_line
-from fvc_core.plugins import Registry, get_registry
-from fvc_core.trackers import TrackerSet, build_trackers
-from fvc_core.tracking import INTERRUPTED, RunInfo, RunSummary
+from fvc_core.fold_worker import FoldExecutor
+from fvc_core.jobs import RunPlugins, build_job, build_plugins, run_info, run_protocol, versions
+from fvc_core.plugins import get_registry
+from fvc_core.tracking.build import build_trackers
+from fvc_core.tracking.events import INTERRUPTED, RunSummary
+from fvc_core.tracking.tracker_set import TrackerSet
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
@@ -53,7 +56,7 @@ def _made_before_markers(run_dir: Path) -> bool:
 def prepare_run_dir(config: ResolvedConfig, *, fresh: bool,
                     note: Callable[[str], None] | None = None) -> tuple[Path, str, bool, tuple[str, ...]]:
     """The run folder, the run id, whether this resumes an earlier run of the same config, and the
-    hashes that run's checkpoints may carry besides this config's (fvc_core.config_identity).
+    hashes that run's checkpoints may carry besides this config's (fvc_core.config.identity).
 
     Only a folder fvc made (fvc_core.ownership) is resumed, replaced or removed: one with
     anyone else's files is refused, with ``--fresh`` too. A folder holding another config is
@@ -62,7 +65,7 @@ def prepare_run_dir(config: ResolvedConfig, *, fresh: bool,
     before any fold wrote anything (a wrong path in the config, say) holds nothing to mix, and is
     replaced: fixing the mistake must not need ``--fresh``.
     """
-    from fvc_core.config_identity import earlier_hashes, match_run
+    from fvc_core.config.identity import earlier_hashes, match_run
 
     run_dir = config.run_dir
     ownership.check_claimable(run_dir, ownership.RUN, way_out=RUN_WAY_OUT, legacy=_made_before_markers)
@@ -120,19 +123,6 @@ def _trained_nothing(run_dir: Path, state: dict[str, Any]) -> bool:
     return state.get("status") in ("failed", "interrupted") and not trained_anything(run_dir)
 
 
-def versions(registry: Registry) -> dict[str, str]:
-    out = {"python": sys.version.split()[0]}
-    for plugin in registry.plugins:
-        out[plugin.distribution] = plugin.version
-    # From the installed metadata, not the modules: the run's versions are recorded before torch loads.
-    from importlib.metadata import PackageNotFoundError, version
-
-    for dist in ("torch", "av"):
-        with contextlib.suppress(PackageNotFoundError):
-            out[dist] = version(dist)
-    return out
-
-
 def run_experiment(config: ResolvedConfig, *, fresh: bool = False, console: Console | None = None,
                    executor: Any = None) -> RunSummary:
     """Run an experiment to the end (or resume it); the trainer writes the outputs, trackers are told.
@@ -148,12 +138,10 @@ def run_experiment(config: ResolvedConfig, *, fresh: bool = False, console: Cons
         # Before the dataset (the synthetic one writes data): a cluster nobody answers is one line, nothing written.
         executor.start()
     try:
-        dataset = registry.get("datasets", config.data.name).factory(config.data.config)
-        model_reg = registry.get("models", config.model.name)
-        trainer = registry.get("trainers", config.trainer.name).factory(config.trainer.config)
+        plugins = build_plugins(config, registry)
         trackers = build_trackers(config, registry, console)
         with run_folder_lock(Path(config.output_dir), config.run_dir.name):
-            return _start(config, fresh, console, registry, dataset, model_reg, trainer, trackers, executor)
+            return _start(config, fresh, console, plugins, trackers, executor)
     finally:
         if own:
             executor.close()
@@ -222,26 +210,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def run_protocol(config: ResolvedConfig, dataset: Any, trainer: Any) -> dict[str, Any]:
-    """How the run's numbers are measured: the model, the seed, the dataset's ``protocol()`` (table,
-    layout, preprocessing, frames, size, sampler) and the trainer's (split, folds, aggregation).
-    Both ``protocol()`` are optional in the contract."""
-    protocol: dict[str, Any] = {"model": config.model.name, "seed": config.seed}
-    for part in (dataset, trainer):
-        describe = getattr(part, "protocol", None)
-        if callable(describe):
-            protocol.update(describe())
-    return protocol
-
-
-def _start(config: ResolvedConfig, fresh: bool, console: Console, registry: Registry, dataset: Any, model_reg: Any,
-           trainer: Any, trackers: TrackerSet, executor: Any = None) -> RunSummary:
+def _start(config: ResolvedConfig, fresh: bool, console: Console, plugins: RunPlugins, trackers: TrackerSet,
+           executor: Any = None) -> RunSummary:
     run_dir, run_id, resumed, earlier = prepare_run_dir(
         config, fresh=fresh, note=lambda text: console.print(f"[dim]{text}[/]", soft_wrap=True, markup=False,
                                                              style="dim"))
     (run_dir / "config.yaml").write_text(config.to_yaml())
     state_path = run_dir / "run.json"
-    protocol = run_protocol(config, dataset, trainer)
+    protocol = run_protocol(config, plugins.dataset, plugins.trainer)
     # What the run was trained with, so a report written later shows these and not what is installed then.
     state = {
         "run_id": run_id,
@@ -250,40 +226,20 @@ def _start(config: ResolvedConfig, fresh: bool, console: Console, registry: Regi
         "config_hash": config.hash(),
         "status": "running",
         "started": _now(),
-        "versions": versions(registry),
+        "versions": versions(plugins.registry),
         "protocol": protocol,
     }
     if earlier:
         # Checkpoints an older fvc wrote in this folder carry the hash it gave the same experiment.
         state["earlier_config_hashes"] = list(earlier)
     _write_json(state_path, state)
-    run = RunInfo(
-        experiment=config.experiment,
-        run_id=run_id,
-        config=config.as_dict(),
-        config_hash=config.hash(),
-        model_name=config.model.name,
-        run_dir=run_dir,
-        folds=int(getattr(config.trainer.config, "folds", 1)),
-        protocol=protocol,
-        versions=state["versions"],
-        resumed=resumed,
-        sweep=config.sweep,
-        earlier_config_hashes=earlier,
-    )
-    job = Job(
-        config=config,
-        run=run,
-        dataset=dataset,
-        build_model=lambda: model_reg.factory(config.model.config),
-        trackers=trackers,
-        console=console,
-        interactive=is_interactive(),
-        executor=executor,
-    )
+    run = run_info(config, run_id=run_id, run_dir=run_dir, protocol=protocol, versions=state["versions"],
+                   resumed=resumed, earlier_config_hashes=earlier)
+    job = build_job(config, plugins, run, trackers=trackers, console=console, interactive=is_interactive(),
+                    executor=FoldExecutor(executor) if executor is not None else None)
     trackers.open(run_dir)
     try:
-        return _run(trainer, job, trackers, state_path, state)
+        return _run(plugins.trainer, job, trackers, state_path, state)
     finally:
         trackers.close()
 

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from fvc_core.hookspecs import hookimpl
-from fvc_core.tracking import FoldResult, RunInfo, Tracker, TrackerConfig
+from fvc_core.tracking.events import FoldResult, RunInfo, Tracker, TrackerConfig
 
 _SHOWN = ("accuracy", "f1_score", "roc_auc", "average_precision", "eer", "frame_roc_auc")
 

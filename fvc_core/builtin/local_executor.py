@@ -15,7 +15,7 @@ from fvc_core.hookspecs import hookimpl
 
 if TYPE_CHECKING:
     from fvc_core.executors import FoldFunction, FoldTask
-    from fvc_core.tracking import Tracker
+    from fvc_core.tracking.events import Tracker
 
 
 class LocalExecutorConfig(BaseModel):

@@ -9,11 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-# Metrics computed on a fold's validation part every epoch (fvc_core.training.metrics computes them).
-SCORE_METRICS = ("accuracy", "precision", "recall", "f1_score", "roc_auc", "average_precision", "eer")
-VAL_METRICS = ("val_loss", "val_acc", "val_precision", "val_recall", "val_f1", "val_auc", "val_ap", "val_eer")
-# Lower is better for these; everything else is maximised when early_stopping.mode is auto.
-LOWER_IS_BETTER = ("val_loss", "val_eer")
+from fvc_core.tracking.metric_names import LOWER_IS_BETTER, SCORE_METRICS, VAL_METRICS  # noqa: F401 (their home before)
 
 
 class EarlyStoppingConfig(BaseModel):

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fvc_core.errors import BadVideoError, UserError
+from fvc_core.errors import BadVideoError, NonFiniteLossError, UserError
 from fvc_core.training import checkpoint
 from fvc_core.training.config import PRETRAINED_BACKBONE_LR_FACTOR, SupervisedConfig
 from fvc_core.training.data import Key, clip_seed, epoch_order
@@ -26,10 +26,6 @@ from fvc_core.training.scoring import Aggregation
 TIMINGS = ("epoch_seconds", "data_wait_seconds")
 # How an epoch ran, not what it learned: in history.json, not sent to trackers.
 RUN_FACTS = (*TIMINGS, "torch_threads")
-
-
-class NonFiniteLossError(UserError):
-    """The loss became NaN or infinite: names fold, epoch and step."""
 
 
 class SkippedVideos:

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from fvc_core.atomic import write_atomic
 from fvc_core.errors import UserError, is_disk_full
-from fvc_core.tracking import FoldResult, RunInfo, RunSummary
+from fvc_core.tracking.events import FoldResult, RunInfo, RunSummary
 from fvc_core.training.calibration import CALIBRATION_METRICS
 from fvc_core.training.config import SCORE_METRICS
 from fvc_core.training.metrics import summarize

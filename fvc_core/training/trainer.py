@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from fvc_core.tracking import FoldResult, RunSummary
+from fvc_core.tracking.events import FoldResult, RunSummary
 from fvc_core.training.config import SupervisedConfig
 
 
@@ -141,14 +141,12 @@ class SupervisedTrainer:
 
     def run(self, job: Any) -> RunSummary:
         self._threads(job)  # first: the imports below load torch
-        from fvc_core.builtin.local_executor import LocalExecutor
-        from fvc_core.executors import FoldTask, run_fold_task
+        from fvc_core.executors import FoldTask
         from fvc_core.training import outputs
         from fvc_core.training.loop import SkippedVideos
         from fvc_core.training.progress import RunProgress
 
         cfg = self.config
-        executor = getattr(job, "executor", None) or LocalExecutor()
         plan = self._plan(job)
         results: list[FoldResult] = []
         with RunProgress(job.console, job.interactive, cfg.folds * cfg.repeats, cfg.epochs) as progress:
@@ -175,11 +173,15 @@ class SupervisedTrainer:
                 current[:] = [number]
                 return self._train(job, plan, task.repeat, number, fold_dir, split, progress)
 
-            # In-process, a fold shares the loader (and its warm workers) of the one before; elsewhere
-            # the task alone rebuilds what it needs from the saved plan.
-            fn = in_process if getattr(executor, "in_process", False) else run_fold_task
+            # The executor runs `in_process` when the folds stay in this process, where a fold shares the
+            # loader (and its warm workers) of the one before; elsewhere the task alone rebuilds what it
+            # needs from the saved plan (the runtime's choice, not the trainer's). No executor: one after
+            # another, here.
+            executor = getattr(job, "executor", None)
+            runs = (executor.run(tasks, in_process, job.trackers) if executor is not None
+                    else ((task, in_process(task, job.trackers)) for task in tasks))
             try:
-                for _task, result in executor.run(tasks, fn, job.trackers):
+                for _task, result in runs:
                     job.trackers.end_fold(result)
                     results.append(result)
                     progress.fold_done(result.fold)

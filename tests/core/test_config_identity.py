@@ -26,7 +26,7 @@ from mlflow import MlflowClient  # noqa: E402
 
 from fvc_core.cli import main  # noqa: E402
 from fvc_core.config import load_config  # noqa: E402
-from fvc_core.config_identity import Defaults, compare  # noqa: E402
+from fvc_core.config.identity import Defaults, compare  # noqa: E402
 from fvc_core.plugins import clear_cache  # noqa: E402
 from fvc_core.training import checkpoint  # noqa: E402
 from tests.builders import tiny_experiment, tiny_videos, write_distribution  # noqa: E402

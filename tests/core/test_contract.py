@@ -71,12 +71,12 @@ def test_plugins_in_the_repository_import_the_contract_names_from_the_contract()
 
 
 def test_trackers_and_the_background_process_depend_one_way():
-    # tracker_process is the child's entry point; trackers builds its host: each importing the other
+    # background is the child's entry point; build builds its host: each importing the other
     # (even inside functions) was a cycle that a module-level import on either side would break.
-    assert not any(m.startswith("fvc_core.trackers") for m in _fvc_imports(CORE / "tracker_process.py"))
-    assert "fvc_core.tracker_process" in _fvc_imports(CORE / "trackers.py")
-    assert not any(m.startswith(("fvc_core.trackers", "fvc_core.tracker_process"))
-                   for m in _fvc_imports(CORE / "tracker_set.py"))
+    assert not any(m.startswith("fvc_core.tracking.build") for m in _fvc_imports(CORE / "tracking" / "background.py"))
+    assert "fvc_core.tracking.background" in _fvc_imports(CORE / "tracking" / "build.py")
+    assert not any(m.startswith(("fvc_core.tracking.build", "fvc_core.tracking.background"))
+                   for m in _fvc_imports(CORE / "tracking" / "tracker_set.py"))
 
 
 def test_the_contract_imports_nothing_heavy():

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 
 from fvc_core.errors import UserError
-from fvc_core.executors import FoldTask, check_storage
+from fvc_core.executors import FoldTask
+from fvc_core.fold_worker import check_storage
 
 # Generous: only a broken executor ever reaches it, and then the test fails naming what it waited for.
 DEADLINE_S = 120.0
@@ -70,7 +71,7 @@ def parks_after_first_checkpoint(task: FoldTask, events):
     worker until it is killed, once: the retry, finding the park marker, trains on."""
     from fvc_loaders.dataset import MetadataDataset
 
-    from fvc_core.executors import run_fold_task
+    from fvc_core.fold_worker import run_fold_task
 
     run_dir = Path(task.run_dir)
     checkpoint = run_dir / f"fold_{task.fold}" / "last.pt"

@@ -17,7 +17,8 @@ from .tasks import wait_for
 HOLD = """
 import sys, time
 from pathlib import Path
-from fvc_core.executors import FoldTask, fold_lock
+from fvc_core.executors import FoldTask
+from fvc_core.fold_worker import fold_lock
 run_dir, name = sys.argv[1], sys.argv[2]
 Path(run_dir, name + ".trying").touch()
 with fold_lock(FoldTask(config={}, run_dir=run_dir, fold=3, repeat=1)):
@@ -84,7 +85,7 @@ def test_a_killed_holder_does_not_block_the_retry(tmp_path):
 
 def test_the_lock_is_not_a_file_of_a_fold_folder(tmp_path):
     # The runner replaces a run that trained nothing by looking for files in fold_*/: a lock is not one.
-    from fvc_core.executors import fold_lock
+    from fvc_core.fold_worker import fold_lock
 
     with fold_lock(FoldTask(config={}, run_dir=str(tmp_path), fold=0)):
         pass

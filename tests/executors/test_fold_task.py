@@ -19,7 +19,8 @@ import yaml
 pytest.importorskip("fvc_loaders")
 pytest.importorskip("fvc_naive_cnn")
 
-from fvc_core.executors import FoldTask, run_fold_task  # noqa: E402
+from fvc_core.executors import FoldTask  # noqa: E402
+from fvc_core.fold_worker import run_fold_task  # noqa: E402
 from tests.builders import tiny_experiment, tiny_videos  # noqa: E402
 
 FVC = [sys.executable, "-m", "fvc_core.cli"]

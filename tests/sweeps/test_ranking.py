@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 
-from fvc_core.sweep_ranking import Selection, rank
+from fvc_core.sweeps.ranking import Selection, rank
 from fvc_core.training.outputs import write_json
 
 
@@ -48,7 +48,7 @@ def test_points_differing_only_in_seed_are_one_configuration_with_an_interval(tm
 def test_a_point_with_no_known_wall_time_shows_a_dash_not_zero_seconds(tmp_path):
     from rich.console import Console
 
-    from fvc_core.sweep_ranking import table
+    from fvc_core.sweeps.ranking import table
 
     timed, untimed = point(tmp_path, "0.1", [0.3, 0.5], [0.9, 0.9]), point(tmp_path, "0.2", [0.2, 0.4], [0.6, 0.6])
     untimed["wall_s"] = None  # what DuckDB gives for a point not finished

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from fvc_core.errors import UserError
-from fvc_core.sweep_spec import RandomSweep, SweepSection, draw, expand, make_points, split_arguments, split_list
+from fvc_core.sweeps.spec import RandomSweep, SweepSection, draw, expand, make_points, split_arguments, split_list
 
 
 @pytest.mark.parametrize(("text", "items"), [

@@ -299,7 +299,7 @@ def read_only_path(tmp_path: Path, kind: str) -> Path:
 def test_an_unwritable_results_path_is_named(tmp_path, kind):
     from rich.console import Console
 
-    from fvc_core.trackers import TrackerSet
+    from fvc_core.tracking.tracker_set import TrackerSet
 
     path = read_only_path(tmp_path, kind)
     with pytest.raises(ResultsUnavailable, match=f"results database {path}"):

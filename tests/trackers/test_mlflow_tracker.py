@@ -195,7 +195,7 @@ def free_port() -> int:
 def test_an_unreachable_server_fails_fast_with_a_reason(tmp_path):
     from rich.console import Console
 
-    from fvc_core.trackers import TrackerSet
+    from fvc_core.tracking.tracker_set import TrackerSet
 
     uri = f"http://127.0.0.1:{free_port()}"  # bound and released: nothing listens there
     tracker = MlflowTracker(MlflowConfig(tracking_uri=uri, probe_timeout_s=2))

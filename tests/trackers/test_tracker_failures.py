@@ -30,7 +30,7 @@ from fvc_mlflow.tracker import MlflowTracker  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from fvc_core.trackers import TrackerSet  # noqa: E402
+from fvc_core.tracking.tracker_set import TrackerSet  # noqa: E402
 from tests.builders import tiny_experiment, tiny_videos  # noqa: E402
 from tests.trackers.run_outputs import full_run, make_run  # noqa: E402
 

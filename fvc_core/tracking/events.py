@@ -13,17 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-# Test metrics under the names the seed's notebook and queries use (test_f1, test_auc...), so
-# every tracker reports them alike: ``SELECT fold, AVG(test_f1) ... FROM results``.
-TEST_METRIC_NAMES = {
-    "accuracy": "test_accuracy",
-    "precision": "test_precision",
-    "recall": "test_recall",
-    "f1_score": "test_f1",
-    "roc_auc": "test_auc",
-    "average_precision": "test_ap",
-    "eer": "test_eer",
-}
+from fvc_core.tracking.metric_names import TEST_METRIC_NAMES, test_metric_name
+
+__all__ = ["INTERRUPTED", "KILLED", "TEST_METRIC_NAMES", "Evaluation", "FoldResult", "RunInfo", "RunSummary", "Tracker",
+           "TrackerConfig", "history_steps", "selected_value", "test_metric_name"]
 
 
 # The ``error`` of ``fail_run`` when the run did not fail of itself.
@@ -31,11 +24,6 @@ INTERRUPTED = "interrupted"
 """Ctrl-C (SIGINT): the run stopped at the user's request; ``fvc run`` again resumes it."""
 KILLED = "killed"
 """The training process ended without a word (SIGKILL, out of memory); background trackers report this."""
-
-
-def test_metric_name(key: str) -> str:
-    """The tracked name of a test metric from metrics.json: ``f1_score`` -> ``test_f1``."""
-    return TEST_METRIC_NAMES.get(key, key if key.startswith("test_") else f"test_{key}")
 
 
 class TrackerConfig(BaseModel):
@@ -73,7 +61,7 @@ class RunInfo:
     varied keys), ``metric`` (what ranks the points), ``last`` (no point after it); None otherwise."""
     earlier_config_hashes: tuple[str, ...] = ()
     """Hashes an older fvc gave this same experiment (keys added since, at their defaults;
-    fvc_core.config_identity): checkpoints in the run folder written under them are this run's."""
+    fvc_core.config.identity): checkpoints in the run folder written under them are this run's."""
 
 
 @dataclass

@@ -104,7 +104,7 @@ def split_list(text: str) -> list[str]:
 
 def split_arguments(arguments: list[str]) -> tuple[list[str], dict[str, list[Any]]]:
     """Command-line ``key=value`` words: (plain overrides for every point, grid of the comma lists)."""
-    from fvc_core.config import parse_override
+    from fvc_core.config.overrides import parse_override
 
     plain: list[str] = []
     grid: dict[str, list[Any]] = {}
@@ -212,7 +212,7 @@ def short_names(keys: list[str]) -> dict[str, str]:
 
 
 def make_points(combos: list[dict[str, Any]]) -> list[Point]:
-    """Points with readable, unique ids (fvc_core.sweep renames a point to the folder that already
+    """Points with readable, unique ids (fvc_core.sweeps.run renames a point to the folder that already
     holds its config, so growing a sweep never trains a point twice)."""
     keys = list(dict.fromkeys(k for combo in combos for k in combo))
     varied = [k for k in keys if len({repr(c.get(k)) for c in combos}) > 1]

@@ -1,7 +1,7 @@
 """Calling several trackers as one: a tracker that raises is named in one warning and switched off.
 
-Shared by the training process (trackers.py) and the background trackers' child process
-(tracker_process.py), which both import it and neither of which it imports, so the dependency
+Shared by the training process (build.py) and the background trackers' child process
+(background.py), which both import it and neither of which it imports, so the dependency
 between those two goes one way.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fvc_core.errors import UserError, one_line
-from fvc_core.tracking import Evaluation, FoldResult, RunInfo, RunSummary, Tracker
+from fvc_core.tracking.events import Evaluation, FoldResult, RunInfo, RunSummary, Tracker
 
 if TYPE_CHECKING:
     from rich.console import Console

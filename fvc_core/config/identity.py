@@ -11,8 +11,6 @@ only non-default values instead would let a changed default make two experiments
 
 from __future__ import annotations
 
-import hashlib
-import json
 import types
 import typing
 from collections.abc import Mapping
@@ -22,11 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-if TYPE_CHECKING:
-    from fvc_core.config import ResolvedConfig
+from fvc_core.config.config_hash import IDENTITY_KEYS, identity_hash
 
-IDENTITY_KEYS = ("seed", "data", "model", "trainer")
-"""What a run's numbers depend on; trackers, output folder and executor are not part of it."""
+if TYPE_CHECKING:
+    from fvc_core.config.model import ResolvedConfig
+
+__all__ = ["IDENTITY_KEYS", "Comparison", "Defaults", "Match", "compare", "earlier_hashes", "identity_hash",
+           "match_run", "stored_config"]
+
 SECTION_KINDS = {"data": "datasets", "model": "models", "trainer": "trainers"}
 _NO_DEFAULT = object()
 
@@ -34,12 +35,6 @@ LEGACY: dict[str, Any] = {"trainer.early_stopping.min_epochs": 1}
 """Keys added with a default that behaves otherwise than the versions before them, and the value those
 versions ran as: a folder whose config.yaml lacks such a key is that value's experiment, not the
 default's (min_epochs' default, half the epochs, would change which epoch the remaining folds keep)."""
-
-
-def identity_hash(config: Mapping[str, Any]) -> str:
-    """The hash of a config as ``ResolvedConfig.as_dict()`` writes it (what config.yaml holds)."""
-    ident = {k: v for k, v in config.items() if k in IDENTITY_KEYS}
-    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -59,7 +54,7 @@ class Defaults:
     """The default of a dotted config key, from the pydantic models that validate each section."""
 
     def __init__(self, sections: Mapping[str, type[BaseModel] | None]):
-        from fvc_core.config import CoreConfig
+        from fvc_core.config.model import CoreConfig
 
         self._models: dict[str, type[BaseModel] | None] = {"": CoreConfig, **sections}
 

@@ -17,7 +17,7 @@ from typing import Any
 from rich.table import Table
 
 from fvc_core.atomic import write_atomic
-from fvc_core.training.config import LOWER_IS_BETTER, SCORE_METRICS, VAL_METRICS
+from fvc_core.tracking.metric_names import LOWER_IS_BETTER, SCORE_METRICS, VAL_METRICS
 
 SHOWN_TEST = {"roc_auc": "auc", "accuracy": "acc"}
 # The validation metrics that are rates or scores in [0, 1] (val_eer too, though lower is better):
@@ -71,7 +71,7 @@ def _stats(values: list[float], ratio: float, clip: bool) -> dict[str, float]:
     if len(x) < 2:
         return out
     out["std"] = math.sqrt(sum((v - mean) ** 2 for v in x) / (len(x) - 1))
-    from fvc_core.training.metrics import confidence_interval
+    from fvc_core.fold_statistics import confidence_interval
 
     # the interval trainer.repeats reports; score metrics live in [0, 1], a loss does not
     out["ci95_low"], out["ci95_high"] = confidence_interval(x, ratio, clip=clip)
@@ -237,6 +237,6 @@ def _value_cell(value: Any) -> str:
 
 
 def _headers(keys: list[str]) -> dict[str, str]:
-    from fvc_core.sweep_spec import short_names
+    from fvc_core.sweeps.spec import short_names
 
     return short_names(keys)

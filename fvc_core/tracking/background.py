@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 # Standard library only at import: the child takes the run folder's lock before anything slow loads.
 if TYPE_CHECKING:
-    from fvc_core.tracking import FoldResult, RunInfo, RunSummary, Tracker
+    from fvc_core.tracking.events import FoldResult, RunInfo, RunSummary, Tracker
 
 LOCK_FILE = Path("tracking") / "background.lock"
 # Say why the run has not returned yet when the trackers take this long to finish (a slow server).
@@ -70,7 +70,7 @@ class TrackerHost:
         # A fresh interpreter with this one's import path (the plugins it can import, the child can:
         # test folders, PYTHONPATH...). Not multiprocessing's spawn: that re-imports the caller's
         # __main__, which would rerun the experiment of a script without a `__main__` guard.
-        boot = f"import sys; sys.path[:] = {sys.path!r}; from fvc_core.tracker_process import main; main()"
+        boot = f"import sys; sys.path[:] = {sys.path!r}; from fvc_core.tracking.background import main; main()"
         try:
             self._process = subprocess.Popen(
                 [sys.executable, "-c", boot, str(theirs.fileno()), str(run_dir / LOCK_FILE)],
@@ -228,8 +228,8 @@ def serve(conn: Connection, specs: list[tuple[str, bytes]], lock_path: str) -> N
     # end, when training is done, all of it.
     with contextlib.suppress(OSError, AttributeError):
         os.nice(10)
-    from fvc_core.tracker_set import TrackerSet, could_not_start
-    from fvc_core.tracking import KILLED
+    from fvc_core.tracking.events import KILLED
+    from fvc_core.tracking.tracker_set import TrackerSet, could_not_start
     built = []
     for name, spec in specs:
         try:

@@ -2,7 +2,7 @@
 
 A tracker that raises is named in one warning and switched off; training and local outputs go
 on. ``fail_fast`` turns that warning into an error that stops the run. Trackers whose config says
-``background: true`` run in a child process (see tracker_process.py) and never stop training.
+``background: true`` run in a child process (see background.py) and never stop training.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from rich.console import Console
 from fvc_core.config import ResolvedConfig
 from fvc_core.errors import UserError, one_line
 from fvc_core.plugins import Registry
-from fvc_core.tracker_process import TrackerHost, background_spec
-from fvc_core.tracker_set import TrackerSet, could_not_start
-from fvc_core.tracking import Evaluation, RunInfo, Tracker
+from fvc_core.tracking.background import TrackerHost, background_spec
+from fvc_core.tracking.events import Evaluation, Tracker
+from fvc_core.tracking.tracker_set import TrackerSet, could_not_start
 
 __all__ = ["TrackerSet", "build_trackers", "could_not_start", "track_evaluation"]
 
@@ -60,8 +60,9 @@ def track_evaluation(run_dir: Path, evaluation: Evaluation, console: Console) ->
     """
     import json
 
-    from fvc_core.config import resolve
-    from fvc_core.finished_run import read_run_config
+    from fvc_core.config.run_file import read_run_config
+    from fvc_core.config.validation import resolve
+    from fvc_core.jobs import run_info
     from fvc_core.plugins import get_registry
 
     run_dir = Path(run_dir)
@@ -73,10 +74,8 @@ def track_evaluation(run_dir: Path, evaluation: Evaluation, console: Console) ->
     except (UserError, OSError, ValueError) as exc:
         trackers.warn(f"evaluation {evaluation.name!r} not tracked: {one_line(exc, with_type=False)}")
         return trackers.warnings
-    run = RunInfo(experiment=config.experiment, run_id=str(state.get("run_id")), config=config.as_dict(),
-                  config_hash=config.hash(), model_name=config.model.name, run_dir=run_dir,
-                  folds=int(getattr(config.trainer.config, "folds", 1)), protocol=state.get("protocol") or {},
-                  versions=state.get("versions") or {}, resumed=True)
+    run = run_info(config, run_id=str(state.get("run_id")), run_dir=run_dir, protocol=state.get("protocol") or {},
+                   versions=state.get("versions") or {}, resumed=True)
     built: list[tuple[str, Tracker, bool]] = []
     problems = []
     for section in config.trackers:
