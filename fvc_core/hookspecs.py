@@ -141,7 +141,7 @@ def register_executors(register):
     finishes, every event of a task delivered to ``events`` before its result;
     ``close()`` releases what ``start`` took. ``in_process`` says whether ``fn``
     runs in the calling process; an executor that leaves it receives
-    ``fvc_core.executors.run_fold_task``, which rebuilds the run from the task.
+    ``fvc_core.fold_worker.run_fold_task``, which rebuilds the run from the task.
     """
 
 
