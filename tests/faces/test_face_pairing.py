@@ -60,6 +60,8 @@ def test_an_ffpp_fake_is_cut_with_its_source_videos_boxes(tmp_path):
     faces = json.loads((out / "prepare.json").read_text())["faces"]
     assert faces["pair_column"] == "source_video" and faces["counts"]["fakes_without_source"] == 0
     assert "own boxes" not in done.stdout
+    # source_video still names a row of the output table: the clip of the fake's original.
+    assert scaled[scaled[fake]["source_video"]]["face_boxes_from"] == source[fake]
 
     # A table without original 000 (a subset the user made): 000_003 is detected on its own and named.
     subset = tmp_path / "subset.parquet"
@@ -73,3 +75,17 @@ def test_an_ffpp_fake_is_cut_with_its_source_videos_boxes(tmp_path):
     assert scaled[fake]["face_boxes_from"] == fake and scaled[other]["face_boxes_from"] == source[other]
     assert (alone / ".faces" / fake).with_name("000_003.mp4.json").is_file()
     assert json.loads((alone / "prepare.json").read_text())["faces"]["counts"]["fakes_without_source"] == 1
+    assert scaled[fake]["source_video"] is None  # its original is no row of this table
+
+
+def test_plain_prepare_renames_source_video_with_the_copies(tmp_path):
+    root = tmp_path / "ffpp"
+    ffpp_with_faces(root)
+    table = tmp_path / "tables" / "index.parquet"  # beside the data: its paths are ../ffpp/..., the copies external/
+    assert fvc("index", str(root), "--layout", "ffpp", "-o", str(table)).returncode == 0
+    done = fvc("prepare", str(table), "-o", str(tmp_path / "copies"), "--size", "32", "-j", "1")
+    assert done.returncode == 0, done.stderr
+    copies = pl.read_parquet(tmp_path / "copies" / "scaled_metadata.parquet")
+    original = dict(zip(copies["video_path"], pl.read_parquet(table)["video_path"], strict=True))  # same order
+    for row in copies.filter(pl.col("label") == "fake").iter_rows(named=True):
+        assert original[row["source_video"]] == f"../ffpp/{VIDEOS}/{Path(row['video_path']).name[:3]}.mp4"

@@ -420,6 +420,16 @@ def prepare_faces(
     result.bad = [(sources[i], reason) for i, reason in sorted(bad.items())]
     columns = (video_column, *FACE_COLUMNS)
     table = raw[rows].with_columns(pl.DataFrame(extra, schema=columns, orient="row"))
+    if SOURCE_COLUMN in table.columns:
+        # Renamed like video_path, so it still names a row of this table: the source's one clip (a
+        # source with none, or with a clip per face, is no single row: null; face_boxes_from keeps the path).
+        clips_of: dict[str, list[str]] = {}
+        for i, row in zip(rows, extra, strict=True):
+            clips_of.setdefault(videos[i], []).append(row[0])
+        renamed = [clips_of.get(v, [None, None]) if v is not None else [None, None]
+                   for v in table[SOURCE_COLUMN].cast(pl.String).to_list()]
+        table = table.with_columns(pl.Series(SOURCE_COLUMN, [r[0] if len(r) == 1 else None for r in renamed],
+                                             dtype=pl.String))
     if faces.mode == "each" and "group" not in raw.columns:
         # Two faces of one video are two rows: without a group they could land in different splits.
         # The pairing column's value where there is one (a real video and its fakes together).
