@@ -33,11 +33,17 @@ def test_ffpp_official_splits_and_identity_groups(tmp_path):
     assert index(root, "ffpp", out) == 0
 
     table = pl.read_parquet(out)
-    assert table.columns == ["video_path", "label", "group", "method", "compression", "split"]
+    assert table.columns == ["video_path", "label", "group", "method", "compression", "split", "source_video"]
     assert pl.read_parquet_metadata(out)["fvc_layout"] == "ffpp"
     by = rows(out)
     fake = by["ffpp/manipulated_sequences/Deepfakes/c23/videos/000_003.mp4"]
     assert (fake["label"], fake["method"], fake["compression"], fake["split"]) == ("fake", "Deepfakes", "c23", "train")
+    # 000_003 is 000's frames with 003's face: its source is original 000, a row of the same table.
+    assert fake["source_video"] == "ffpp/original_sequences/youtube/c23/videos/000.mp4"
+    assert by["ffpp/manipulated_sequences/FaceSwap/c23/videos/003_000.mp4"]["source_video"] == \
+        "ffpp/original_sequences/youtube/c23/videos/003.mp4"
+    assert all(r["source_video"] in by for r in by.values() if r["label"] == "fake")
+    assert {r["source_video"] for r in by.values() if r["label"] == "real"} == {None}
     # The pair's originals and its fakes both ways are one group; another pair is another group.
     group = {p: r["group"] for p, r in by.items()}
     assert group["ffpp/original_sequences/youtube/c23/videos/000.mp4"] == fake["group"]
@@ -101,6 +107,11 @@ def test_celebdf_test_list_and_identities(tmp_path):
     assert {p for p, r in by.items() if r["split"] == "test"} == {
         "celeb/YouTube-real/00170.mp4", "celeb/Celeb-real/id2_0000.mp4", "celeb/Celeb-synthesis/id2_id1_0000.mp4"}
     assert by["celeb/Celeb-synthesis/id0_id1_0000.mp4"]["label"] == "fake"
+    # id0_id1_0000 is id0_0000's frames with id1's face.
+    assert {p: r["source_video"] for p, r in by.items() if r["label"] == "fake"} == {
+        "celeb/Celeb-synthesis/id0_id1_0000.mp4": "celeb/Celeb-real/id0_0000.mp4",
+        "celeb/Celeb-synthesis/id1_id0_0000.mp4": "celeb/Celeb-real/id1_0000.mp4",
+        "celeb/Celeb-synthesis/id2_id1_0000.mp4": "celeb/Celeb-real/id2_0000.mp4"}
     youtube = by["celeb/YouTube-real/00171.mp4"]
     assert (youtube["label"], youtube["split"], youtube["method"]) == ("real", "train", "YouTube-real")
     # id0_id1 joins id0 and id1, id2_id1 joins id2: the celebrities are one group; YouTube videos their own.
@@ -138,6 +149,10 @@ def test_dfdc_groups_by_original(tmp_path):
     assert group["aaa.mp4"] == group["bbb.mp4"] == group["ccc.mp4"]
     assert group["ddd.mp4"] == group["eee.mp4"] != group["aaa.mp4"]
     assert {r["split"] for r in by.values()} == {"train"}
+    # metadata.json's original, found in whichever part holds it.
+    assert {Path(p).name: r["source_video"] for p, r in by.items()} == {
+        "aaa.mp4": None, "bbb.mp4": "dfdc/dfdc_train_part_0/aaa.mp4", "ccc.mp4": "dfdc/dfdc_train_part_0/aaa.mp4",
+        "ddd.mp4": None, "eee.mp4": "dfdc/dfdc_train_part_1/ddd.mp4"}
     assert {Path(p).name: r["label"] for p, r in by.items()} == {
         "aaa.mp4": "real", "bbb.mp4": "fake", "ccc.mp4": "fake", "ddd.mp4": "real", "eee.mp4": "fake"}
 
@@ -163,6 +178,8 @@ def test_dfd_actors_and_problems(tmp_path, capsys):
     assert by["01_02__exit_phone_room__YVGY8LOK.mp4"]["group"] == by["02__exit_phone_room.mp4"]["group"]
     assert by["03__kitchen_pan.mp4"]["group"] != by["01__exit_phone_room.mp4"]["group"]
     assert {r["split"] for r in by.values()} == {None}
+    assert by["01_02__exit_phone_room__YVGY8LOK.mp4"]["source_video"] == \
+        "dfd/original_sequences/actors/c23/videos/01__exit_phone_room.mp4"
 
     (root / "original_sequences/actors/c23/videos/02__exit_phone_room.mp4").unlink()
     assert index(root, "dfd", tmp_path / "again.parquet") == 2

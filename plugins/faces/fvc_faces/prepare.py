@@ -6,7 +6,8 @@ through ``fvc prepare``'s own machinery:
 1. **Boxes**: each video whose boxes are needed is decoded, the detector runs on every ``every``-th
    frame, the detections are linked into tracks, bridged and smoothed (``tracking``), and the result is
    written atomically to ``OUT/.faces/<copy name>.json``: a re-run reads it instead of detecting again.
-   With ``same_crop`` a fake whose pairing column names exactly one real video takes that video's boxes
+   With ``same_crop`` a fake whose pairing column names exactly one real video (``source_video``, as
+   ``fvc index --layout`` writes it, names the real video itself) takes that video's boxes
    and is not detected itself: real and fake are cut at the same place, so a model cannot learn the crop.
 2. **Crops**: each clip is decoded again, cut with its track's square (margin, out-of-frame parts
    black), scaled to ``size`` x ``size`` with the reader's letterbox and encoded like ``fvc prepare``'s
@@ -48,7 +49,7 @@ class FaceSettings:
     mode: str = "largest"  # or "each": every face its own clip
     no_face: str = "skip"  # or "full_frame"
     same_crop: bool = True  # a fake takes its real video's boxes where the pairing column names one
-    pair_column: str | None = None  # default: source_id, else group, where the table has it
+    pair_column: str | None = None  # default: source_video, else source_id, else group, where the table has it
     align: bool = False  # warp each frame's face onto the canonical five-point face (align.py)
     # Detect only on the frames data.sampler uniform with data.num_frames N reads (sampled.py).
     frames: int | None = None
@@ -82,6 +83,8 @@ class FacesResult:
     detected: int = 0
     no_face: list[str] = field(default_factory=list)
     bad: list[tuple[str, str]] = field(default_factory=list)
+    # Fakes whose source_video is not a real video of the table: detected on their own, and said so.
+    unpaired: list[tuple[str, str]] = field(default_factory=list)
 
 
 # --- the jobs (module level: they run in spawned worker processes) ------------------------------------
@@ -243,23 +246,45 @@ def _clip_job(state: tuple[Any, float, Any, bool], job: tuple[str, str, str, int
 # --- the table -------------------------------------------------------------------------------------
 
 
-def _pairing(raw: Any, settings: FaceSettings, labels: list[int]) -> tuple[str | None, dict[int, int]]:
-    """(pairing column, {fake row: real row}) where a fake's value names exactly one real video."""
+SOURCE_COLUMN = "source_video"  # fvc index --layout: a fake's original, as a video_path of the same table
+PAIR_COLUMNS = (SOURCE_COLUMN, "source_id", "group")  # the default pairing column: the first the table has
+
+
+def _pairing(raw: Any, settings: FaceSettings, labels: list[int],
+             video_column: str) -> tuple[str | None, dict[int, int], list[tuple[int, str]]]:
+    """(pairing column, {fake row: real row}, [(fake row, why it is unpaired)]).
+
+    ``source_video`` names the real video itself (its ``video_path``): a fake is paired with that row,
+    and one whose source is not a real row of the table (left out of it) is detected on its own and
+    listed. Any other column is a shared key: a fake is paired where its value names exactly one real.
+    """
     column = settings.pair_column
     if column is None:
-        column = next((c for c in ("source_id", "group") if c in raw.columns), None)
+        column = next((c for c in PAIR_COLUMNS if c in raw.columns), None)
     elif column not in raw.columns:
         raise UserError(f"--face-pair-column {column!r}: no such column (columns: {', '.join(raw.columns)})")
     if column is None or not settings.same_crop:
-        return column, {}
+        return column, {}, []
     values = raw[column].cast(str).to_list()
+    if column == SOURCE_COLUMN:
+        row_of = {v: i for i, v in enumerate(raw[video_column].cast(str).to_list())}
+        pairs, unpaired = {}, []
+        for i, (value, label) in enumerate(zip(values, labels, strict=True)):
+            if label != 1 or value is None:
+                continue
+            j = row_of.get(value)
+            if j is not None and labels[j] == 0:
+                pairs[i] = j
+            else:
+                unpaired.append((i, f"its source {value} is not a real video of the table"))
+        return column, pairs, unpaired
     reals: dict[str, list[int]] = {}
     for i, (value, label) in enumerate(zip(values, labels, strict=True)):
         if label == 0 and value is not None:
             reals.setdefault(value, []).append(i)
     pairs = {i: reals[v][0] for i, (v, label) in enumerate(zip(values, labels, strict=True))
              if label == 1 and v is not None and len(reals.get(v, [])) == 1}
-    return column, pairs
+    return column, pairs, []
 
 
 def _labels(raw: Any, label_column: str, where: Path) -> list[int]:
@@ -306,7 +331,7 @@ def prepare_faces(
     table_path = Path(table_path)
     videos = raw[video_column]  # as the table writes them (relative or not): the output table's paths
     labels = _labels(raw, label_column, table_path)
-    pair_column, pairs = _pairing(raw, faces, labels)
+    pair_column, pairs, unpaired = _pairing(raw, faces, labels, video_column)
     recorded = asdict(encoding) | {"faces": asdict(faces) | {
         "detector_version": detector.version, "pair_column": pair_column}}
     # Settings added after face folders existed are recorded only when used, so that a folder made
@@ -323,6 +348,7 @@ def prepare_faces(
     tools.claim(out, recorded)
     tools.remove_stale_partials(out)
     result = FacesResult(out / tools.SCALED_TABLE)
+    result.unpaired = [(sources[i], why) for i, why in unpaired]
     box_files = [out / BOXES_DIR / (n.as_posix() + ".json") for n in names]
     # Where each video's boxes come from: its own, or its real video's.
     boxes_of = [pairs.get(i, i) for i in range(len(sources))]
@@ -394,6 +420,16 @@ def prepare_faces(
     result.bad = [(sources[i], reason) for i, reason in sorted(bad.items())]
     columns = (video_column, *FACE_COLUMNS)
     table = raw[rows].with_columns(pl.DataFrame(extra, schema=columns, orient="row"))
+    if SOURCE_COLUMN in table.columns:
+        # Renamed like video_path, so it still names a row of this table: the source's one clip (a
+        # source with none, or with a clip per face, is no single row: null; face_boxes_from keeps the path).
+        clips_of: dict[str, list[str]] = {}
+        for i, row in zip(rows, extra, strict=True):
+            clips_of.setdefault(videos[i], []).append(row[0])
+        renamed = [clips_of.get(v, [None, None]) if v is not None else [None, None]
+                   for v in table[SOURCE_COLUMN].cast(pl.String).to_list()]
+        table = table.with_columns(pl.Series(SOURCE_COLUMN, [r[0] if len(r) == 1 else None for r in renamed],
+                                             dtype=pl.String))
     if faces.mode == "each" and "group" not in raw.columns:
         # Two faces of one video are two rows: without a group they could land in different splits.
         # The pairing column's value where there is one (a real video and its fakes together).
@@ -408,6 +444,9 @@ def prepare_faces(
         "frames_checked": sum(r["frames_checked"] for r in seen.values()),
         "frames_missing": sum(r["frames_missing"] for r in seen.values()),
     }
+    if pair_column == SOURCE_COLUMN and faces.same_crop:
+        # Fakes whose source video is not a real row of the table: detected on their own.
+        recorded["faces"]["counts"]["fakes_without_source"] = len(result.unpaired)
     write_atomic(out / tools.SETTINGS, json.dumps(recorded))
     tools.write_table(table, result.table_path)
     return result
@@ -442,7 +481,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                        help="a video without a face: leave it out and list it, or keep its whole frame "
                             "(default: %(default)s)")
     group.add_argument("--face-pair-column", default=None,
-                       help="column naming a fake's real video (default: source_id, else group)")
+                       help="column naming a fake's real video (default: source_video, which fvc index "
+                            "--layout writes, else source_id, else group)")
     group.add_argument("--no-face-same-crop", dest="face_same_crop", action="store_false",
                        help="detect faces in the fakes too instead of reusing their real video's boxes")
     group.add_argument("--face-frames", type=int, default=None, metavar="N",
@@ -474,4 +514,6 @@ def run_command(args: argparse.Namespace, tools: Any) -> int:
         console.print(f"[yellow]no face[/] {escape(path)} (--face-no-face skip)")
     for path, reason in result.bad:
         console.print(f"[yellow]left out[/] {escape(path)}: {escape(reason)}")
+    for path, reason in result.unpaired:
+        console.print(f"[yellow]own boxes[/] {escape(path)}: {escape(reason)}; detected on its own")
     return 0

@@ -247,6 +247,21 @@ def plan_copies(table_path: str | Path, output_dir: str | Path, encoding: Encodi
     return raw, sources, out, names
 
 
+SOURCE_COLUMN = "source_video"  # fvc index --layout: a fake's original, a video_path of the same table
+
+
+def follow_sources(scaled: pl.DataFrame, renamed: dict[str, str | None]) -> pl.DataFrame:
+    """``source_video`` renamed like ``video_path`` (old path -> the copy's), so it still names a row of
+    the new table; a source that is not a row of it (bad, or not in the input table) becomes null."""
+    import polars as pl
+
+    if SOURCE_COLUMN not in scaled.columns:
+        return scaled
+    values = scaled[SOURCE_COLUMN].cast(pl.String).to_list()
+    return scaled.with_columns(pl.Series(SOURCE_COLUMN, [renamed.get(v) if v is not None else None
+                                                          for v in values], dtype=pl.String))
+
+
 def prepare(
     table_path: str | Path,
     output_dir: str | Path,
@@ -293,6 +308,8 @@ def prepare(
     keep = [i not in bad_rows for i in range(len(sources))]
     scaled = raw.with_columns(pl.Series(video_column, [n.as_posix() for n in names]))
     scaled = scaled.filter(pl.Series(keep))
+    scaled = follow_sources(scaled, {old: n.as_posix() for old, n, k in zip(raw[video_column].cast(pl.String),
+                                                                            names, keep, strict=True) if k})
     bad_path = out / BAD_TABLE
     if result.bad:
         write_table(pl.DataFrame(result.bad, schema=["video_path", "reason"], orient="row"), bad_path)

@@ -49,6 +49,7 @@ def read(root: Path) -> tuple[list[Video], list[str]]:
         for path in videos_in(root / folder):
             rel = path.relative_to(root).as_posix()
             stem = path.stem
+            source = None  # a fake's original: id0_id16_0000 is id0_0000's frames with id16's face
             if folder == "Celeb-real" and (m := _CELEB_REAL.match(stem)):
                 ids: tuple[str, ...] = (m[1],)
             elif folder == "Celeb-synthesis" and (m := _SYNTHESIS.match(stem)):
@@ -56,6 +57,8 @@ def read(root: Path) -> tuple[list[Video], list[str]]:
                 original = root / "Celeb-real" / f"{m[1]}_{m[3]}{path.suffix}"
                 if not original.is_file():
                     problems.append(f"{rel}: its original Celeb-real/{original.name} is absent")
+                else:
+                    source = original
             elif folder == "YouTube-real" and _YOUTUBE.match(stem):
                 ids = (f"YouTube-real/{stem}",)  # unrelated people: each video is its own identity
             else:
@@ -67,7 +70,7 @@ def read(root: Path) -> tuple[list[Video], list[str]]:
                 if listed.pop(rel) != label:
                     said = "real (1)" if label == "fake" else "synthesised (0)"
                     problems.append(f"{TEST_LIST}: lists {rel} as {said}, but it is in {folder}")
-            videos.append(Video(path, label, ids, folder, None, split))
+            videos.append(Video(path, label, ids, folder, None, split, source))
     problems += [f"{TEST_LIST}: lists {rel}, which is " + (
         f"not a video of the layout (not directly in {', '.join(FOLDERS)})" if (root / rel).is_file() else "absent")
         for rel in sorted(listed)]

@@ -38,7 +38,8 @@ def read(root: Path) -> tuple[list[Video], list[str]]:
             if not original.is_file():
                 problems.append(f"{path.relative_to(root)}: its original {original.relative_to(root)} is absent")
                 continue
-            videos.append(Video(path, "fake", (m[1], m[2]), "DeepFakeDetection", comp.name, None))
+            # The first actor's scene is the video the fake is made from.
+            videos.append(Video(path, "fake", (m[1], m[2]), "DeepFakeDetection", comp.name, None, original))
     if not videos and not problems:
         problems.append("no videos in original_sequences/actors/<c0|c23|c40>/videos or "
                         "manipulated_sequences/DeepFakeDetection/<c0|c23|c40>/videos")

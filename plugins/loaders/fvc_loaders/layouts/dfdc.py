@@ -20,7 +20,7 @@ def read(root: Path) -> tuple[list[Video], list[str]]:
     if not parts:
         return [], [f"no {PART_GLOB} folders (each with its metadata.json)"]
     entries: list[tuple[Path, str, dict]] = []  # part, file name, entry
-    real_names: set[str] = set()
+    real_names: dict[str, Path] = {}  # file name of a REAL -> its path (its part)
     for part in parts:
         meta = read_json(part / "metadata.json", root, problems)
         if meta is None:
@@ -49,7 +49,7 @@ def read(root: Path) -> tuple[list[Video], list[str]]:
                 continue
             entries.append((part, name, entry))
             if entry["label"] == "REAL":
-                real_names.add(name)
+                real_names[name] = part / name
     videos = []
     for part, name, entry in entries:
         split = entry.get("split")
@@ -62,5 +62,5 @@ def read(root: Path) -> tuple[list[Video], list[str]]:
             problems.append(f"{part.name}/{name}: a fake whose original {original!r} is absent "
                             "(no REAL entry of that name in any part)")
             continue
-        videos.append(Video(part / name, "fake", (original,), "DFDC", None, split))
+        videos.append(Video(part / name, "fake", (original,), "DFDC", None, split, real_names[original]))
     return videos, problems

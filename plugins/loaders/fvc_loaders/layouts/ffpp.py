@@ -4,6 +4,8 @@
 
 A video's split is that of the identities it shows; one whose identities are in no split file, or in
 two, is a problem, as is a fake whose original (the target, same compression) is absent.
+The target is the video a fake is made from: ``000_003.mp4`` is original 000's frames with 003's face
+swapped in, so its ``source`` (the table's ``source_video``) is ``000.mp4``.
 ``original_sequences/actors`` and ``manipulated_sequences/DeepFakeDetection`` are the DFD layout's.
 """
 
@@ -51,7 +53,8 @@ def read_splits(root: Path, problems: list[str]) -> dict[str, str]:
 
 def read(root: Path) -> tuple[list[Video], list[str]]:
     problems: list[str] = []
-    found: list[tuple[Path, str, tuple[str, ...], str, str]] = []  # path, label, identities, method, comp
+    # path, label, identities, method, comp, the original the fake is made from
+    found: list[tuple[Path, str, tuple[str, ...], str, str, Path | None]] = []
     real_dir = root / "original_sequences" / REAL_SOURCE
     for comp in compression_folders(real_dir):
         for path in videos_in(comp / "videos"):
@@ -59,7 +62,7 @@ def read(root: Path) -> tuple[list[Video], list[str]]:
             if not m:
                 problems.append(f"{path.relative_to(root)}: not an FF++ original name (three digits, like 071.mp4)")
                 continue
-            found.append((path, "real", (m[1],), REAL_SOURCE, comp.name))
+            found.append((path, "real", (m[1],), REAL_SOURCE, comp.name, None))
     manipulated = root / "manipulated_sequences"
     methods = sorted(p for p in manipulated.iterdir() if p.is_dir() and p.name not in NOT_FFPP) \
         if manipulated.is_dir() else []
@@ -75,7 +78,8 @@ def read(root: Path) -> tuple[list[Video], list[str]]:
                 if not original.is_file():
                     problems.append(f"{path.relative_to(root)}: its original "
                                     f"{original.relative_to(root)} is absent")
-                found.append((path, "fake", (m[1], m[2]), method.name, comp.name))
+                    original = None
+                found.append((path, "fake", (m[1], m[2]), method.name, comp.name, original))
     if not found:
         problems.append(f"no videos in original_sequences/{REAL_SOURCE}/<c0|c23|c40>/videos or "
                         "manipulated_sequences/<method>/<c0|c23|c40>/videos")
@@ -83,7 +87,7 @@ def read(root: Path) -> tuple[list[Video], list[str]]:
 
     split_of = read_splits(root, problems)
     videos = []
-    for path, label, ids, method, comp in found:
+    for path, label, ids, method, comp, source in found:
         splits = {split_of[i] for i in ids if i in split_of}
         missing = [i for i in ids if i not in split_of]
         if missing:
@@ -94,5 +98,5 @@ def read(root: Path) -> tuple[list[Video], list[str]]:
             problems.append(f"{path.relative_to(root)}: its identities {', '.join(ids)} are in different "
                             f"splits ({', '.join(sorted(splits))})")
             continue
-        videos.append(Video(path, label, ids, method, comp, splits.pop()))
+        videos.append(Video(path, label, ids, method, comp, splits.pop(), source))
     return videos, problems

@@ -25,6 +25,9 @@ class Video:
     ``identities`` are the people the video shows (a fake: its target and its source); videos
     that share one end up in the same ``group``, so no identity straddles a split.
     ``split`` is the dataset's official split (train/val/test) or None where it defines none.
+    ``source`` is, for a fake, the real video whose frames it is made from (the face swapped into it),
+    where the layout knows it: the table's ``source_video``, so ``fvc prepare --faces`` cuts the fake
+    with that video's boxes.
     """
 
     path: Path
@@ -33,6 +36,7 @@ class Video:
     method: str
     compression: str | None = None
     split: str | None = None
+    source: Path | None = None
 
 
 Reader = Callable[[Path], tuple[list[Video], list[str]]]

@@ -13,7 +13,8 @@ from fvc_loaders.layouts.registry import Layout, Video
 if TYPE_CHECKING:
     import polars as pl
 
-COLUMNS = ("video_path", "label", "group", "method", "compression", "split")
+# source_video: a fake's original (the video its frames come from) as a video_path of the same table.
+COLUMNS = ("video_path", "label", "group", "method", "compression", "split", "source_video")
 MAX_PROBLEM_LINES = 30  # a wrong root can give a line per video: the first lines and a count say enough
 
 
@@ -91,6 +92,11 @@ def build_layout_table(layout: Layout, root: str | Path, output: str | Path) -> 
     bad = [v for v in videos if v.label not in ("real", "fake") or not v.identities]
     problems = list(problems) + [f"{v.path}: layout gave label {v.label!r} and identities {v.identities!r}"
                                  for v in bad]
+    # A source must be a row of this table (fvc prepare --faces looks it up by video_path); one that
+    # is not (a plugin layout pointing outside its own videos) would pair a fake with nothing in silence.
+    taken = {os.path.abspath(v.path) for v in videos}
+    problems += [f"{v.path}: its source video {v.source} is not a video of the layout" for v in videos
+                 if v.source is not None and os.path.abspath(v.source) not in taken]
     if not videos and not problems:
         problems.append("no videos found where this layout keeps them (see docs/datasets.md)")
     if problems:
@@ -98,7 +104,10 @@ def build_layout_table(layout: Layout, root: str | Path, output: str | Path) -> 
     videos = sorted(videos, key=lambda v: str(v.path))
     base = Path(os.path.abspath(output)).parent
     # Keyed by full path: FF++ reuses file names (000_003.mp4) under every method folder.
-    paths = [Path(os.path.relpath(os.path.abspath(v.path), base)).as_posix() for v in videos]
+    def relative(path: Path) -> str:
+        return Path(os.path.relpath(os.path.abspath(path), base)).as_posix()
+
+    paths = [relative(v.path) for v in videos]
     table = pl.DataFrame({
         "video_path": paths,
         "label": [v.label for v in videos],
@@ -106,5 +115,6 @@ def build_layout_table(layout: Layout, root: str | Path, output: str | Path) -> 
         "method": [v.method for v in videos],
         "compression": [v.compression for v in videos],
         "split": [v.split for v in videos],
+        "source_video": [relative(v.source) if v.source is not None else None for v in videos],
     }, schema={c: pl.String for c in COLUMNS})
     return table, left_out(root, videos)
