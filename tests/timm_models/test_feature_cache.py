@@ -109,3 +109,15 @@ def test_the_cache_needs_a_frozen_backbone(tmp_path):
     assert _problems(tmp_path, "model.feature_cache=memory", "model.freeze=backbone") == []
     with pytest.raises(ValueError, match="feature_cache needs freeze: backbone"):
         TimmDetector("resnet10t", feature_cache="memory")
+
+
+def test_loading_other_weights_forgets_the_features():
+    """A fold's model.pt loaded into the model (fvc predict, evaluate): features of the old backbone go."""
+    torch.manual_seed(0)
+    model = TimmDetector("resnet10t", freeze="backbone", feature_cache="memory").eval()
+    other = TimmDetector("resnet10t", freeze="backbone").eval()
+    clip = _clips(1, 4, 32)
+    with torch.no_grad():
+        model(clip)
+        model.load_state_dict(other.state_dict())
+        assert torch.equal(model.frame_logits(clip), other.frame_logits(clip))
