@@ -121,3 +121,26 @@ def test_loading_other_weights_forgets_the_features():
         model(clip)
         model.load_state_dict(other.state_dict())
         assert torch.equal(model.frame_logits(clip), other.frame_logits(clip))
+
+
+def test_fvc_run_with_the_cache_gives_the_run_without_it(tmp_path, video_table):
+    """Real videos through `fvc run`, 2 epochs of a linear probe (no augmentation: data.augment's default):
+    every fold's model.pt and predictions are those of the same run without the cache, bit for bit."""
+    import polars as pl
+
+    from fvc_core.cli import main
+    from tests.timm_models.conftest import experiment
+
+    runs = []
+    for cache in ("off", "memory"):
+        folder = tmp_path / cache
+        folder.mkdir()
+        model = {"name": "timm", "arch": "resnet10t", "freeze": "backbone", "chunk_size": 3, "feature_cache": cache}
+        assert main(["run", str(experiment(folder, video_table, model, epochs=2, lr=1e-2))]) == 0
+        runs.append(folder / "runs" / "timm")
+    for k in (0, 1):
+        off, on = (torch.load(run / f"fold_{k}" / "model.pt", weights_only=True)["model_state_dict"] for run in runs)
+        assert list(off) == list(on)  # nothing of the cache saved
+        assert all(torch.equal(off[name], on[name]) for name in off)
+        scores = [pl.read_parquet(run / f"fold_{k}" / "predictions.parquet")["score"] for run in runs]
+        assert scores[0].to_list() == scores[1].to_list()

@@ -234,7 +234,7 @@ class TimmDetector(nn.Module):
         found = [cache.get(k) for k in keys]
         missed = [i for i, f in enumerate(found) if f is None]
         if missed:
-            todo = clips[missed].reshape(len(missed) * t, *frames.shape[1:])
+            todo = frames if len(missed) == n else clips[missed].reshape(len(missed) * t, *frames.shape[1:])
             pre = torch.cat([self._frame_features(todo[s:s + self.chunk_size])
                              for s in range(0, len(todo), self.chunk_size)])
             for j, i in enumerate(missed):
