@@ -80,7 +80,11 @@ def test_any_other_clip_misses_and_gets_its_own_features():
         mixed = torch.cat([clip, new])
         assert torch.equal(model.frame_logits(mixed), plain.frame_logits(mixed))
         assert calls == [4]
-    assert len(model.feature_cache) == 2 + len(others)
+        calls.clear()
+        with torch.autocast("cpu", dtype=torch.bfloat16):  # mixed precision: other features, another key
+            model(clip)
+        assert calls == [4]
+    assert len(model.feature_cache) == 3 + len(others)
 
 
 def test_the_bound_evicts_the_least_recently_used_clips():
@@ -144,3 +148,15 @@ def test_fvc_run_with_the_cache_gives_the_run_without_it(tmp_path, video_table):
         assert all(torch.equal(off[name], on[name]) for name in off)
         scores = [pl.read_parquet(run / f"fold_{k}" / "predictions.parquet")["score"] for run in runs]
         assert scores[0].to_list() == scores[1].to_list()
+
+
+def test_fvc_explain_draws_maps_through_the_backbone_not_the_cache():
+    from fvc_report.explain import frame_scores_and_cams
+
+    torch.manual_seed(0)
+    model = TimmDetector("resnet10t", freeze="backbone", feature_cache="memory").eval()
+    clip = _clips(1, 3, 64)
+    with torch.no_grad():
+        model(clip)  # cached: explain must still see the feature maps
+    scores, cams = frame_scores_and_cams(model, clip)
+    assert cams is not None and cams.shape == (3, 2, 2)
