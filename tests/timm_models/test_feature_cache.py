@@ -160,3 +160,14 @@ def test_fvc_explain_draws_maps_through_the_backbone_not_the_cache():
         model(clip)  # cached: explain must still see the feature maps
     scores, cams = frame_scores_and_cams(model, clip)
     assert cams is not None and cams.shape == (3, 2, 2)
+
+
+def test_a_head_that_is_not_a_classifier_on_pre_logits_is_refused_in_one_line():
+    """An architecture whose logits are not its classifier on its pre-logits features: never other logits."""
+    from fvc_core.contract import UserError
+
+    model = TimmDetector("resnet10t", freeze="backbone", feature_cache="memory").eval()
+    head = model.backbone.forward_head
+    model.backbone.forward_head = lambda f, pre_logits=False: head(f, pre_logits) if pre_logits else head(f) + 1
+    with torch.no_grad(), pytest.raises(UserError, match=r"^model.feature_cache: timm resnet10t: its head is not "):
+        model(_clips(1, 2, 32))

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from fvc_core.contract import UserError
 from fvc_timm.config import TimmModelConfig
 from fvc_timm.feature_cache import FeatureCache, clip_key
 from fvc_timm.timm_import import import_timm
@@ -218,8 +219,9 @@ class TimmDetector(nn.Module):
                 expected = self.backbone.forward_head(features)
                 got = self.backbone.get_classifier()(pre)
                 if got.shape != expected.shape or not torch.allclose(got, expected, rtol=1e-4, atol=1e-5):
-                    raise ValueError(f"timm {self.arch}: feature_cache: its head is not a classifier on "
-                                     "pre-logits features; use feature_cache: off")
+                    # The user's key at fault: one line, exit 2 (fvc_core.contract.UserError).
+                    raise UserError(f"model.feature_cache: timm {self.arch}: its head is not a classifier on "
+                                    "pre-logits features; use feature_cache: off")
                 self._head_checked = True
         return pre
 
