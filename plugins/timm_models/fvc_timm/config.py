@@ -53,12 +53,26 @@ class TimmModelConfig(BaseModel):
     freeze: Literal["none", "backbone"] = Field(
         "none", description="backbone: the linear-probe protocol: only the classifier trains; the backbone "
         "stays in evaluation mode and its features are computed once per clip per epoch, without a graph.")
+    feature_cache: Literal["off", "memory"] = Field(
+        "off", description="memory (freeze: backbone only): keep each clip's frozen features, keyed by a hash of "
+        "the clip's exact bytes, so a clip seen again (data without augmentation) skips the backbone. Held on "
+        "the model's device, never saved.")
+    feature_cache_mb: float = Field(
+        1024.0, gt=0, description="The cache's bound in MiB of features; least recently used clips go first.")
 
     @model_validator(mode="after")
     def _one_source_of_weights(self) -> TimmModelConfig:
         if self.weights is not None and self.pretrained != "none":
             raise PydanticCustomError("weights", f"weights and pretrained: {self.pretrained} both say where the "
                                       "weights come from; set one")
+        return self
+
+    @model_validator(mode="after")
+    def _cache_needs_a_frozen_backbone(self) -> TimmModelConfig:
+        if self.feature_cache != "off" and self.freeze != "backbone":
+            raise PydanticCustomError("feature_cache", f"feature_cache: {self.feature_cache} needs freeze: "
+                                      f"backbone (a trained backbone's features change every step), not freeze: "
+                                      f"{self.freeze}")
         return self
 
     def architecture_name(self) -> str:

@@ -10,7 +10,10 @@ BatchNorm's running statistics counted once), so memory is flat in the number of
 more forward pass. A batch of one chunk or less runs as plain PyTorch would.
 
 ``freeze: backbone`` (linear probe): the backbone stays in evaluation mode with no gradient; each
-frame's features are computed once, without a graph, and only the classifier trains.
+frame's features are computed once, without a graph, and only the classifier trains. With
+``feature_cache: memory`` the features a frozen backbone gave a clip are kept (keyed by the clip's exact
+bytes: feature_cache.py), and the same clip seen again (no augmentation) skips the backbone; the cache is
+never part of the model's state.
 
 Grad-CAM (``fvc explain``, which hooks the module named in ``gradcam_layer``): ``feature_map`` sees
 the last feature map of a CNN, and for a vision transformer the patch tokens entering its last block,
@@ -29,7 +32,9 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from fvc_core.contract import UserError
 from fvc_timm.config import TimmModelConfig
+from fvc_timm.feature_cache import FeatureCache, clip_key
 from fvc_timm.timm_import import import_timm
 from fvc_timm.weights import load_weights
 
@@ -61,7 +66,8 @@ class TimmDetector(nn.Module):
 
     def __init__(self, arch: str, num_classes: int = 2, img_size: int | None = None, chunk_size: int = 32,
                  train_memory: str = "bounded", drop_rate: float = 0.0, freeze: str = "none",
-                 weights: str | Path | None = None, pretrained: str = "none"):
+                 weights: str | Path | None = None, pretrained: str = "none", feature_cache: str = "off",
+                 feature_cache_mb: float = 1024.0):
         super().__init__()
         timm = import_timm()
         kwargs: dict[str, Any] = {"num_classes": num_classes, "drop_rate": drop_rate}
@@ -95,12 +101,19 @@ class TimmDetector(nn.Module):
             for p in self.backbone.parameters():
                 p.requires_grad_(id(p) in head)
             self.backbone.eval()
+        if feature_cache != "off" and freeze != "backbone":
+            raise ValueError(f"timm {arch}: feature_cache needs freeze: backbone (a trained backbone's features "
+                             "change every step)")
+        # A plain attribute, not a buffer: never in the state dict (model.pt).
+        self.feature_cache = FeatureCache(int(feature_cache_mb * 2**20)) if feature_cache != "off" else None
+        self._head_checked = False
 
     @classmethod
     def from_config(cls, config: TimmModelConfig) -> TimmDetector:
         return cls(config.architecture_name(), num_classes=config.num_classes, img_size=config.input_size(),
                    chunk_size=config.chunk_size, train_memory=config.train_memory, drop_rate=config.drop_rate,
-                   freeze=config.freeze, weights=config.weights, pretrained=config.pretrained)
+                   freeze=config.freeze, weights=config.weights, pretrained=config.pretrained,
+                   feature_cache=config.feature_cache, feature_cache_mb=config.feature_cache_mb)
 
     def load_pending_weights(self) -> None:
         """Read the configured weights into the network, once (a checkpoint loaded first makes it a no-op)."""
@@ -108,10 +121,21 @@ class TimmDetector(nn.Module):
             kwargs, weights, pretrained = self._pending
             self.weights_from = load_weights(import_timm(), self.backbone, self.arch, kwargs, weights, pretrained)
             self._pending = None
+            self._forget_features()
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         self._pending = None  # a checkpoint of this model holds every tensor: the configured file is not needed
+        self._forget_features()
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def _forget_features(self) -> None:
+        # Another backbone, device or dtype: the cached features are no longer this network's.
+        if getattr(self, "feature_cache", None) is not None:
+            self.feature_cache.clear()
+
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> TimmDetector:
+        self._forget_features()
+        return super()._apply(fn, *args, **kwargs)
 
     def train(self, mode: bool = True) -> TimmDetector:
         if mode:
@@ -182,6 +206,46 @@ class TimmDetector(nn.Module):
             # Any other layout: no map (fvc explain says the maps were left out), never a wrong one.
         return self.backbone.forward_head(features)
 
+    # --- the frozen features of clips, cached ----------------------------------------------------
+
+    def _frame_features(self, frames: torch.Tensor) -> torch.Tensor:
+        """The frozen backbone's pre-logits features (k, D) of a chunk of frames, without a graph."""
+        with torch.no_grad():
+            features = self.backbone.forward_features(self._normalised(frames))
+            pre = self.backbone.forward_head(features, pre_logits=True)
+            if not self._head_checked:
+                # The cache splits timm's head into pre-logits features and the classifier: check once that
+                # the two make forward_head's logits for this architecture, rather than train on others.
+                expected = self.backbone.forward_head(features)
+                got = self.backbone.get_classifier()(pre)
+                if got.shape != expected.shape or not torch.allclose(got, expected, rtol=1e-4, atol=1e-5):
+                    # The user's key at fault: one line, exit 2 (fvc_core.contract.UserError).
+                    raise UserError(f"model.feature_cache: timm {self.arch}: its head is not a classifier on "
+                                    "pre-logits features; use feature_cache: off")
+                self._head_checked = True
+        return pre
+
+    def _cached_frame_logits(self, frames: torch.Tensor, n: int, t: int,
+                             bounds: list[tuple[int, int]]) -> torch.Tensor:
+        """Frame logits (n * t, classes): each clip's features from the cache or the backbone (the clips
+        missed go through it together, chunk_size frames at a time), then the classifier, chunk by chunk."""
+        cache = self.feature_cache
+        assert cache is not None
+        clips = frames.view(n, t, *frames.shape[1:])
+        keys = [clip_key(clip) for clip in clips]
+        found = [cache.get(k) for k in keys]
+        missed = [i for i, f in enumerate(found) if f is None]
+        if missed:
+            todo = frames if len(missed) == n else clips[missed].reshape(len(missed) * t, *frames.shape[1:])
+            pre = torch.cat([self._frame_features(todo[s:s + self.chunk_size])
+                             for s in range(0, len(todo), self.chunk_size)])
+            for j, i in enumerate(missed):
+                found[i] = pre[j * t:(j + 1) * t]
+                cache.put(keys[i], found[i])
+        pre = torch.cat([f.to(frames.device) for f in found])
+        classifier = self.backbone.get_classifier()
+        return torch.cat([classifier(pre[s:e]) for s, e in bounds])
+
     # --- a batch of clips -----------------------------------------------------------------------
 
     def frame_logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -198,6 +262,10 @@ class TimmDetector(nn.Module):
         trains_backbone = self.freeze != "backbone"
         bounded = (self.training and torch.is_grad_enabled() and trains_backbone and self.train_memory == "bounded"
                    and len(bounds) > 1)
+        if self.feature_cache is not None and not self._explaining():
+            frame = self._cached_frame_logits(frames, n, t, bounds).float().view(n, t, -1)
+            video = frame.mean(1)
+            return (video, frame) if return_frame_logits else video
         logits = []
         for s, e in bounds:
             if bounded:
@@ -212,4 +280,5 @@ class TimmDetector(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"arch={self.arch!r}, chunk_size={self.chunk_size}, train_memory={self.train_memory!r}, "
-                f"freeze={self.freeze!r}, weights={self.weights_from!r}")
+                f"freeze={self.freeze!r}, weights={self.weights_from!r}, "
+                f"feature_cache={'off' if self.feature_cache is None else 'memory'}")
