@@ -192,7 +192,8 @@ CASES = [
     Case("schema with a broken plugin disabled", ["-p", "no:broken", "schema"], code=0, broken_plugin=True,
          stdout='"title": "fvc experiment"'),
     Case("a model of a broken plugin", [*CHECK, "model.name=tiny"], broken_plugin=True,
-         lines=["naive_cnn, r2plus1d, r3d); plugins that failed to load: broken"]),
+         lines=["model.name: unknown model 'tiny' (did you mean 'xception' or 'timm'?); plugins that failed to "
+                "load: broken (ImportError: this plugin is broken on purpose)"]),
 ]
 
 
