@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -59,6 +60,21 @@ def _init_worker(function: Callable[[Any, Any], Any], state: Any, parent: int) -
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
+
+
+@contextlib.contextmanager
+def _born_ignoring_sigint() -> Iterator[None]:
+    """Workers are started (on ``submit``) with SIGINT ignored, which they keep across exec: a Ctrl-C
+    reaching the process group while a worker still imports, before ``_init_worker`` runs, would
+    otherwise print its KeyboardInterrupt traceback. The parent's own handler is back right after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
@@ -154,7 +170,8 @@ def map_with_progress(
         executor = ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
                                        initargs=(function, state, os.getpid()))
         try:
-            futures = {executor.submit(_call, item): i for i, item in enumerate(items)}
+            with _born_ignoring_sigint():
+                futures = {executor.submit(_call, item): i for i, item in enumerate(items)}
             for future in as_completed(futures):
                 progress.advance(task)
                 yield futures[future], future.result()
