@@ -68,12 +68,14 @@ def expected_calibration_error(labels: Sequence[int], probs: Sequence[float], bi
 
 
 def calibration_metrics(labels: Sequence[int], probs: Sequence[float]) -> dict[str, float]:
-    """ece_15, brier and log_loss of fake probabilities against labels (0 real, 1 fake); NaN when empty."""
+    """ece_15, brier and log_loss of fake probabilities against labels (0 real, 1 fake); NaN when empty,
+    and when the scores are not probabilities (a score outside [0, 1] ranks videos, and AUC and EER
+    still hold for it, but no calibration does)."""
     from sklearn.metrics import brier_score_loss, log_loss
 
     y = np.asarray(labels, dtype=np.int64)
     p = np.asarray(probs, dtype=np.float64)
-    if len(y) == 0:
+    if len(y) == 0 or not np.all((p >= 0.0) & (p <= 1.0)):
         return dict.fromkeys(CALIBRATION_METRICS, math.nan)
     return {
         ECE_NAME: expected_calibration_error(y, p),
