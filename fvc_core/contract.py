@@ -122,6 +122,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "apply_temperature": ("fvc_core.training.calibration", "apply_temperature"),
     "SCORE_METRICS": ("fvc_core.tracking.metric_names", "SCORE_METRICS"),
     "EarlyStopping": ("fvc_core.training.schedule", "EarlyStopping"),
+    # models
+    "running_stats_frozen": ("fvc_core.batchnorm", "running_stats_frozen"),
     # sweeps
     "Selection": ("fvc_core.sweeps.ranking", "Selection"),
     "rank": ("fvc_core.sweeps.ranking", "rank"),

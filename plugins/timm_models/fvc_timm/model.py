@@ -23,8 +23,6 @@ leaving it no longer reach the classifier).
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,29 +30,11 @@ import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from fvc_core.contract import UserError
+from fvc_core.contract import UserError, running_stats_frozen
 from fvc_timm.config import TimmModelConfig
 from fvc_timm.feature_cache import FeatureCache, clip_key
 from fvc_timm.timm_import import import_timm
 from fvc_timm.weights import load_weights
-
-
-@contextlib.contextmanager
-def _running_stats_frozen(module: nn.Module, frozen: bool) -> Iterator[None]:
-    """BatchNorm normalises with the batch as usual but leaves its running statistics alone: for the
-    recomputation of a chunk in backward, whose statistics the first pass already counted."""
-    norms = [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)] if frozen else []
-    saved = [(m.momentum, m.num_batches_tracked.clone() if m.num_batches_tracked is not None else None)
-             for m in norms]
-    for m in norms:
-        m.momentum = 0.0
-    try:
-        yield
-    finally:
-        for m, (momentum, tracked) in zip(norms, saved, strict=True):
-            m.momentum = momentum
-            if tracked is not None:
-                m.num_batches_tracked.copy_(tracked)
 
 
 class TimmDetector(nn.Module):
@@ -194,7 +174,7 @@ class TimmDetector(nn.Module):
         frozen = self.freeze == "backbone"
         # Under reentrant checkpointing the first pass runs without a graph and the recomputation with one.
         recomputing = self.training and torch.is_grad_enabled() and _recompute_token is not None
-        with _running_stats_frozen(self.backbone, recomputing), torch.set_grad_enabled(
+        with running_stats_frozen(self.backbone, recomputing), torch.set_grad_enabled(
                 torch.is_grad_enabled() and not (frozen and self.training)):
             features = self.backbone.forward_features(x)
         if not self._tokens and features.ndim == 4 and self._explaining():

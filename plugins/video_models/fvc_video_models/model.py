@@ -7,15 +7,13 @@ returns video logits ``(N, num_classes)``.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import torch
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from fvc_core.contract import UserError, one_line
+from fvc_core.contract import UserError, one_line, running_stats_frozen
 from fvc_video_models.config import VideoModelConfig
 
 # Kinetics-400 statistics, the ones torchvision's video weights were trained with.
@@ -93,22 +91,6 @@ ARCHS = {
     "r3d": (basic_stem, [Conv3DSimple] * 4),
     "mc3": (basic_stem, [Conv3DSimple] + [Conv3DNoTemporal] * 3),
 }
-
-
-@contextlib.contextmanager
-def _running_stats_frozen(module: nn.Module, frozen: bool) -> Iterator[None]:
-    """BatchNorm normalises with the batch as usual but leaves its running statistics alone: for the
-    recomputation of a window in backward, whose statistics the first pass already counted."""
-    norms = [m for m in module.modules() if isinstance(m, nn.BatchNorm3d)] if frozen else []
-    saved = [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
-    for m in norms:
-        m.momentum = 0.0
-    try:
-        yield
-    finally:
-        for m, (momentum, tracked) in zip(norms, saved, strict=True):
-            m.momentum = momentum
-            m.num_batches_tracked.copy_(tracked)
 
 
 class VideoClassifier(nn.Module):
@@ -199,7 +181,7 @@ class VideoClassifier(nn.Module):
 
     def _features(self, x: torch.Tensor, _needs_grad: torch.Tensor | None = None) -> torch.Tensor:
         # Under reentrant checkpointing the first pass runs without grad and the recomputation with it.
-        with _running_stats_frozen(self, self.training and torch.is_grad_enabled() and _needs_grad is not None):
+        with running_stats_frozen(self, self.training and torch.is_grad_enabled() and _needs_grad is not None):
             x = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
         return self.avgpool(x).flatten(1)
 
