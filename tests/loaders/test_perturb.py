@@ -193,6 +193,7 @@ def test_random_damage_is_reproducible_per_video_and_differs_between_videos(text
     ("blur:6", "level 6 does not exist (levels 1-5)"),
     ("c23:2", "level 2 does not exist (levels 1-1)"),
     ("blur:x", "expected NAME or NAME:LEVELS"),
+    ("blur:5-1", "the range '5-1' holds no level"),
 ])
 def test_a_wrong_spec_is_one_line_naming_it(spec, message):
     with pytest.raises(UserError, match=message.replace("(", r"\(").replace(")", r"\)")):

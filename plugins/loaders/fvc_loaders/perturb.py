@@ -285,6 +285,8 @@ def _levels(text: str, count: int, spec: str) -> list[int]:
             span = range(int(low), int(high) + 1) if dash else [int(low)]
         except ValueError:
             raise UserError(f"--perturb {spec!r}: {part!r} is not a level or a range of levels") from None
+        if not span:  # 5-1 would otherwise score no perturbation at all, silently
+            raise UserError(f"--perturb {spec!r}: the range {part!r} holds no level (write LOW-HIGH, e.g. 1-5)")
         for level in span:
             if not 1 <= level <= count:
                 raise UserError(f"--perturb {spec!r}: level {level} does not exist (levels 1-{count})")
