@@ -93,6 +93,14 @@ def one_line(exc: BaseException, limit: int | None = None, *, with_type: bool = 
     ``with_type=False`` gives the first line alone (the type when the message is empty); ``limit`` cuts
     the message to that many characters, for a library that puts a whole dump in its first line."""
     lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if lines and lines[0].startswith("Weights only load failed"):
+        # torch.load(weights_only=True) opens with advice to load the file unsafely; its reason comes later.
+        marker = "WeightsUnpickler error:"
+        at = next((i for i, line in enumerate(lines) if marker in line), None)
+        reason = "" if at is None else lines[at].partition(marker)[2].strip()
+        if at is not None and not reason and at + 1 < len(lines):
+            reason = lines[at + 1]
+        lines = [f"torch.load(weights_only=True) refused it{': ' + reason if reason else ''}"]
     first = lines[0][:limit] if lines else ""
     kind = type(exc).__name__
     if not with_type:

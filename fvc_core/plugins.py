@@ -355,7 +355,9 @@ def validation_problems(exc: ValidationError, prefix: str, model: type[BaseModel
         else:
             got = err.get("input")
             shown = "" if isinstance(got, (dict, list)) or err["type"] == "missing" else f" (got {got!r})"
-            problems.append(f"{path}: {err['msg']}{shown}")
+            # pydantic prefixes a validator's own message with its exception type: the user needs the message.
+            message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+            problems.append(f"{path}: {message}{shown}")
     return problems
 
 

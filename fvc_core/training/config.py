@@ -72,7 +72,8 @@ class SupervisedConfig(BaseModel):
     weight_decay: float = Field(1.0e-4, ge=0)
     betas: tuple[float, float] = (0.9, 0.999)
     warmup_epochs: float = Field(2, ge=0, description="Linear warm-up, then cosine annealing to 0; "
-                                 "stepped per optimiser step.")
+                                 "stepped per optimiser step. Left unset in a run of fewer epochs than the "
+                                 "default 2 (a smoke test with epochs: 1): half the epochs.")
     lr_schedule: Literal["cosine", "constant"] = Field("cosine", description="After the warm-up: cosine "
                                                        "annealing to 0 at the last epoch, or the peak rate kept.")
     max_grad_norm: float | None = Field(1.0, gt=0, description="Gradient clipping; null turns it off.")
@@ -137,6 +138,9 @@ class SupervisedConfig(BaseModel):
 
     @model_validator(mode="after")
     def _warmup_within_epochs(self) -> SupervisedConfig:
-        if self.warmup_epochs > self.epochs:
+        if self.warmup_epochs > self.epochs and "warmup_epochs" not in self.model_fields_set:
+            # The default must not refuse `trainer.epochs=1`: a setting the user never wrote is not theirs to fix.
+            self.warmup_epochs = self.epochs / 2
+        elif self.warmup_epochs > self.epochs:
             raise ValueError(f"warmup_epochs={self.warmup_epochs} is longer than epochs={self.epochs}")
         return self

@@ -64,3 +64,17 @@ def test_min_epochs_beyond_the_budget_keeps_the_last_epoch(tmp_path):
 def test_min_epochs_must_be_positive():
     with pytest.raises(ValueError, match="min_epochs"):
         SupervisedConfig(early_stopping={"min_epochs": 0})
+
+
+def test_a_smoke_run_of_one_epoch_is_not_refused_for_a_warm_up_it_never_set():
+    """`trainer.epochs=1` alone: the default 2-epoch warm-up shrinks to half the run; a warm-up the user
+    wrote longer than the run is still refused, in one line without pydantic's "Value error," prefix."""
+    from pydantic import ValidationError
+
+    from fvc_core.plugins import validation_problems
+
+    assert SupervisedConfig(epochs=1).warmup_epochs == 0.5
+    assert SupervisedConfig(epochs=3).warmup_epochs == 2
+    with pytest.raises(ValidationError) as raised:
+        SupervisedConfig(epochs=1, warmup_epochs=2)
+    assert validation_problems(raised.value, "trainer") == ["trainer: warmup_epochs=2.0 is longer than epochs=1"]
