@@ -124,11 +124,17 @@ def test_cli_in_parallel(table, tmp_path, capsys):
     [
         (["--size", "33"], "--size 33: must be even"),
         (["--video-column", "file"], "no column 'file'"),
+        (["--size", "100000"], "--size 100000: at most 4096"),  # was a traceback from FFmpeg's scaler
+        (["--crf", "99"], "--crf 99: x264's quality scale is 0 (lossless) to 51"),
+        (["--face-align"], "--face-align: only with --faces"),  # was letterboxed copies, silently
+        (["--face-frames", "4"], "--face-frames: only with --faces"),
     ],
 )
 def test_mistakes_are_one_line(table, tmp_path, capsys, args, message):
     assert main(["prepare", str(table), "-o", str(tmp_path / "out"), *args]) == 2
-    assert message in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
 
 
 def test_refuses_to_overwrite_the_originals(table, capsys):

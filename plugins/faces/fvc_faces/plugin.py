@@ -46,7 +46,21 @@ def prepare_add_options(parser: argparse.ArgumentParser) -> None:
 def prepare_run(args: argparse.Namespace, tools: Any) -> int | None:
     """``fvc prepare --faces``: face crops instead of letterboxed copies, with fvc prepare's ``tools``."""
     if not getattr(args, "faces", False):
+        _refuse_face_options_without_faces(args)
         return None
     from fvc_faces.prepare import run_command
 
     return run_command(args, tools)
+
+
+def _refuse_face_options_without_faces(args: argparse.Namespace) -> None:
+    """``--face-align`` without ``--faces`` would make letterboxed copies: the user asked for faces."""
+    from fvc_core.contract import UserError
+    from fvc_faces.prepare import configure_parser
+
+    parser = argparse.ArgumentParser(add_help=False)
+    configure_parser(parser)
+    for action in parser._actions:
+        if action.dest.startswith("face_") and getattr(args, action.dest, action.default) != action.default:
+            raise UserError(f"{action.option_strings[0]}: only with --faces (without it fvc prepare makes "
+                            "letterboxed copies of whole frames)")

@@ -36,6 +36,10 @@ SETTINGS = "prepare.json"
 DEFAULT_FPS = 25.0
 
 
+# Far above any dataset's frames (DFDC's are 1920 x 1080), below what FFmpeg's scaler accepts.
+MAX_SIZE = 4096
+
+
 @dataclass(frozen=True)
 class Encoding:
     size: int = 256
@@ -226,6 +230,10 @@ def plan_copies(table_path: str | Path, output_dir: str | Path, encoding: Encodi
 
     if encoding.size % 2 or encoding.size < 16:
         raise UserError(f"--size {encoding.size}: must be even and at least 16 (H.264 4:2:0)")
+    if encoding.size > MAX_SIZE:
+        raise UserError(f"--size {encoding.size}: at most {MAX_SIZE} (FFmpeg's scaler refuses larger pictures)")
+    if not 0 <= encoding.crf <= 51:
+        raise UserError(f"--crf {encoding.crf}: x264's quality scale is 0 (lossless) to 51")
     if on_bad_video not in ("fail", "skip"):
         raise UserError(f"--on-bad-video {on_bad_video!r}: expected fail or skip")
     table_path = Path(table_path)
