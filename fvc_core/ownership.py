@@ -113,7 +113,9 @@ def check_output_dir(path: Path, what: str) -> None:
 _USER_ERRNOS = {errno.ENAMETOOLONG: "a name in the path is longer than the filesystem allows",
                 errno.ENOTDIR: "a part of the path is a file, not a folder",
                 errno.EACCES: "permission denied", errno.EPERM: "permission denied",
-                errno.EROFS: "read-only filesystem", errno.ELOOP: "too many symbolic links"}
+                errno.EROFS: "read-only filesystem", errno.ELOOP: "too many symbolic links",
+                # /proc, /sys and the like: the folder is there, a file cannot be made in it.
+                errno.ENOENT: "no such file or folder, or a folder where files cannot be made"}
 
 
 @contextlib.contextmanager

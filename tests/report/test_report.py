@@ -180,3 +180,12 @@ def test_repeated_cross_validation_is_reported_fold_by_fold(tiny_run, tmp_path):
         metrics = json.loads((tiny_run / f"fold_{k}/metrics.json").read_text())
         shown = [json.loads(v) if v is not None else None for v in rows[str(k)][1:1 + len(METRICS)]]
         assert shown == [metrics[m] for m in METRICS]
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc (Linux)")
+def test_an_output_where_no_file_can_be_made_is_one_line(tiny_run):
+    """/proc exists but holds no new file: the write fails with ENOENT, which was a traceback."""
+    done = fvc("report", str(tiny_run), "-o", "/proc/fvc-report.html")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == ("error: -o /proc/fvc-report.html: no such file or folder, or a folder "
+                                   "where files cannot be made")

@@ -132,3 +132,24 @@ def test_in_a_browser_the_first_screen_holds_the_headline_and_the_roc(reported):
     found = {k: int(v) for k, v in re.findall(r'data-(result|run|roc)="(-?\d+)"', done.stdout)}
     assert set(found) == {"result", "run", "roc"}, done.stderr[-2000:]
     assert found["result"] < found["roc"] <= 1000 < found["run"]
+
+
+
+@pytest.mark.parametrize("levels", [[1], [1, 3, 5]])
+def test_the_robustness_curve_is_a_plot_of_its_levels_not_a_strip(levels):
+    """The clean line's label once sat at x = 0.1 in data units: with level 1 alone the saved picture
+    stretched to reach it (3994 x 326 px, the curve a speck at its right end), with a layout warning."""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    from fvc_report.result import robustness_plot
+
+    rows = [{"perturbation": "none", "level": 0, "scored_by": "mean", "roc_auc": 0.9}]
+    rows += [{"perturbation": "blur", "level": lv, "scored_by": "mean", "roc_auc": 0.9 - 0.1 * lv} for lv in levels]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        picture = robustness_plot([{"table": "own", "rows": rows}])
+    width, height = Image.open(io.BytesIO(picture)).size
+    assert width / height < 2.5

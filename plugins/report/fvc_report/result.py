@@ -201,13 +201,17 @@ def robustness_plot(documents: list[dict[str, Any]]) -> bytes:
     """ROC AUC against level, one line per (table, perturbation); the clean score as a dashed line."""
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    # Constrained layout makes room for the legend beside the axes; tight_layout warned and gave up there.
+    fig, ax = plt.subplots(figsize=(6.4, 3.6), layout="constrained")
     for document in documents:
         rows = _mean_rows(document)
         clean = next((r for r in rows if r["perturbation"] == "none"), None)
         if clean and clean["roc_auc"] is not None:
             ax.axhline(clean["roc_auc"], color="grey", ls="--", lw=0.8)
-            ax.text(0.1, clean["roc_auc"], f"{document.get('table')} clean", fontsize=7, va="bottom", color="grey")
+            # x in axes fraction: at a data x of 0.1 the label sat far left of a plot of level 1 alone,
+            # and the saved picture stretched to hold it (a plot 12 times as wide as high).
+            ax.text(0.01, clean["roc_auc"], f"{document.get('table')} clean", fontsize=7, va="bottom",
+                    color="grey", transform=ax.get_yaxis_transform())
         for name in dict.fromkeys(r["perturbation"] for r in rows if r["perturbation"] != "none"):
             points = sorted((r["level"], r["roc_auc"]) for r in rows if r["perturbation"] == name
                             and r["roc_auc"] is not None)
@@ -215,8 +219,12 @@ def robustness_plot(documents: list[dict[str, Any]]) -> bytes:
                 ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
                         label=name if len(documents) == 1 else f"{document.get('table')}: {name}")
     ax.set(xlabel="perturbation level", ylabel="ROC AUC", ylim=(0, 1.02), title="ROC AUC against damage")
+    levels = sorted({line_x for line in ax.get_lines() for line_x in line.get_xdata()
+                     if line.get_linestyle() != "--"})
+    if levels:  # whole levels only, and a plot of one level is not squeezed to 0.95-1.05
+        ax.set_xticks(levels)
+        ax.set_xlim(min(levels) - 0.5, max(levels) + 0.5)
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    fig.tight_layout()
     return plots.png(fig)
