@@ -117,6 +117,8 @@ _USER_ERRNOS = {errno.ENAMETOOLONG: "a name in the path is longer than the files
                 # /proc, /sys and the like: the folder is there, a file cannot be made in it.
                 errno.ENOENT: "no such file or folder, or a folder where files cannot be made"}
 
+_ERRNO_OF_CLASS = {FileNotFoundError: errno.ENOENT, PermissionError: errno.EACCES, NotADirectoryError: errno.ENOTDIR}
+
 
 @contextlib.contextmanager
 def os_errors(path: Path, what: str | None = None) -> Iterator[None]:
@@ -125,7 +127,9 @@ def os_errors(path: Path, what: str | None = None) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if exc.errno not in _USER_ERRNOS:
+        # polars raises FileNotFoundError and PermissionError with no errno: their class says it.
+        number = exc.errno if exc.errno is not None else _ERRNO_OF_CLASS.get(type(exc))
+        if number not in _USER_ERRNOS:
             raise
         where = f"{what} {path}" if what else str(path)
-        raise UserError(f"{where}: {_USER_ERRNOS[exc.errno]}") from None
+        raise UserError(f"{where}: {_USER_ERRNOS[number]}") from None

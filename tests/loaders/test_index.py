@@ -121,3 +121,12 @@ def test_mistakes_are_one_line_with_exit_code_2(tmp_path, capsys, files, args, m
 def test_not_a_folder(tmp_path, capsys):
     assert main(["index", str(tmp_path / "nowhere"), "-o", str(tmp_path / "m.parquet")]) == 2
     assert "nowhere: not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs /proc (Linux)")
+def test_a_table_where_no_file_can_be_made_is_one_line(tmp_path, capsys):
+    """polars' FileNotFoundError carries no errno: it was a traceback."""
+    root = tree(tmp_path / "in", ["real/a.mp4"])
+    assert main(["index", str(root), "-o", "/proc/fvc-index.parquet"]) == 2
+    assert capsys.readouterr().err == ("error: -o /proc/fvc-index.parquet: no such file or folder, or a folder "
+                                       "where files cannot be made\n")
