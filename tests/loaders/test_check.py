@@ -42,7 +42,7 @@ def test_a_missing_table_is_an_error(tmp_path, capsys):
 def test_a_missing_column_and_an_unknown_label_are_errors(tmp_path, capsys, videos):
     pl.DataFrame({"path": videos, "label": ["real", "fake"]}).write_parquet(tmp_path / "videos.parquet")
     code, _, err = check(tmp_path, capsys)
-    assert code == 2 and "no column 'video_path' (columns: path, label)" in err
+    assert code == 2 and "no column 'video_path' (columns: path, label; data.video_column names another)" in err
     pl.DataFrame({"video_path": videos, "label": ["real", "synthetic"]}).write_parquet(tmp_path / "videos.parquet")
     code, _, err = check(tmp_path, capsys)
     assert code == 2 and "column 'label' has unknown labels 'synthetic'" in err

@@ -91,7 +91,7 @@ def test_a_missing_group_value_makes_the_video_its_own_group(videos):
     ("columns", "keys", "expected"),
     [
         ({"path": ["real/a.mp4", "fake/a_swap.mp4"], "label": [0, 1]}, {},
-         "no column 'video_path' (columns: path, label)"),
+         "no column 'video_path' (columns: path, label; data.video_column names another)"),
         ({**GOOD}, {"group_column": "source"}, "no column 'source'"),
         ({"video_path": ["real/a.mp4", "fake/a_swap.mp4", "real/b.mp4"], "label": ["real", "deepfake", "orig"]},
          {}, "column 'label' has unknown labels 'deepfake', 'orig' (accepted: 'real', 'fake', 0, 1)"),

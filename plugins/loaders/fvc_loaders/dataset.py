@@ -129,12 +129,13 @@ def check_table(
     # otherwise: ignoring it would let a source and its fakes straddle train and test, silently.
     if group_column is None and "group" in raw.columns:
         group_column = "group"
-    columns = [video_column, label_column]
+    columns = {"video_column": video_column, "label_column": label_column}
     if group_column:
-        columns.append(group_column)
-    for col in columns:
+        columns["group_column"] = group_column
+    for key, col in columns.items():
         if col not in raw.columns:
-            raise UserError(f"{path}: no column {col!r} (columns: {', '.join(raw.columns) or 'none'})")
+            raise UserError(f"{path}: no column {col!r} (columns: {', '.join(raw.columns) or 'none'}; "
+                            f"data.{key} names another)")
     if raw.height == 0:
         raise UserError(f"{path}: the table has no rows")
 
@@ -168,7 +169,7 @@ def check_table(
     else:
         group = video_path.alias("group")
 
-    used = set(columns) | set(OUTPUT_COLUMNS)
+    used = set(columns.values()) | set(OUTPUT_COLUMNS)
     others = [raw[c] for c in raw.columns if c not in used]
     return pl.DataFrame([video_path, label, group, *others])
 
