@@ -151,3 +151,29 @@ def test_bad_input_is_one_line_each_and_writes_nothing(world, tmp_path, capsys):
     assert "--name" in capsys.readouterr().err
     assert main(["evaluate", str(tmp_path), str(world["dfd"])]) == 2
     assert "config.yaml: not found" in capsys.readouterr().err
+
+
+def test_a_table_made_by_another_tool_is_read_through_its_own_column_names(world, tmp_path, capsys):
+    """A DFDC-style CSV (filename, label REAL/FAKE): --video-column/--label-column read it, and its
+    scores and metrics are the ones fvc gives the same videos from its own table."""
+    run = world["run"]
+    ours = pl.read_parquet(world["dfd"])
+    theirs = ours.select(
+        pl.col("video_path").map_elements(lambda p: str((world["dfd"].parent / p).resolve()),
+                                          return_dtype=pl.String).alias("filename"),
+        pl.col("label").cast(pl.String).str.to_uppercase().replace({"0": "REAL", "1": "FAKE"}).alias("label"))
+    theirs.write_csv(tmp_path / "other.csv")
+    capsys.readouterr()
+    assert main(["evaluate", str(run), str(tmp_path / "other.csv"), "--name", "other_tool"]) == 2
+    assert capsys.readouterr().err == (f"error: {tmp_path / 'other.csv'}: no column 'video_path' (columns: "
+                                       "filename, label; --video-column names another)\n")
+    assert main(["evaluate", str(run), str(tmp_path / "other.csv"), "--name", "other_tool",
+                 "--video-column", "filename"]) == 0
+    assert main(["evaluate", str(run), str(world["dfd"]), "--name", "dfd_own"]) == 0
+    other, own = read_metrics(run, "other_tool"), read_metrics(run, "dfd_own")
+    assert other["overall"]["fold_mean_score"] == own["overall"]["fold_mean_score"]
+    scored = pl.read_parquet(run / "eval/other_tool/predictions.parquet")
+    assert scored.height == ours.height
+    assert sorted(scored["label"].to_list()) == sorted(pl.read_parquet(run / "eval/dfd_own/predictions.parquet")
+                                                       ["label"].to_list())
+    assert "table_filename" in scored.columns  # the table's own columns ride along under the prefix

@@ -19,7 +19,7 @@ import json
 import os
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,9 @@ VIDEO_SCORE = "each fold model's fake probability of the video, aggregated from 
 class EvalTable:
     name: str
     path: Path
+    # A table made by another tool names its columns its own way (DFDC's CSVs: filename, label).
+    video_column: str = "video_path"
+    label_column: str = "label"
 
 
 def parse_table(text: str) -> EvalTable:
@@ -68,19 +71,22 @@ TABLE_PREFIX = "table_"
 TABLE_KEYS = ("video_path", "label", "method")
 
 
-def load_eval_table(path: Path, split: str | None) -> pl.DataFrame:
+def load_eval_table(path: Path, split: str | None, video_column: str = "video_path",
+                    label_column: str = "label") -> pl.DataFrame:
     """``video_path`` (absolute), ``label`` 0/1, ``method`` (or null), then every column of the table
     under ``table_<name>`` (``TABLE_PREFIX``); the rows of ``split`` only when given. Every missing video
-    is listed (one line each), before any scoring."""
+    is listed (one line each), before any scoring. ``video_column``/``label_column``: where the table
+    keeps them."""
     import polars as pl
 
     from fvc_core.contract import labels_as_classes
     from fvc_loaders.dataset import read_table, resolve_paths
 
     raw = read_table(path)
-    for col in ("video_path", "label"):
+    for option, col in (("--video-column", video_column), ("--label-column", label_column)):
         if col not in raw.columns:
-            raise UserError(f"{path}: no column {col!r} (columns: {', '.join(raw.columns) or 'none'})")
+            raise UserError(f"{path}: no column {col!r} (columns: {', '.join(raw.columns) or 'none'}; "
+                            f"{option} names another)")
     if split is not None:
         if "split" not in raw.columns:
             raise UserError(f"{path}: --split {split}: the table has no split column (fvc index --layout adds one)")
@@ -89,16 +95,16 @@ def load_eval_table(path: Path, split: str | None) -> pl.DataFrame:
             raise UserError(f"{path}: no rows with split {split!r}")
     if raw.height == 0:
         raise UserError(f"{path}: the table has no rows")
-    if raw["video_path"].dtype != pl.String or raw["video_path"].is_null().any():
-        raise UserError(f"{path}: column 'video_path' must hold a path as text in every row")
-    video_path = resolve_paths(raw["video_path"], path.parent)
+    if raw[video_column].dtype != pl.String or raw[video_column].is_null().any():
+        raise UserError(f"{path}: column {video_column!r} must hold a path as text in every row")
+    video_path = resolve_paths(raw[video_column], path.parent)
     if video_path.is_duplicated().any():
         twice = sorted(set(video_path.filter(video_path.is_duplicated()).to_list()))
         raise UserError(f"{path}: lists the same video twice: {', '.join(twice[:_SHOWN])}")
-    if raw["label"].is_null().any():
-        rows = raw['label'].is_null().arg_true().to_list()[:_SHOWN]
-        raise UserError(f"{path}: column 'label' is empty in rows {rows}")
-    label = labels_as_classes(raw["label"], {"real": 0, "fake": 1}, f"{path}: column 'label'")
+    if raw[label_column].is_null().any():
+        rows = raw[label_column].is_null().arg_true().to_list()[:_SHOWN]
+        raise UserError(f"{path}: column {label_column!r} is empty in rows {rows}")
+    label = labels_as_classes(raw[label_column], {"real": 0, "fake": 1}, f"{path}: column {label_column!r}")
     missing = [p for p in video_path.to_list() if not os.path.isfile(p)]
     if missing:
         lines = [f"{path}: video {p} not found" for p in missing[:30]]
@@ -234,7 +240,7 @@ def evaluate(run_dir: str | Path, table: EvalTable, *, split: str | None = None,
     out_dir = run_dir / "eval" / table.name
     # Refused before minutes of scoring, not after.
     ownership.check_claimable(out_dir, EVALUATION, way_out=EVAL_WAY_OUT)
-    frame = load_eval_table(table.path, split)
+    frame = load_eval_table(table.path, split, table.video_column, table.label_column)
     threshold = float((config.get("trainer") or {}).get("threshold", 0.5))
 
     scores = run.score(frame["video_path"].to_list(), device=device, dataset=dataset, frames=True, folds=folds)
@@ -292,6 +298,10 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="another table to evaluate on, under its name; repeatable (the matrix's columns)")
     parser.add_argument("--split", help="only the table rows of this split (e.g. test: a dataset's official "
                                         "test set, from fvc index --layout)")
+    parser.add_argument("--video-column", default="video_path", metavar="COL",
+                        help="the tables' column of video paths (default: %(default)s)")
+    parser.add_argument("--label-column", default="label", metavar="COL",
+                        help="the tables' column of labels: real/fake or 0/1, any case (default: %(default)s)")
     parser.add_argument("--device", default="cpu", help="torch device for the models (default: %(default)s)")
     parser.add_argument("--perturb", action="append", default=[], metavar="SPEC",
                         help="also score every table under this damage, to real and fake videos alike: NAME "
@@ -331,7 +341,7 @@ def _targets(args: argparse.Namespace) -> tuple[list[Path], list[EvalTable]]:
     for table in tables:
         if not table.path.is_file():
             raise UserError(f"--table {table.name}={table.path}: table not found")
-    return runs, tables
+    return runs, [replace(t, video_column=args.video_column, label_column=args.label_column) for t in tables]
 
 
 def _cell(metrics: dict[str, Any]) -> str:

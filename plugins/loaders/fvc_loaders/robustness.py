@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +59,7 @@ def evaluate_grid(run_dir: Path, table: EvalTable, clean: dict[str, Any], pertur
     import polars as pl
 
     from fvc_core.contract import ownership, plain
-    from fvc_loaders.evaluate import EVAL_WAY_OUT, EVALUATION, EvalTable, evaluate
+    from fvc_loaders.evaluate import EVAL_WAY_OUT, EVALUATION, evaluate
 
     rows = grid_rows(clean, CLEAN, 0, None)
     evaluations = [{"perturbation": CLEAN, "level": 0, "name": table.name}]
@@ -67,7 +68,7 @@ def evaluate_grid(run_dir: Path, table: EvalTable, clean: dict[str, Any], pertur
         console.print(f"scoring {table.name} under {item.perturbation.name} level {item.level} "
                       f"({item.perturbation.parameter(item.level)} {getattr(item.perturbation.value, 'unit', '')})",
                       highlight=False)
-        metrics = evaluate(run_dir, EvalTable(name, table.path), split=split, device=device, folds=folds,
+        metrics = evaluate(run_dir, replace(table, name=name), split=split, device=device, folds=folds,
                            perturbed=item)
         rows += grid_rows(metrics, item.perturbation.name, item.level, _parameter(item))
         evaluations.append({"perturbation": item.perturbation.name, "level": item.level, "name": name,
