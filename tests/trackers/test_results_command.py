@@ -106,3 +106,27 @@ def test_help_and_plugin_listing_leave_mlflow_and_duckdb_unloaded():
     assert "results" in out and "LOADED []" in out
     for name in ("mlflow", "duckdb"):
         assert name in out  # both trackers are listed by `fvc plugins`
+
+
+def test_a_run_folder_given_as_the_argument_shows_that_run(results, capsys, tmp_path):
+    """`fvc results runs/quickstart/naive_cnn`: a path, not SQL; the run's own folds from the results
+    file in its output_dir, even when it is not the latest run there."""
+    import json
+
+    root, summaries = results
+    out = root / "experiments" / "out"
+    first = summaries["naive_cnn"].run.run_id
+    (out / "naive_cnn" / "run.json").write_text(json.dumps({"run_id": first, "status": "finished"}))
+    code, shown, err = fvc(capsys, str(out / "naive_cnn"))
+    assert code == 0, err
+    assert f"run {first[:12]}" in shown and "naive_cnn" in shown
+    code, shown, _ = fvc(capsys, str(out))  # the output_dir itself: its latest run, as --db gives
+    assert code == 0 and f"run {summaries['other_cnn'].run.run_id[:12]}" in shown
+    # A run that had no duckdb tracker: said in one line, never another run's file found further down.
+    alone = tmp_path / "runs" / "timm"
+    alone.mkdir(parents=True)
+    (alone / "run.json").write_text(json.dumps({"run_id": "abc", "status": "finished"}))
+    (tmp_path / "runs" / "other").mkdir()
+    (tmp_path / "runs" / "other" / "results.duckdb").write_bytes((out / "results.duckdb").read_bytes())
+    code, _, err = fvc(capsys, str(alone))
+    assert code == 2 and err.count("\n") == 1 and "an fvc run without a results.duckdb beside it" in err

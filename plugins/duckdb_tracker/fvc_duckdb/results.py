@@ -67,7 +67,22 @@ def run(args: argparse.Namespace) -> int:
     from fvc_core.contract import get_console
     from fvc_duckdb import store
 
+    if args.sql and args.db == "." and not any(c.isspace() for c in args.sql) and Path(args.sql).exists():
+        # `fvc results runs/quickstart`: a place to read, not a query (no statement is a bare path).
+        args.db, args.sql = args.sql, None
     where = Path(args.db)
+    run_json = where / "run.json"
+    if where.is_dir() and run_json.is_file() and not (where / DEFAULT_FILE).is_file():
+        # A run folder: its results are in its output_dir, and its own folds are the ones to show.
+        from fvc_core.contract import read_json
+
+        record = read_json(run_json)
+        args.run = args.run or (record.get("run_id") if isinstance(record, dict) else None)
+        if not (where.parent / DEFAULT_FILE).is_file():  # never another run's file found further down
+            raise UserError(f"{where}: an fvc run without a {DEFAULT_FILE} beside it in {where.parent} (it ran "
+                            "without the duckdb tracker: trackers: [console, duckdb]); its numbers are in "
+                            f"{where / 'summary.json'}")
+        where = where.parent / DEFAULT_FILE
     if getattr(args, "sweep", None) and (where / args.sweep / DEFAULT_FILE).is_file():
         where = where / args.sweep  # the output_dir of a sweep: its results file is in the sweep's folder
     path = find_database(where)
