@@ -115,16 +115,60 @@ class SupervisedTrainer:
         return number, fold_dir, split, done
 
     def _train(self, job: Any, plan: _Plan, repeat: int, number: int, fold_dir: Path, split: Any,
-               progress: Any) -> FoldResult:
+               progress: Any, ranks: Any = None, device: Any = None) -> FoldResult:
+        """Train the fold here, or (``workers_per_fold`` > 1 and not a rank already) on that many
+        processes started for it; ``ranks``/``device``: this process's place in such a fold."""
         from fvc_core.training.loop import Environment, FoldTraining
 
+        if ranks is None and self.config.workers_per_fold > 1:
+            return self._train_on_ranks(job, plan, repeat, number, fold_dir, split)
         r, r_seed, _ = plan.repeats[repeat]
-        env = Environment(plan.device, plan.amp_dtype, plan.loader, plan.sampler, plan.paths, plan.row_of,
-                          plan.skipped, r_seed, progress, plan.fingerprint)
+        env = Environment(device or plan.device, plan.amp_dtype, plan.loader, plan.sampler, plan.paths, plan.row_of,
+                          plan.skipped, r_seed, progress, plan.fingerprint, ranks)
         parts = {part: [(plan.row_of[p], int(lab)) for p, lab in
                         split.part(part).select("video_path", "label").iter_rows()]
                  for part in ("train", "val", "test")}
         return FoldTraining(job, self.config, env, number, parts, fold_dir, r, split.fold).run()
+
+    def _train_on_ranks(self, job: Any, plan: _Plan, repeat: int, number: int, fold_dir: Path,
+                        split: Any) -> FoldResult:
+        """The fold on ``workers_per_fold`` spawned ranks (fvc_core.training.distributed), each
+        rebuilding the run from the fold's task; the result is what rank 0 wrote."""
+        from fvc_core.executors import FoldTask, deliver
+        from fvc_core.training import outputs
+        from fvc_core.training.distributed import check_devices, train_fold_on_ranks
+
+        world = self.config.workers_per_fold
+        check_devices(plan.device, world)
+        task = FoldTask.of(job, split.fold, repeat)
+        train_fold_on_ranks(task, world, job.trackers, self.config.num_threads, deliver)
+        result = outputs.read_finished_fold(number, fold_dir, plan.fingerprint)
+        if result is None:
+            raise RuntimeError(f"{task.label}: every data-parallel rank ended, but {fold_dir} holds no finished fold")
+        result.repeat, result.fold_in_repeat = repeat, split.fold
+        return result
+
+    def run_rank(self, job: Any, fold: int, repeat: int, rank: int, world: int, port: int) -> None:
+        """One rank of a data-parallel fold (``fold`` within ``repeat``), in a process the launcher
+        spawned: join the fold's process group and train; rank 0 writes the fold's files."""
+        self._threads(job)  # first: what follows loads torch
+        import torch
+
+        from fvc_core.training.distributed import join_group
+        from fvc_core.training.progress import RunProgress
+
+        plan = self._plan(job)
+        number, fold_dir, split, done = self._fold(plan, repeat, fold)
+        if done is not None:
+            return
+        device = plan.device
+        if device.type == "cuda":  # a GPU per rank: the fold's process sees one per rank (check_devices)
+            device = torch.device("cuda", rank)
+            torch.cuda.set_device(device)
+        ranks = join_group(rank, world, port, device)
+        plan.skipped.writes = ranks.writes
+        with RunProgress(job.console, False, 1, self.config.epochs) as progress:
+            self._train(job, plan, repeat, number, fold_dir, split, progress, ranks=ranks, device=device)
 
     def run_fold(self, job: Any, fold: int, repeat: int = 0) -> FoldResult:
         """Train one fold (``fold`` within ``repeat``) from the run's saved splits, or return it as
