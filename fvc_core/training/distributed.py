@@ -1,15 +1,10 @@
-"""One fold trained data-parallel on ``trainer.workers_per_fold`` processes (torch.distributed).
+"""One fold trained data-parallel on ``trainer.workers_per_fold`` processes (torch.distributed): the
+rank side. The launcher, which starts the ranks where the fold would have run, is the runtime's
+(``fvc_core.fold_ranks``); each rank rebuilds the run from the fold's task and calls the trainer's
+``run_rank``, which joins the group here.
 
-Two halves:
-
-- the launcher (:func:`train_fold_on_ranks`), run where the fold would have run (``fvc run``'s
-  process under the local executor, the Ray worker under ``ray``): it opens the rendezvous (a
-  ``TCPStore`` on 127.0.0.1 it holds itself, so no port can be taken in between), spawns one process
-  per rank with ``torch.multiprocessing``, forwards rank 0's tracker events to the fold's own
-  ``events`` while it waits, and ends the others as soon as one fails;
-- the rank side (:class:`Ranks`), what ``FoldTraining`` asks: which share of an epoch's batches
-  is this rank's, the gradient all-reduce at each optimiser step, the gathering of a sharded
-  validation pass, rank 0's decisions broadcast to the others.
+:class:`Ranks` is what ``FoldTraining`` asks: which share of an epoch's batches is this rank's, the
+gradient all-reduce at each optimiser step, the gathering of a sharded validation pass.
 
 Why not the ``DistributedDataParallel`` wrapper: DDP all-reduces inside ``backward`` and so needs
 every rank to run the same number of backward passes. The trainer's rules break that: an epoch's
@@ -31,9 +26,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import queue as queue_module
-import signal
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,16 +40,14 @@ from fvc_core.errors import UserError
 TIMEOUT_S = float(os.environ.get("FVC_DIST_TIMEOUT_S", "1800"))
 
 
-class RankFailed(UserError):
-    """A rank of a data-parallel fold died or failed; finished epochs are kept."""
-
-
 @dataclass
 class Ranks:
     """This process's place in the fold's process group."""
 
     rank: int
     world: int
+    device: torch.device = torch.device("cpu")
+    """Where the collectives' tensors live (nccl reduces CUDA tensors only)."""
 
     @property
     def writes(self) -> bool:
@@ -99,7 +89,7 @@ class Ranks:
 
     def sum(self, *values: float) -> list[float]:
         """Element-wise sum of a few numbers over the ranks (in float64)."""
-        tensor = torch.tensor(values, dtype=torch.float64)
+        tensor = torch.tensor(values, dtype=torch.float64, device=self.device)
         dist.all_reduce(tensor)
         return tensor.tolist()
 
@@ -109,12 +99,6 @@ class Ranks:
         dist.all_gather_object(out, value)
         return out
 
-    def from_rank0(self, value: Any) -> Any:
-        """Rank 0's ``value`` on every rank (its decisions: stop or go on, the history)."""
-        box = [value]
-        dist.broadcast_object_list(box, src=0)
-        return box[0]
-
 
 def join_group(rank: int, world: int, port: int, device: torch.device) -> Ranks:
     """Join the fold's process group at the launcher's store (127.0.0.1:``port``): nccl on CUDA, gloo
@@ -123,130 +107,12 @@ def join_group(rank: int, world: int, port: int, device: torch.device) -> Ranks:
     store = dist.TCPStore("127.0.0.1", port, is_master=False, timeout=timeout)
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=timeout)
-    return Ranks(rank, world)
+    return Ranks(rank, world, device)
 
 
 def leave_group() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
-
-
-# -- the launcher ----------------------------------------------------------------------------------
-
-def _rank_main(rank: int, task: Any, world: int, port: int, events: Any, parent: int, threads: int | None) -> None:
-    """One rank of a fold, in a process of its own (spawned: nothing of the parent's torch state)."""
-    from fvc_core.children import die_with_parent
-
-    # A rank only serves the fold: the launcher killed outright takes its ranks with it.
-    die_with_parent(parent)
-    # Ctrl-C / SIGTERM reach the whole process group; the launcher says what happened, once.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if threads is not None:
-        os.environ["OMP_NUM_THREADS"] = str(threads)
-    try:
-        from fvc_core.executors import ForwardingTracker
-        from fvc_core.fold_worker import _fold_context
-
-        if task.cwd and os.path.isdir(task.cwd):
-            os.chdir(task.cwd)
-        job, trainer = _fold_context(task)
-        if rank == 0:
-            job.trackers = ForwardingTracker(lambda event: events.put(("event", event)))
-        else:
-            from rich.console import Console
-
-            job.console = Console(quiet=True)  # one voice: rank 0 prints the fold's lines
-        trainer.run_rank(job, task.fold, task.repeat, rank, world, port)
-    except BaseException as exc:  # noqa: BLE001 - handed to the launcher, which raises it there
-        try:
-            events.put(("error", rank, exc))
-        except Exception:  # noqa: BLE001 - an exception that does not pickle: its text
-            events.put(("error", rank, RankFailed(f"rank {rank}: {type(exc).__name__}: {exc}")))
-        raise SystemExit(1) from None
-    finally:
-        leave_group()
-
-
-def rank_threads(world: int, setting: int | str) -> int | None:
-    """torch threads per rank under ``trainer.num_threads: auto``: the CPUs this process may use,
-    shared among the ranks (N ranks of all the CPUs each would oversubscribe them N times)."""
-    if setting != "auto":
-        return None
-    from fvc_core.training.threads import auto_threads
-
-    return max(1, auto_threads().count // world)
-
-
-def train_fold_on_ranks(task: Any, world: int, events: Any, num_threads: int | str,
-                        deliver: Callable[[Any, Any], None]) -> None:
-    """Train the fold of ``task`` on ``world`` spawned processes and wait for them; rank 0's tracker
-    events reach ``events`` (through ``deliver``) as they come. Returns once every rank ended well;
-    a rank that raised re-raises its error here; a rank killed or crashed ends the others and
-    raises :class:`RankFailed` in one line. The fold's files are rank 0's: read them afterwards."""
-    import torch.multiprocessing as mp
-
-    store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False,
-                          timeout=datetime.timedelta(seconds=TIMEOUT_S))
-    channel = mp.get_context("spawn").Queue()
-    context = mp.start_processes(_rank_main, args=(task, world, store.port, channel, os.getpid(),
-                                                   rank_threads(world, num_threads)),
-                                 nprocs=world, join=False, start_method="spawn")
-    errors: list[tuple[int, BaseException]] = []
-
-    def drain(wait: float) -> None:
-        try:
-            item = channel.get(timeout=wait)
-        except queue_module.Empty:
-            return
-        while True:
-            if item[0] == "event":
-                deliver(events, item[1])
-            else:
-                errors.append((item[1], item[2]))
-            try:
-                item = channel.get_nowait()
-            except queue_module.Empty:
-                return
-
-    try:
-        while True:
-            drain(0.2)
-            try:
-                if context.join(timeout=0):
-                    break
-            except mp.ProcessExitedException as exc:
-                # join() has ended the other ranks already; what a failing rank sent comes first.
-                drain(1.0)
-                if errors:
-                    raise min(errors, key=lambda e: e[0])[1] from None
-                raise RankFailed(f"{task.label}: {_died(exc, world)}; the other ranks were stopped, finished "
-                                 "epochs are kept: run the same command again to resume") from None
-            except mp.ProcessRaisedException as exc:  # cannot happen (_rank_main raises SystemExit): its text
-                raise RankFailed(f"{task.label}: rank {exc.error_index} failed: {str(exc).strip().splitlines()[-1]}") \
-                    from None
-        drain(0)
-    finally:
-        for process in context.processes:
-            if process.is_alive():
-                process.terminate()
-        for process in context.processes:
-            process.join(10)
-            if process.is_alive():
-                process.kill()
-                process.join()
-        channel.close()
-
-
-def _died(exc: Any, world: int) -> str:
-    code = exc.exit_code
-    if code is not None and code < 0:
-        try:
-            how = f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            how = f"was killed by signal {-code}"
-    else:
-        how = f"exited with code {code}"
-    return f"rank {exc.error_index} of {world} data-parallel workers {how}"
 
 
 def check_devices(device: torch.device, world: int) -> None:
@@ -259,4 +125,3 @@ def check_devices(device: torch.device, world: int) -> None:
                             "(executor.num_gpus under ray, CUDA_VISIBLE_DEVICES)")
     elif device.type != "cpu":
         raise UserError(f"trainer.workers_per_fold: data-parallel training runs on cpu or cuda, not {device.type}")
-
