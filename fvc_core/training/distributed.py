@@ -87,6 +87,12 @@ class Ranks:
                 p.grad = None
             offset += n
 
+    def broadcast_buffers(self, model: torch.nn.Module) -> None:
+        """Rank 0's buffers (BatchNorm's running statistics) on every rank, as DDP's
+        ``broadcast_buffers`` does: the ranks then validate with the model rank 0 saves."""
+        for buffer in model.buffers():
+            dist.broadcast(buffer, src=0)
+
     def sum(self, *values: float) -> list[float]:
         """Element-wise sum of a few numbers over the ranks (in float64)."""
         tensor = torch.tensor(values, dtype=torch.float64, device=self.device)

@@ -435,6 +435,9 @@ class FoldTraining:
             self._optimizer_step()
             stepped += 1
         total, n = ranks.sum(loss_sum, loss_n)
+        # Each rank's running statistics saw its own videos only: rank 0's, which model.pt and last.pt
+        # keep, are every rank's from here on (what DDP's broadcast_buffers does before each forward).
+        ranks.broadcast_buffers(self.model)
         self._share_skipped()
         return {"train_loss": total / n if n else math.nan,
                 "epoch_seconds": time.perf_counter() - started, "data_wait_seconds": waited}

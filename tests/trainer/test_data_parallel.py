@@ -27,7 +27,7 @@ import duckdb  # noqa: E402
 import polars as pl  # noqa: E402
 from mlflow import MlflowClient  # noqa: E402
 
-from tests.builders import DROP, ENV, FVC, ROOT, fvc, tiny_experiment, tiny_videos  # noqa: E402
+from tests.builders import DROP, ENV, FVC, ROOT, fvc, tiny_experiment, tiny_videos, with_a_broken_video  # noqa: E402
 
 TRAINER = {"epochs": 2, "warmup_epochs": 1, "early_stopping": {"patience": None}}
 ONE = {**TRAINER, "workers_per_fold": 1, "grad_accum": 4}
@@ -118,6 +118,28 @@ def test_rank_zero_alone_writes_the_fold_and_tells_the_trackers_once(runs):
         sum(json.loads((run_dir / f"fold_{k}" / "metrics.json").read_text())["roc_auc"] for k in (0, 1)) / 2)
 
 
+def test_a_video_skipped_by_any_rank_is_recorded_once_and_counted_as_one_process_counts_it(runs, tmp_path):
+    # on_bad_video: skip. The corrupt file lands in some fold's training part, where whichever rank draws
+    # it finds it; rank 0 alone writes skipped_videos.json. Its empty batch still counts in its step's
+    # mean (as in one process), so the two-rank run still follows the one-process run.
+    table = with_a_broken_video(runs / "videos" / "metadata.parquet")
+    done = {}
+    for name, trainer in (("one", ONE), ("two", TWO)):
+        experiment = tiny_experiment(tmp_path, table, file=f"{name}.yaml", output_dir=str(tmp_path / name),
+                                     model=MODEL, data={**DATA, "on_bad_video": "skip"}, trainer=trainer)
+        done[name] = fvc("run", str(experiment))
+        assert done[name].returncode == 0, done[name].stdout + done[name].stderr
+    run_dir = tmp_path / "two" / "naive_cnn"
+    skipped = json.loads((run_dir / "skipped_videos.json").read_text())
+    assert [Path(s["video_path"]).name for s in skipped] == ["broken.mp4"]
+    trained_on = [k for k in (0, 1) if pl.read_parquet(run_dir / f"fold_{k}" / "split.parquet").filter(
+        (pl.col("part") == "train") & pl.col("video_path").str.ends_with("broken.mp4")).height]
+    assert trained_on, "the corrupt file was in no training part: the test would prove nothing"
+    for fold in (0, 1):
+        one, two = _history(tmp_path / "one" / "naive_cnn", fold), _history(run_dir, fold)
+        assert [r["train_loss"] for r in two] == pytest.approx([r["train_loss"] for r in one], rel=1e-5)
+
+
 def _processes_with(marker: str) -> list[int]:
     """Pids of this user's processes whose environment holds ``marker`` (the run's ranks)."""
     found = []
@@ -203,3 +225,20 @@ def _nothing():
     import contextlib
 
     return contextlib.nullcontext()
+
+
+def test_a_data_parallel_fold_runs_in_a_ray_worker(runs, tmp_path, ray_cluster):
+    # The fold's task goes to a worker of Ray's test cluster, which starts the fold's two ranks there
+    # (one CPU, OMP_NUM_THREADS=1, as the local ranks here): the numbers of the local two-rank run.
+    experiment = tiny_experiment(tmp_path, runs / "videos" / "metadata.parquet", output_dir=str(tmp_path / "out"),
+                                 model=MODEL, data=DATA, trainer=TWO)
+    done = subprocess.run([*FVC, "run", str(experiment), "executor.name=ray",
+                           f"executor.address={ray_cluster.address}"], capture_output=True, text=True,
+                          env={**ENV, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"},
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    run_dir = tmp_path / "out" / "naive_cnn"
+    assert (run_dir / ".fold-locks" / "repeat_0_fold_1.lock").exists()  # the folds went to the cluster
+    for fold in (0, 1):
+        on_ray, here = _history(run_dir, fold), _history(runs / "two" / "naive_cnn", fold)
+        assert [row["val_loss"] for row in on_ray] == pytest.approx([row["val_loss"] for row in here], rel=1e-6)
