@@ -145,6 +145,8 @@ class FoldExecutor:
     def run(self, tasks: Sequence[FoldTask], fn: FoldFunction, events: Tracker) -> Iterator[tuple[FoldTask, Any]]:
         if not self.in_process:
             return self.executor.run(tasks, run_fold_task, events)
+        if all(task.workers == 1 for task in tasks):
+            return self.executor.run(tasks, fn, events)
 
         def here(task: FoldTask, events: Tracker) -> Any:
             # A data-parallel fold's ranks are processes of their own, each rebuilding the run from the

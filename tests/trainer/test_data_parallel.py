@@ -140,6 +140,23 @@ def test_a_video_skipped_by_any_rank_is_recorded_once_and_counted_as_one_process
         assert [r["train_loss"] for r in two] == pytest.approx([r["train_loss"] for r in one], rel=1e-5)
 
 
+def test_refit_on_two_ranks_follows_one_process(runs, tmp_path):
+    # trainer.refit: after the selection, a fresh model trains on train + val (7 videos: steps of 4 and 3
+    # batches) on the ranks as the selection did; rank 0 scores the test part with it.
+    metrics = {}
+    for name, trainer in (("one", ONE), ("two", TWO)):
+        experiment = tiny_experiment(tmp_path, runs / "videos" / "metadata.parquet", file=f"{name}.yaml",
+                                     output_dir=str(tmp_path / name), model=MODEL, data=DATA,
+                                     trainer={**trainer, "refit": True, "folds": 2})
+        done = fvc("run", str(experiment))
+        assert done.returncode == 0, done.stdout + done.stderr
+        metrics[name] = json.loads((tmp_path / name / "naive_cnn" / "fold_0" / "metrics.json").read_text())
+    assert metrics["two"]["scored_model"] == "refit" and metrics["two"]["refit_epochs"] == 2
+    assert metrics["two"]["refit_train_loss"] == pytest.approx(metrics["one"]["refit_train_loss"], rel=1e-5)
+    assert metrics["two"]["roc_auc"] == pytest.approx(metrics["one"]["roc_auc"])
+    assert not (tmp_path / "two" / "naive_cnn" / "fold_0" / "refit_last.pt").exists()
+
+
 def _processes_with(marker: str) -> list[int]:
     """Pids of this user's processes whose environment holds ``marker`` (the run's ranks)."""
     found = []
