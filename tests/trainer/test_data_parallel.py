@@ -215,6 +215,30 @@ def test_a_rank_killed_mid_fold_ends_the_fold_in_one_line_and_the_rerun_resumes(
     assert not (run_dir / "fold_0" / "last.pt").exists()
 
 
+def test_the_ranks_die_with_a_killed_driver(runs, tmp_path):
+    experiment = tiny_experiment(tmp_path, runs / "videos" / "metadata.parquet", output_dir=str(tmp_path / "out"),
+                                 model=MODEL, data=DATA, trainer=TWO)
+    parked = tmp_path / "parked"
+    env = {**ENV, "PYTHONPATH": os.pathsep.join([str(PARK_SITE), str(ROOT)]),
+           "FVC_TEST_PARK_GATE": str(tmp_path / "out" / "naive_cnn" / "fold_0" / "last.pt"),
+           "FVC_TEST_PARKED": str(parked)}
+    proc = subprocess.Popen([*FVC, "run", str(experiment)], env=env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 240
+        while not parked.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "no rank parked"
+            time.sleep(0.05)
+        assert len(_processes_with(f"FVC_TEST_PARKED={parked}")) >= 3  # the driver and its two ranks
+    finally:
+        proc.kill()  # SIGKILL: the driver says nothing and cleans nothing up
+        proc.wait()
+    deadline = time.monotonic() + 30
+    while left := _processes_with(f"FVC_TEST_PARKED={parked}"):
+        assert time.monotonic() < deadline, f"processes of the killed run still alive: {left}"
+        time.sleep(0.1)
+
+
 def test_workers_per_fold_is_checked(tmp_path):
     videos = tmp_path / "videos.parquet"  # never read: the config is refused first
     zero = tiny_experiment(tmp_path, videos, file="zero.yaml", trainer={"workers_per_fold": 0})
