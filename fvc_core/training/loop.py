@@ -550,18 +550,18 @@ class FoldTraining:
 
     def _save_refit(self, epoch: int, history: list[dict[str, float]], selection: dict[str, Any]) -> None:
         checkpoint.save_atomic({
-                "config_hash": self.job.run.config_hash,
-                "phase": "refit",
-                "epoch": epoch,
-                "step": self.step,
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
-                "refit_history": history,
-                "selection": selection,
-                "rng": checkpoint.rng_state(),
-            }, self.refit_path)
+            "config_hash": self.job.run.config_hash,
+            "phase": "refit",
+            "epoch": epoch,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "refit_history": history,
+            "selection": selection,
+            "rng": checkpoint.rng_state(),
+        }, self.refit_path)
 
     def _fit_temperature(self) -> dict[str, Any]:
         """trainer.calibration: temperature: T fitted on the validation part's scores of the model that
