@@ -50,6 +50,9 @@ class FoldTask:
     """The driver's working folder: relative paths in the config mean the same thing on every node."""
     earlier_config_hashes: tuple[str, ...] = ()
     """``RunInfo.earlier_config_hashes``: the fold's checkpoints may carry these."""
+    workers: int = 1
+    """Processes that train this fold together (data-parallel, ``fvc_core.fold_ranks``): with more than
+    one, wherever the task runs starts that many ranks, each calling the trainer's ``run_rank``."""
 
     def __hash__(self) -> int:  # the config dict is not hashable; a fold of a run is one task
         return hash((self.run_dir, self.run_id, self.repeat, self.fold))
@@ -63,12 +66,13 @@ class FoldTask:
         return f"fold {self.fold}" if not self.repeat else f"repeat {self.repeat} fold {self.fold}"
 
     @classmethod
-    def of(cls, job: Any, fold: int, repeat: int = 0) -> FoldTask:
+    def of(cls, job: Any, fold: int, repeat: int = 0, workers: int = 1) -> FoldTask:
         """The task of ``fold`` of the run a trainer received as ``job`` (a ``fvc_core.runner.Job``)."""
         return cls(config=job.config.as_dict(), run_dir=str(Path(job.run.run_dir).absolute()), fold=int(fold),
                    repeat=int(repeat), seed=int(job.config.seed), run_id=str(job.run.run_id),
                    resumed=bool(job.run.resumed), disabled_plugins=tuple(job.config.disabled_plugins),
-                   earlier_config_hashes=tuple(getattr(job.run, "earlier_config_hashes", ())))
+                   earlier_config_hashes=tuple(getattr(job.run, "earlier_config_hashes", ())),
+                   workers=int(workers))
 
 
 FoldFunction = Callable[[FoldTask, "Tracker"], Any]

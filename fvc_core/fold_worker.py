@@ -115,6 +115,10 @@ def run_fold_task(task: FoldTask, events: Tracker) -> FoldResult:
         os.chdir(task.cwd)
     check_storage(task)
     with fold_lock(task):
+        if task.workers > 1:  # the fold's ranks, started here (each rebuilds the run as below)
+            from fvc_core.fold_ranks import run_fold_on_ranks
+
+            return run_fold_on_ranks(task, events, _fold_context)
         job, trainer = _fold_context(task)
         run_fold = getattr(trainer, "run_fold", None)
         if run_fold is None:
@@ -139,7 +143,17 @@ class FoldExecutor:
         self.executor.start()
 
     def run(self, tasks: Sequence[FoldTask], fn: FoldFunction, events: Tracker) -> Iterator[tuple[FoldTask, Any]]:
-        return self.executor.run(tasks, fn if self.in_process else run_fold_task, events)
+        if not self.in_process:
+            return self.executor.run(tasks, run_fold_task, events)
+        if all(task.workers == 1 for task in tasks):
+            return self.executor.run(tasks, fn, events)
+
+        def here(task: FoldTask, events: Tracker) -> Any:
+            # A data-parallel fold's ranks are processes of their own, each rebuilding the run from the
+            # task: started from this process as from a worker's.
+            return (run_fold_task if task.workers > 1 else fn)(task, events)
+
+        return self.executor.run(tasks, here, events)
 
     def close(self) -> None:
         self.executor.close()

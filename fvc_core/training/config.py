@@ -88,6 +88,10 @@ class SupervisedConfig(BaseModel):
     amp: Literal["auto", "off", "fp16", "bf16"] = Field(
         "auto", description="auto: fp16 with a GradScaler on CUDA, off on CPU; bf16 works on CPU too.")
     device: str = Field("auto", description="auto (cuda when available, else cpu), cpu, cuda, cuda:N")
+    workers_per_fold: int = Field(
+        1, ge=1, description="Processes that train one fold data-parallel (torch.distributed: gloo on CPU, nccl on "
+        "CUDA with a GPU each), on the machine that runs the fold. Each step covers batch_size x grad_accum x "
+        "workers_per_fold videos; part of the config hash (docs/scale.md).")
     num_workers: int = Field(2, ge=0, description="DataLoader processes decoding videos ahead of the step.")
     num_threads: Annotated[int, Field(ge=1)] | Literal["auto"] = Field(
         "auto", description="torch's intra-op threads in a training process. auto: the fewest CPUs any limit "

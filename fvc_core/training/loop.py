@@ -31,11 +31,14 @@ RUN_FACTS = (*TIMINGS, "torch_threads")
 class SkippedVideos:
     """Videos left out under ``on_bad_video: skip``; kept in skipped_videos.json across resumes."""
 
-    def __init__(self, path: Path, policy: str):
+    def __init__(self, path: Path, policy: str, writes: bool = True):
+        """``writes``: False in a data-parallel fold's ranks other than 0, which record in memory and
+        hand their finds to rank 0 (one writer of skipped_videos.json)."""
         from fvc_core.training.outputs import read_json
 
         self.path = Path(path)
         self.policy = policy
+        self.writes = writes
         self.items: dict[str, str] = {}
         if self.path.exists():
             self.items = {d["video_path"]: d["reason"] for d in read_json(self.path)}
@@ -48,7 +51,8 @@ class SkippedVideos:
         from fvc_core.training.outputs import write_json
 
         self.items[video_path] = reason
-        write_json(self.path, self.as_list())
+        if self.writes:
+            write_json(self.path, self.as_list())
 
     def as_list(self) -> list[dict[str, str]]:
         return [{"video_path": p, "reason": r} for p, r in self.items.items()]
@@ -70,6 +74,8 @@ class Environment:
     progress: Any
     table_fingerprint: str = ""
     """splits.table_fingerprint of the run's table, written into each fold's metrics.json."""
+    ranks: Any = None
+    """``fvc_core.training.distributed.Ranks`` when the fold trains data-parallel; None: one process."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -196,6 +202,10 @@ class FoldTraining:
         self.refit_path = self.fold_dir / "refit_last.pt"
         self.train_part = "train"
         self.labels = {row: lab for part in parts.values() for row, lab in part}
+        self.ranks = env.ranks
+        # One writer: rank 0 alone writes checkpoints and outputs and talks to trackers.
+        self.writes = self.ranks is None or self.ranks.writes
+        self.world = 1 if self.ranks is None else self.ranks.world
 
     # -- setup -----------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -208,7 +218,8 @@ class FoldTraining:
         self.optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
         train_rows = [row for row, _ in self.parts[self.train_part]]
         self.batches_per_epoch = math.ceil(len(train_rows) / cfg.batch_size)
-        self.steps_per_epoch = math.ceil(self.batches_per_epoch / cfg.grad_accum)
+        # A step covers grad_accum batches of every rank: batch_size x grad_accum x workers videos.
+        self.steps_per_epoch = math.ceil(self.batches_per_epoch / (cfg.grad_accum * self.world))
         warmup = int(round(cfg.warmup_epochs * self.steps_per_epoch))
         factor = warmup_cosine(warmup, cfg.epochs * self.steps_per_epoch) if cfg.lr_schedule == "cosine" \
             else warmup_constant(warmup)
@@ -269,6 +280,8 @@ class FoldTraining:
             self._load(self.best_path)
 
     def _save_last(self, epoch: int) -> None:
+        if not self.writes:
+            return
         checkpoint.save_atomic({
             "config_hash": self.job.run.config_hash,
             "epoch": epoch,
@@ -293,6 +306,8 @@ class FoldTraining:
                     chosen_by: str | None = None) -> None:
         from fvc_core.training.outputs import plain
 
+        if not self.writes:
+            return
         checkpoint.save_atomic({
             "trained_on": trained_on,
             "model_state_dict": self.model.state_dict(),
@@ -335,6 +350,8 @@ class FoldTraining:
         rows = epoch_order([row for row, _ in self.parts[self.train_part]], env.seed, self.fold, epoch)
         # Training clips are asked for augmented; whether and how is the dataset's setting (data.augment).
         keys = [Key(r, True, clip_seed(env.seed, self.fold, epoch, r), self._known_bad(r)) for r in rows]
+        if self.ranks is not None:
+            return self._train_epoch_ranks(epoch, keys)
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         n_batches = self.batches_per_epoch
@@ -369,7 +386,73 @@ class FoldTraining:
         return {"train_loss": loss_sum / loss_n if loss_n else math.nan,
                 "epoch_seconds": time.perf_counter() - started, "data_wait_seconds": waited}
 
+    def _train_epoch_ranks(self, epoch: int, keys: list[Key]) -> dict[str, float]:
+        """train_epoch of one rank of a data-parallel fold (fvc_core.training.distributed's schedule):
+        global batch j of the epoch's order is rank j % N's; a step covers grad_accum x N batches and
+        applies their mean gradient, summed over the ranks at the step."""
+        from fvc_core.training.distributed import Ranks
+
+        cfg, env, ranks = self.cfg, self.env, self.ranks
+        if ranks.rank > 0:
+            # Dropout of the other ranks must not repeat rank 0's masks; rank 0 keeps the stream of
+            # one process (restored by resume from last.pt).
+            torch.manual_seed(clip_seed(env.seed, self.fold, epoch, 2**31 - 2 - ranks.rank))
+        b, n_batches = cfg.batch_size, self.batches_per_epoch
+        mine = ranks.my_batches(n_batches)
+        my_keys = [key for j in mine for key in keys[j * b:(j + 1) * b]]
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_sum, loss_n, waited, started, stepped = 0.0, 0, 0.0, time.perf_counter(), 0
+        label = f"fold {self.fold} {'refit ' if self.train_part == 'refit' else ''}epoch {epoch}"
+        for index, (batch, wait) in enumerate(self._batches(my_keys, label)):
+            waited += wait
+            step, group_size = Ranks.step_size(n_batches, cfg.grad_accum, ranks.world, mine[index])
+            if batch.videos is not None:
+                videos = batch.videos.to(env.device, non_blocking=True)
+                labels = batch.labels.to(env.device, non_blocking=True)
+                with self._autocast():
+                    logits = self.model(videos)
+                loss = self.objective.loss(logits, labels)
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise NonFiniteLossError(
+                        f"fold {self.fold} epoch {epoch} batch {mine[index] + 1} (optimiser step {self.step + 1}, "
+                        f"rank {ranks.rank}): the loss is {value}; lower trainer.lr, or set trainer.amp=off")
+                # Divided by the batches of the whole step: the sum over the ranks is their mean.
+                self.scaler.scale(loss / group_size).backward()
+                loss_sum += value * len(batch.rows)
+                loss_n += len(batch.rows)
+                env.progress.step(value)
+            else:
+                env.progress.step(None)
+            last_of_step = index + 1 == len(mine) or Ranks.step_size(
+                n_batches, cfg.grad_accum, ranks.world, mine[index + 1])[0] != step
+            if last_of_step:
+                self._optimizer_step()
+                stepped += 1
+        # The epoch's last step may hold no batch of this rank: it still takes part in it.
+        while stepped < self.steps_per_epoch:
+            self._optimizer_step()
+            stepped += 1
+        total, n = ranks.sum(loss_sum, loss_n)
+        # Each rank's running statistics saw its own videos only: rank 0's, which model.pt and last.pt
+        # keep, are every rank's from here on (what DDP's broadcast_buffers does before each forward).
+        ranks.broadcast_buffers(self.model)
+        self._share_skipped()
+        return {"train_loss": total / n if n else math.nan,
+                "epoch_seconds": time.perf_counter() - started, "data_wait_seconds": waited}
+
+    def _share_skipped(self) -> None:
+        """Every rank learns the videos the others found unreadable; rank 0 records them."""
+        found = self.ranks.gather(dict(self.env.skipped.items))
+        for items in found:
+            for path, reason in items.items():
+                self.env.skipped.handle(path, reason)
+
     def _optimizer_step(self) -> None:
+        if self.ranks is not None:
+            # Before unscaling: every rank then sees the same gradient, the same inf check and norm.
+            self.ranks.all_reduce_gradients([p for p in self.model.parameters() if p.requires_grad])
         if self.cfg.max_grad_norm is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.max_grad_norm)
@@ -380,9 +463,14 @@ class FoldTraining:
         self.step += 1
 
     @torch.no_grad()
-    def evaluate(self, part: str) -> tuple[list[int], list[float], float]:
-        """Rows, fake scores and mean loss of a part, with the model in its own eval() behaviour."""
+    def evaluate(self, part: str, shard: bool = False) -> tuple[list[int], list[float], float]:
+        """Rows, fake scores and mean loss of a part, with the model in its own eval() behaviour.
+        ``shard`` (data-parallel folds): each rank scores every N-th video, and every rank gets all
+        of them back in the part's order."""
         keys = [Key(r, False, 0, self._known_bad(r)) for r, _ in self.parts[part]]
+        if shard and self.ranks is not None:
+            every = keys
+            keys = keys[self.ranks.rank::self.ranks.world]
         self.model.eval()
         rows: list[int] = []
         scores: list[float] = []
@@ -402,6 +490,16 @@ class FoldTraining:
                     self.frame_scores = self.frame_scores or []
                     self.frame_scores += frames.cpu().tolist()
             self.env.progress.step(None)
+        if shard and self.ranks is not None:
+            loss_sum_here = loss_sum
+            scored: dict[int, float] = {}
+            loss_sum = 0.0
+            for their_rows, their_scores, their_loss in self.ranks.gather((rows, scores, loss_sum_here)):
+                scored.update(zip(their_rows, their_scores, strict=True))
+                loss_sum += their_loss
+            rows = [key.row for key in every if key.row in scored]
+            scores = [scored[row] for row in rows]
+            self._share_skipped()
         # Weights that diverged in the last steps of an epoch (its loss still finite) score NaN: said
         # here, as the trainer's own error, rather than by a metric library refusing the NaN.
         if any(math.isnan(score) for score in scores):
@@ -442,24 +540,28 @@ class FoldTraining:
             rates = self._rates()
             row = {"epoch": epoch, "train_loss": stats["train_loss"], "step": self.step, **rates}
             history.append(row)
-            checkpoint.save_atomic({
-                "config_hash": self.job.run.config_hash,
-                "phase": "refit",
-                "epoch": epoch,
-                "step": self.step,
-                "model": self.model.state_dict(),
-                "optimizer": self.optimizer.state_dict(),
-                "scheduler": self.scheduler.state_dict(),
-                "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
-                "refit_history": history,
-                "selection": selection,
-                "rng": checkpoint.rng_state(),
-            }, self.refit_path)
+            if self.writes:
+                self._save_refit(epoch, history, selection)
             self.env.progress.end_epoch(self.fold, epoch, stats["epoch_seconds"], stats["data_wait_seconds"],
                                         self.steps_per_epoch, rates, of=epochs, phase="refit")
         self.history = selection["history"]
         self._save_model(epochs, trained_on="train+val")
         return history
+
+    def _save_refit(self, epoch: int, history: list[dict[str, float]], selection: dict[str, Any]) -> None:
+        checkpoint.save_atomic({
+            "config_hash": self.job.run.config_hash,
+            "phase": "refit",
+            "epoch": epoch,
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            "refit_history": history,
+            "selection": selection,
+            "rng": checkpoint.rng_state(),
+        }, self.refit_path)
 
     def _fit_temperature(self) -> dict[str, Any]:
         """trainer.calibration: temperature: T fitted on the validation part's scores of the model that
@@ -494,7 +596,9 @@ class FoldTraining:
             if self.stopping.stopped:
                 break
             stats = self.train_epoch(epoch)
-            rows, scores, val_loss = self.evaluate("val")
+            # Sharded over the ranks of a data-parallel fold; each rank gets every score back and takes
+            # the same early-stopping decision from them.
+            rows, scores, val_loss = self.evaluate("val", shard=True)
             labels = [self.labels[r] for r in rows]
             metrics: dict[str, float] = {"epoch": epoch, "train_loss": stats["train_loss"], "val_loss": val_loss,
                        **validation_metrics(labels, scores, cfg.threshold)}
@@ -512,7 +616,8 @@ class FoldTraining:
             self._save_last(epoch)
             # Timings stay in history.json and the progress line; trackers get what was learned.
             learned = {k: v for k, v in metrics.items() if k not in ("epoch", "step", *RUN_FACTS)}
-            self.job.trackers.log_epoch(self.fold, epoch, learned, self.step)
+            if self.writes:
+                self.job.trackers.log_epoch(self.fold, epoch, learned, self.step)
             self.env.progress.end_epoch(self.fold, epoch, stats["epoch_seconds"], stats["data_wait_seconds"],
                                         self.steps_per_epoch, rates)
 
@@ -523,6 +628,8 @@ class FoldTraining:
         refit_history: list[dict[str, float]] = []
         if cfg.refit:
             refit_history = self._refit(refit_state)
+        if not self.writes:
+            return None  # rank 0 alone scores the test part and writes the fold's files
         best = self._load(self.best_path)
         self.model.load_state_dict(best["model_state_dict"])
         # Fitted on the validation part before the test part is even scored: the test cannot choose T.

@@ -115,16 +115,57 @@ class SupervisedTrainer:
         return number, fold_dir, split, done
 
     def _train(self, job: Any, plan: _Plan, repeat: int, number: int, fold_dir: Path, split: Any,
-               progress: Any) -> FoldResult:
+               progress: Any, ranks: Any = None, device: Any = None) -> FoldResult:
+        """Train the fold here, or (``workers_per_fold`` > 1 and not a rank already) on that many
+        processes started for it; ``ranks``/``device``: this process's place in such a fold."""
         from fvc_core.training.loop import Environment, FoldTraining
 
+        if ranks is None and self.config.workers_per_fold > 1:
+            from fvc_core.errors import UserError
+
+            # Ranks are started by the runtime from the fold's task (FoldTask.workers): a trainer called
+            # without an executor (its run(job) from a script) cannot start them.
+            raise UserError(f"trainer.workers_per_fold: {self.config.workers_per_fold} needs an executor to start "
+                            "the fold's ranks (`fvc run`, `fvc sweep`); this run has none")
         r, r_seed, _ = plan.repeats[repeat]
-        env = Environment(plan.device, plan.amp_dtype, plan.loader, plan.sampler, plan.paths, plan.row_of,
-                          plan.skipped, r_seed, progress, plan.fingerprint)
+        env = Environment(device or plan.device, plan.amp_dtype, plan.loader, plan.sampler, plan.paths, plan.row_of,
+                          plan.skipped, r_seed, progress, plan.fingerprint, ranks)
         parts = {part: [(plan.row_of[p], int(lab)) for p, lab in
                         split.part(part).select("video_path", "label").iter_rows()]
                  for part in ("train", "val", "test")}
         return FoldTraining(job, self.config, env, number, parts, fold_dir, r, split.fold).run()
+
+    def run_rank(self, job: Any, fold: int, repeat: int, rank: int, world: int, port: int) -> FoldResult | None:
+        """One rank of a data-parallel fold (``fold`` within ``repeat``), in a process of its own that
+        ``fvc_core.fold_ranks`` started: join the fold's process group at 127.0.0.1:``port`` and train
+        this rank's share. Rank 0 writes the fold's files and returns its result; the others None."""
+        if self.config.num_threads == "auto":
+            # The CPUs this process may use, shared among the fold's ranks (read by _threads below).
+            from fvc_core.training.threads import auto_threads
+
+            os.environ["OMP_NUM_THREADS"] = str(max(1, auto_threads().count // world))
+        self._threads(job)  # first: what follows loads torch
+        import torch
+
+        from fvc_core.training.distributed import check_devices, join_group, leave_group
+        from fvc_core.training.progress import RunProgress
+
+        plan = self._plan(job)
+        check_devices(plan.device, world)
+        number, fold_dir, split, done = self._fold(plan, repeat, fold)
+        if done is not None:
+            return done
+        device = plan.device
+        if device.type == "cuda":  # a GPU per rank, rank r on the r-th the process sees
+            device = torch.device("cuda", rank)
+            torch.cuda.set_device(device)
+        ranks = join_group(rank, world, port, device)
+        try:
+            plan.skipped.writes = ranks.writes
+            with RunProgress(job.console, False, 1, self.config.epochs) as progress:
+                return self._train(job, plan, repeat, number, fold_dir, split, progress, ranks=ranks, device=device)
+        finally:
+            leave_group()
 
     def run_fold(self, job: Any, fold: int, repeat: int = 0) -> FoldResult:
         """Train one fold (``fold`` within ``repeat``) from the run's saved splits, or return it as
@@ -162,7 +203,7 @@ class SupervisedTrainer:
                         results.append(done)
                         progress.fold_done(number, "finished earlier, kept")
                         continue
-                    task = FoldTask.of(job, split.fold, r)
+                    task = FoldTask.of(job, split.fold, r, workers=cfg.workers_per_fold)
                     tasks.append(task)
                     todo[task.key] = (number, fold_dir, split)
 
