@@ -1,4 +1,5 @@
-"""The ``ray`` executor: each fold a Ray task, as many side by side as the cluster's resources allow.
+"""The ``ray`` executor: each fold a Ray task, as many side by side as the cluster's resources allow;
+``map`` runs per-item work the same way (``fvc prepare --executor ray``: a Ray task per video).
 
 Tracker events travel through one small actor per run (:class:`EventSink`): a task hands it each
 event and waits for the acknowledgement before going on, so an epoch the task has logged is in
@@ -13,12 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections import deque
 import os
 import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import ray
@@ -28,6 +30,9 @@ from fvc_ray.config import RayExecutorConfig
 
 # How often the driver looks for new events while no fold has finished.
 POLL_S = 0.5
+# How long items told to stop (Ctrl-C, SIGTERM, an error) get to unwind (their temporary files removed)
+# before their workers are killed.
+STOP_GRACE_S = 5.0
 
 
 @ray.remote(num_cpus=0, max_restarts=0)
@@ -102,6 +107,11 @@ def execute(fn: FoldFunction, task: FoldTask, sink: Any) -> Any:
     """What runs in the Ray worker: ``fn(task, events)``, every event acknowledged by the sink."""
     events = ForwardingTracker(lambda event: ray.get(sink.put.remote(event)))
     return fn(task, events)
+
+
+def call_item(fn: Callable[[Any, Any], Any], state: Any, item: Any) -> Any:
+    """What runs in the Ray worker for one item of ``RayExecutor.map`` (``state`` arrives resolved)."""
+    return fn(state, item)
 
 
 class RayExecutor:
@@ -310,3 +320,68 @@ class RayExecutor:
             if isinstance(cause, BaseException):
                 raise cause from None  # the fold's own error, as the local executor would raise it
             raise RuntimeError(f"{task.label} failed in its Ray worker: {one_line(exc, with_type=False)}") from None
+
+    # -- per-item work (fvc prepare's videos) -------------------------------------------------------
+    def map(self, fn: Callable[[Any, Any], Any], state: Any, items: Sequence[Any], *,
+            limit: int | None = None) -> Iterator[tuple[int, Any]]:
+        """``(i, fn(state, items[i]))`` as each Ray task finishes (``fvc_core.contract.maps_items``):
+        ``executor.num_cpus``/``num_gpus`` per item, ``max_retries`` for a worker or node lost; at most
+        ``limit`` (and ``max_concurrent``) items at once, else about twice what the cluster holds queued,
+        so a table of 100,000 videos is not 100,000 pending tasks. Closing the iterator, an error, Ctrl-C
+        or SIGTERM stops the items under way (a grace to unwind, then their workers are killed)."""
+        if self._cancelled.is_set():
+            raise Terminated()
+        if not items:
+            return
+        cfg = self.config
+        nodes = alive_nodes()
+        bounds = [n for n in (limit, cfg.max_concurrent) if n]
+        window = min(bounds) if bounds else 2 * self.capacity()
+        remote = ray.remote(call_item)
+        options = {"num_cpus": cfg.num_cpus, "num_gpus": cfg.num_gpus, "max_retries": cfg.max_retries,
+                   "retry_exceptions": False}
+        shared = ray.put(state)  # shipped once, not once per item
+        waiting = deque(range(len(items)))
+        running: dict[Any, int] = {}
+        try:
+            while waiting or running:
+                while waiting and len(running) < window:
+                    i = waiting.popleft()
+                    running[remote.options(name=f"fvc item {i}", **options).remote(fn, shared, items[i])] = i
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_S)
+                if self._cancelled.is_set():
+                    raise Terminated()
+                for ref in ready:
+                    i = running.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:
+                        cause = exc.cause
+                        if isinstance(cause, BaseException):
+                            raise cause from None  # the item's own error, as the local pool would raise it
+                        raise RuntimeError(f"item {i} failed in its Ray worker: "
+                                           f"{one_line(exc, with_type=False)}") from None
+                    yield i, result
+        except ray.exceptions.RayError as exc:
+            died = dead_since(nodes)
+            what = (f"Ray node {died} died" if died else
+                    f"a Ray worker was lost and {cfg.max_retries} retries did not make up for it ({one_line(exc)})")
+            raise ClusterLost(f"{what}; {len(running) + len(waiting)} items stopped, finished ones are kept: "
+                              "run the same command again to resume") from None
+        finally:
+            _stop_items(list(running))
+
+
+def _stop_items(refs: list[Any]) -> None:
+    """Items under way told to stop (a KeyboardInterrupt in each, so its own cleanup runs), then, after
+    a grace, the workers of those still running killed."""
+    if not refs:
+        return
+    for ref in refs:
+        with contextlib.suppress(Exception):
+            ray.cancel(ref)
+    with contextlib.suppress(Exception):
+        ray.wait(refs, num_returns=len(refs), timeout=STOP_GRACE_S)
+    for ref in refs:
+        with contextlib.suppress(Exception):
+            ray.cancel(ref, force=True)
