@@ -156,3 +156,31 @@ def test_a_wrong_executor_key_or_address_is_one_line_and_nothing_is_written(face
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: " + message.format(yaml=tmp_path / "exp.yaml")), lines
     assert not out.exists()
+
+
+def test_a_worker_makes_the_file_in_a_folder_of_its_own_and_removes_those_of_killed_workers(many, tmp_path,
+                                                                                          monkeypatch):
+    """What a Ray task runs (``_made_here``), in this process: the copy's bytes come back and nothing is
+    left in OUT or in the temporary folder; a folder left by a worker killed mid-task (its pid gone) is
+    removed, one of a live worker kept."""
+    import tempfile
+
+    from fvc_loaders.parallel import WORKER_TMP, _made_here
+    from fvc_loaders.prepare import Encoding, scale_video
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / "tmp" / f"{WORKER_TMP}{int(gone.stdout)}-abc"
+    live = tmp_path / "tmp" / f"{WORKER_TMP}{os.getpid()}-def"
+    for folder in (dead, live):
+        folder.mkdir()
+        (folder / "v00.mp4").write_bytes(b"half")
+    target = tmp_path / "out" / "v00.mp4"
+
+    (reason, frames), data = _made_here((scale_video, Encoding(32), 1), (str(many.parent / "v00.mp4"), str(target)))
+
+    assert (reason, frames) == (None, 48)
+    assert data is not None and data[4:8] == b"ftyp"
+    assert not target.exists() and not target.parent.exists()  # the driver writes it, not the task
+    assert sorted(p.name for p in (tmp_path / "tmp").iterdir()) == [live.name]
