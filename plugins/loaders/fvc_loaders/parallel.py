@@ -235,14 +235,14 @@ def _made_here(state: tuple[Callable[[Any, Any], Any], Any, int], item: Sequence
     """On an executor's worker: the job with its output file (``item[at]``) made in a folder of this
     worker's own, and (the job's result, that file's bytes or None where it made none)."""
     function, inner, at = state
-    _remove_dead_workers_folders()
+    remove_dead_workers_folders()
     with tempfile.TemporaryDirectory(prefix=f"{WORKER_TMP}{os.getpid()}-") as folder:
         made = Path(folder) / Path(item[at]).name
         result = function(inner, type(item)((*item[:at], str(made), *item[at + 1 :])))
         return result, made.read_bytes() if made.is_file() else None
 
 
-def _remove_dead_workers_folders() -> None:
+def remove_dead_workers_folders() -> None:
     """The folders of ``_made_here`` whose worker was killed mid-job (its pid gone): ours by name."""
     from fvc_loaders.prepare import _alive
 

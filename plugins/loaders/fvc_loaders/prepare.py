@@ -396,6 +396,10 @@ def run_command(args: argparse.Namespace) -> int:
     finally:
         if executor is not None:
             executor.close()
+            # Workers of this machine killed mid-video (Ctrl-C) left their temporary folders: ours by name.
+            from fvc_loaders.parallel import remove_dead_workers_folders
+
+            remove_dead_workers_folders()
     console = get_console()
     console.print(f"{escape(str(result.table_path))}: {result.written} videos scaled, "
                   f"{result.already_done} already done, {len(result.bad)} bad")
