@@ -108,7 +108,7 @@ def main() -> None:
     args = parser.parse_args()
 
     load_before = os.getloadavg()
-    work = Path(tempfile.mkdtemp(prefix="fvc-prepare-scale-"))
+    work = Path(tempfile.mkdtemp(prefix="fvc-bench-prepare-scale-"))
     cluster = None
     try:
         table = make_videos(work / "data", args.videos, args.frames, args.faces)

@@ -159,9 +159,7 @@ def map_with_progress(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from fvc_core.contract import get_console, is_interactive
-
-    from fvc_core.contract import maps_items
+    from fvc_core.contract import get_console, is_interactive, maps_items
 
     chosen = workers
     workers = default_workers() if workers is None else workers

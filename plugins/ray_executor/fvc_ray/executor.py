@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections import deque
 import os
 import signal
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
