@@ -111,8 +111,8 @@ def call_item(fn: Callable[[Any, Any], Any], state: Any, item: Any) -> Any:
 
     Deaf to SIGINT while it runs: a Ctrl-C in the terminal reaches the workers of a Ray instance started
     there (one process group), and a task interrupted by it while the driver cancels it made Ray's driver
-    abort ("Tried to complete task that was not pending", exit 1, about 1 in 5 tries). The driver stops
-    the items itself (``_stop_items``)."""
+    abort ("Tried to complete task that was not pending", exit 1, about 1 in 5 tries). The items end with
+    the driver's connection (``RayExecutor.map``)."""
     if threading.current_thread() is not threading.main_thread():
         return fn(state, item)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -336,7 +336,8 @@ class RayExecutor:
         ``executor.num_cpus``/``num_gpus`` per item, ``max_retries`` for a worker or node lost; at most
         ``limit`` (and ``max_concurrent``) items at once, else about twice what the cluster holds queued,
         so a table of 100,000 videos is not 100,000 pending tasks. Closing the iterator, an error, Ctrl-C
-        or SIGTERM stops the items under way (their workers are killed)."""
+        or SIGTERM submits no more; the items under way end when ``close()`` leaves the cluster (Ray kills
+        a job's workers when its driver goes), or finish on their own."""
         if self._cancelled.is_set():
             raise Terminated()
         if not items:
@@ -377,13 +378,8 @@ class RayExecutor:
             raise ClusterLost(f"{what}; {len(running) + len(waiting)} items stopped, finished ones are kept: "
                               "run the same command again to resume") from None
         finally:
-            _stop_items(list(running))
-
-
-def _stop_items(refs: list[Any]) -> None:
-    """The items under way stopped: their workers killed (a task is deaf to SIGINT, ``call_item``, so there
-    is no polite cancel to try first). What a killed task left in its temporary folder is removed by the
-    next one on that machine, and by ``fvc prepare`` itself at its end (``fvc_loaders.parallel``)."""
-    for ref in refs:
-        with contextlib.suppress(Exception):
-            ray.cancel(ref, force=True)
+            # No ray.cancel of the items under way: Ray's driver aborts ("Tried to complete task that was not
+            # pending", exit 1) when a force-cancel meets a task finishing at that moment, which short items
+            # often do (a SIGTERM test: 1 of about 10). They end with the connection instead: close() (the
+            # job's workers are killed when its driver leaves), at most a video later otherwise.
+            pass
