@@ -84,6 +84,19 @@ def test_on_ray_the_files_and_table_are_those_of_a_local_run(faces_table, tmp_pa
     assert pl.read_parquet(tmp_path / "ray" / table).equals(pl.read_parquet(tmp_path / "local" / table))
 
 
+def tasks_running() -> list[str]:
+    """The Ray workers running a task of ``RayExecutor.map`` now (Ray titles them ``ray::fvc item N``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("ray::fvc item"):
+            found.append(title.strip())
+    return found
+
+
 @pytest.fixture(scope="module")
 def many(tmp_path_factory) -> Path:
     data = tmp_path_factory.mktemp("ray_killed") / "data"
@@ -118,6 +131,11 @@ def test_a_prepare_killed_mid_run_on_ray_reruns_only_the_rest(many, tmp_path, ra
     else:
         assert run.returncode == -signal.SIGKILL
     assert not (out / "scaled_metadata.parquet").exists()
+    # The cluster outlives the command, its tasks do not: Ray ends a job's workers when its driver goes.
+    deadline = time.monotonic() + 60
+    while left := tasks_running():
+        assert time.monotonic() < deadline, f"tasks of the stopped fvc prepare still run: {left}"
+        time.sleep(0.1)
     copies = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in out.glob("v*.mp4")}
     assert 1 <= len(copies) < KILLED_VIDEOS, "the kill came after the last copy: nothing left to resume"
     assert not list(out.glob(".*tmp*"))  # the driver writes whole files only: nothing half-written
