@@ -13,7 +13,9 @@ registers); this module names what crosses between the core and a plugin, in gro
   ``create_plugin(kind, name, config)``, ``closest`` (the "did you mean" of every unknown-name error),
   ``validate_model`` (a plugin's pydantic model, every problem one line), ``load_config``.
 - **Training**: ``Dataset``, ``Job``, ``ClipSpec``, ``ModelInput``, the executor protocol (``Executor``,
-  ``FoldTask``, ``FoldFunction``; ``ForwardingTracker`` and ``deliver`` carry a remote fold's events).
+  ``FoldTask``, ``FoldFunction``; ``ForwardingTracker`` and ``deliver`` carry a remote fold's events;
+  ``maps_items`` and ``executor_from``: per-item work such as ``fvc prepare``'s videos on the executor a
+  run would use, chosen by ``--executor``/``--config`` with ``fvc run``'s one-line errors).
 - **Tracking**: ``Tracker``, ``TrackerConfig``, ``RunInfo``, ``FoldResult``, ``RunSummary``, ``Evaluation``,
   ``INTERRUPTED``, ``KILLED``, ``test_metric_name``, ``TEST_METRIC_NAMES``, ``history_steps``,
   ``selected_value``, ``track_evaluation`` (a finished run's trackers told of an evaluation).
@@ -132,6 +134,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "track_evaluation": ("fvc_core.tracking.build", "track_evaluation"),
     "ForwardingTracker": ("fvc_core.executors", "ForwardingTracker"),
     "deliver": ("fvc_core.executors", "deliver"),
+    "maps_items": ("fvc_core.executors", "maps_items"),
+    "executor_from": ("fvc_core.executor_choice", "executor_from"),
 }
 
 __all__ = [

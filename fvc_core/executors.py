@@ -159,3 +159,25 @@ def deliver(events: Tracker, event: tuple[str, tuple[Any, ...]]) -> None:
 
 
 _DELIVERED = ("log_epoch", "end_fold", "warn", "note")
+
+
+# -- per-item work (fvc prepare's videos) --------------------------------------------------------
+
+ItemFunction = Callable[[Any, Any], Any]
+"""``fn(state, item) -> result``: one unit of per-item work (a video to copy); module-level, so that it
+pickles by reference into whatever process runs it."""
+
+
+def maps_items(executor: Any) -> bool:
+    """Whether ``executor`` runs per-item work elsewhere (``fvc prepare --executor ray``). Optional in the
+    contract; such an executor is not ``in_process`` and has
+
+    - ``map(fn, state, items, *, limit=None) -> Iterator[tuple[int, result]]``: ``fn(state, items[i])``
+      for every item, ``(i, result)`` yielded as each finishes; ``state`` shipped once, not once per item;
+      at most ``limit`` items at once (None: as many as it has room for); an item that raises stops the
+      map with that exception; closing the iterator, an error, Ctrl-C or SIGTERM cancel the items under
+      way and those not started.
+
+    An in-process executor (``local``) has none: the caller keeps its own process pool.
+    """
+    return not getattr(executor, "in_process", True) and callable(getattr(executor, "map", None))

@@ -363,8 +363,9 @@ def prepare_faces(
     need = sorted(set(boxes_of))
     todo = [i for i in need if not box_files[i].is_file()]
     result.detected = len(todo)
+    # On an executor (Ray), each job's file (its item's [1]) is made on the worker and written here.
     runs = tools.map_with_progress(detect_video, (faces, tools), [(sources[i], str(box_files[i])) for i in todo],
-                             workers=workers, description="finding faces")
+                                   workers=workers, description="finding faces", **_on(tools))
     try:
         for j, reason in runs:
             if reason is not None:
@@ -397,7 +398,7 @@ def prepare_faces(
     result.already_done = len(clips) - len(todo)
     failed: set[int] = set()
     runs = tools.map_with_progress(_clip_job, (encoding, faces.margin, tools, faces.align), [jobs[c] for c in todo],
-                             workers=workers, description="cropping faces")
+                                   workers=workers, description="cropping faces", **_on(tools))
     try:
         for j, reason in runs:
             if reason is None:
@@ -450,6 +451,13 @@ def prepare_faces(
     write_atomic(out / tools.SETTINGS, json.dumps(recorded))
     tools.write_table(table, result.table_path)
     return result
+
+
+def _on(tools: Any) -> dict[str, Any]:
+    """Where the jobs run: ``fvc prepare``'s executor (``--executor ray``), each job's output file at [1]
+    of its item; nothing for loaders without executors (the process pool, as before)."""
+    executor = getattr(tools, "executor", None)
+    return {"executor": executor, "output": 1} if executor is not None else {}
 
 
 def _write_side_table(tools: Any, path: Path, rows: list[tuple], schema: list[str]) -> None:

@@ -1,4 +1,9 @@
-"""One job per video over a process pool, with a rich progress bar: what ``verify`` and ``prepare`` share."""
+"""One job per video over a process pool, with a rich progress bar: what ``verify`` and ``prepare`` share.
+
+``fvc prepare --executor ray`` hands the jobs to an executor instead (``fvc_core.contract.maps_items``: a
+Ray task per video); each job's output file is then made in a private folder of the worker and sent
+back, and this process alone writes it into the output folder (one writer, as with the tables).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,11 @@ import contextlib
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -135,6 +142,8 @@ def map_with_progress(
     *,
     workers: int | None,
     description: str,
+    executor: Any = None,
+    output: int | None = None,
 ) -> Iterator[tuple[int, R]]:
     """``(i, function(state, items[i]))`` in completion order, with a progress bar.
 
@@ -142,11 +151,17 @@ def map_with_progress(
     processes); ``state`` is pickled once per worker, not once per item.
     ``workers`` of 0 or 1 runs in this process. Closing the iterator early (the
     caller stops on a bad video) cancels the jobs not yet started.
+
+    ``executor``: one that runs items elsewhere (``maps_items``, the Ray executor) takes the jobs instead
+    of the pool, ``workers`` then bounding the jobs at once (None: as many as it has room for); any other
+    (None, ``local``) leaves them to the pool. ``output``: the index in each item of the file its job
+    writes, made on the executor's worker and written here (see the module's docstring).
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from fvc_core.contract import get_console, is_interactive
+    from fvc_core.contract import get_console, is_interactive, maps_items
 
+    chosen = workers
     workers = default_workers() if workers is None else workers
     workers = max(0, min(workers, len(items)))
     progress = Progress(
@@ -155,6 +170,10 @@ def map_with_progress(
     )
     with progress:
         task = progress.add_task(description, total=len(items))
+        if executor is not None and maps_items(executor):
+            yield from _on_executor(executor, function, state, items, limit=None if chosen is None else max(1, chosen),
+                                    output=output, advance=lambda: progress.advance(task))
+            return
         if workers <= 1:
             for i, item in enumerate(items):
                 result = function(state, item)
@@ -183,3 +202,51 @@ def map_with_progress(
             # Stopped early for another reason (a bad video under on_bad_video: fail): the jobs
             # under way finish, so their copies are kept.
             executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _on_executor(executor: Any, function: Callable[[Any, T], R], state: Any, items: Sequence[T], *,
+                 limit: int | None, output: int | None, advance: Callable[[], None]) -> Iterator[tuple[int, R]]:
+    from fvc_core.contract import write_atomic
+
+    if output is None:
+        runs = executor.map(function, state, items, limit=limit)
+    else:
+        runs = executor.map(_made_here, (function, state, output), items, limit=limit)
+    try:
+        for i, answer in runs:
+            if output is not None:
+                answer, data = answer
+                if data is not None:
+                    target = Path(items[i][output])  # type: ignore[index]
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    write_atomic(target, data, per_process=True, suffix=target.suffix)
+            advance()
+            yield i, answer
+    finally:
+        runs.close()
+
+
+WORKER_TMP = "fvc-prepare-"
+
+
+def _made_here(state: tuple[Callable[[Any, Any], Any], Any, int], item: Sequence[Any]) -> tuple[Any, bytes | None]:
+    """On an executor's worker: the job with its output file (``item[at]``) made in a folder of this
+    worker's own, and (the job's result, that file's bytes or None where it made none)."""
+    function, inner, at = state
+    remove_dead_workers_folders()
+    with tempfile.TemporaryDirectory(prefix=f"{WORKER_TMP}{os.getpid()}-") as folder:
+        made = Path(folder) / Path(item[at]).name
+        result = function(inner, type(item)((*item[:at], str(made), *item[at + 1 :])))
+        return result, made.read_bytes() if made.is_file() else None
+
+
+def remove_dead_workers_folders() -> None:
+    """The folders of ``_made_here`` whose worker was killed mid-job (its pid gone): ours by name."""
+    from fvc_loaders.prepare import _alive
+
+    for path in Path(tempfile.gettempdir()).glob(f"{WORKER_TMP}*-*"):
+        pid = path.name[len(WORKER_TMP):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            import shutil
+
+            shutil.rmtree(path, ignore_errors=True)

@@ -11,6 +11,10 @@ complete, so a re-run skips the copies that exist and redoes the rest. Bad
 videos follow ``--on-bad-video``: ``fail`` stops at the first (finished copies
 are kept), ``skip`` leaves them out of the table and lists them in
 ``OUT/bad_videos.parquet``.
+
+Where the videos are encoded: a local process pool (``-j``), or the executor a run would use
+(``--executor ray [--address HOST:PORT]``, or ``--config experiment.yaml``'s ``executor:`` section), a
+Ray task per video whose copy comes back to this process, the one writer of the output folder.
 """
 
 from __future__ import annotations
@@ -278,8 +282,10 @@ def prepare(
     on_bad_video: str = "fail",
     video_column: str = "video_path",
     workers: int | None = None,
+    executor: Any = None,
 ) -> PrepareResult:
-    """Letterboxed copies of every video of ``table_path`` under ``output_dir`` and their table."""
+    """Letterboxed copies of every video of ``table_path`` under ``output_dir`` and their table;
+    ``executor``: a started one that runs items elsewhere (Ray), else the local process pool."""
     import polars as pl
 
     from fvc_loaders.index import LAYOUT_KEY, table_layout, write_table
@@ -298,7 +304,8 @@ def prepare(
     result.already_done = len(sources) - len(todo)
     jobs = [(sources[i], targets[i]) for i in todo]
     bad_rows = set()
-    runs = map_with_progress(scale_video, encoding, jobs, workers=workers, description="preparing")
+    runs = map_with_progress(scale_video, encoding, jobs, workers=workers, description="preparing",
+                             executor=executor, output=1)
     try:
         for j, (reason, _frames) in runs:
             if reason is None:
@@ -340,12 +347,39 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
                         help="stop at the first unreadable video, or leave it out and list it (default: fail)")
     parser.add_argument("--video-column", default="video_path", help="column of video paths (default: %(default)s)")
     parser.add_argument("-j", "--workers", type=int, default=None,
-                        help="videos encoded in parallel (default: one per CPU core)")
+                        help="videos encoded in parallel (default: one per CPU core; on Ray, as many as the "
+                             "cluster holds)")
+    parser.add_argument("--executor", default=None, metavar="NAME",
+                        help="where the videos are encoded: local (a process pool here, the default) or ray "
+                             "(a Ray task per video, on the cluster a run uses)")
+    parser.add_argument("--address", default=None, metavar="HOST:PORT",
+                        help="the Ray cluster (executor.address: host:port, auto, ray://host:port or local)")
+    parser.add_argument("--config", default=None, metavar="EXPERIMENT.yaml",
+                        help="take the executor from this experiment's executor: section (as fvc run does); "
+                             "--executor and --address override it")
     hooks = plugin_hooks()
     if hooks.prepare_add_options.get_hookimpls():  # fvc-faces adds --faces and its --face-* options
         hooks.prepare_add_options(parser=parser)
     else:
         parser.add_argument("--faces", action="store_true", help="face crops (needs the fvc-faces plugin)")
+
+
+def started_executor(args: argparse.Namespace) -> Any:
+    """The executor ``--executor``/``--address``/``--config`` name, started, when it runs the videos
+    elsewhere (Ray); None for the local process pool (the default, and ``--executor local``). A wrong
+    name, key or address is one line (``fvc run``'s own), before anything is written."""
+    from fvc_core.contract import executor_from, maps_items
+
+    if args.executor is None and args.address is None and args.config is None:
+        return None  # nothing to look up: the pool, as before executors existed
+    if args.workers is not None and args.workers < 1:
+        raise UserError(f"-j {args.workers}: expected 1 or more videos at once")
+    executor = executor_from(args.config, args.executor, {"address": ("--address", args.address)},
+                             disabled=getattr(args, "disabled", []))
+    if not maps_items(executor):
+        return None
+    executor.start()
+    return executor
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -354,16 +388,26 @@ def run_command(args: argparse.Namespace) -> int:
     from fvc_core.contract import get_console
     from fvc_loaders.prepare_tools import prepare_tools
 
-    code = plugin_hooks().prepare_run(args=args, tools=prepare_tools())
-    if code is not None:  # a plugin's step ran instead of the copies (fvc-faces, for --faces)
-        return code
-    if getattr(args, "faces", False):
-        raise UserError("--faces needs the fvc-faces plugin: pip install -e plugins/faces")
-    result = prepare(
-        args.table, args.output,
-        encoding=Encoding(args.size, args.crf, args.preset),
-        on_bad_video=args.on_bad_video, video_column=args.video_column, workers=args.workers,
-    )
+    executor = started_executor(args)
+    try:
+        code = plugin_hooks().prepare_run(args=args, tools=prepare_tools(executor))
+        if code is not None:  # a plugin's step ran instead of the copies (fvc-faces, for --faces)
+            return code
+        if getattr(args, "faces", False):
+            raise UserError("--faces needs the fvc-faces plugin: pip install -e plugins/faces")
+        result = prepare(
+            args.table, args.output,
+            encoding=Encoding(args.size, args.crf, args.preset),
+            on_bad_video=args.on_bad_video, video_column=args.video_column, workers=args.workers,
+            executor=executor,
+        )
+    finally:
+        if executor is not None:
+            executor.close()
+            # Workers of this machine killed mid-video (Ctrl-C) left their temporary folders: ours by name.
+            from fvc_loaders.parallel import remove_dead_workers_folders
+
+            remove_dead_workers_folders()
     console = get_console()
     console.print(f"{escape(str(result.table_path))}: {result.written} videos scaled, "
                   f"{result.already_done} already done, {len(result.bad)} bad")

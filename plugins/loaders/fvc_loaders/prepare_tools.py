@@ -3,7 +3,8 @@
 Handed over as an argument of the ``prepare_run`` hook (``fvc_loaders.hookspecs``), so the plugin
 encodes, reads and resumes exactly as ``fvc prepare``'s own copies do without importing this
 distribution. Every field is a module-level function or class: the object pickles by reference
-into worker processes.
+into worker processes. ``executor`` (``fvc prepare --executor ray``) stays with this process: a pickled
+copy (a worker's) has none.
 """
 
 from __future__ import annotations
@@ -36,9 +37,16 @@ class PrepareTools:
     """``target_times(start, duration, n)``: the times the uniform sampler reads (fvc_loaders.sampling)."""
     pick_on_screen: Callable[..., Any]
     """``pick_on_screen(frame_times, times)``: the frame on screen at each time."""
+    executor: Any = None
+    """Where the per-video jobs run: an executor that takes them (``fvc_core.contract.maps_items``), given
+    to ``map_with_progress(..., executor=tools.executor, output=1)``; None: the local process pool."""
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Workers receive the tools in their jobs' state: the executor (a Ray connection, locks) is the driver's.
+        return {**self.__dict__, "executor": None}
 
 
-def prepare_tools() -> PrepareTools:
+def prepare_tools(executor: Any = None) -> PrepareTools:
     from fvc_loaders import prepare
     from fvc_loaders.index import write_table
     from fvc_loaders.letterbox import letterbox
@@ -52,5 +60,5 @@ def prepare_tools() -> PrepareTools:
         encode_pictures=prepare.encode_pictures, scale_video=prepare.scale_video, write_table=write_table,
         map_with_progress=map_with_progress, plan_copies=prepare.plan_copies, claim=prepare.claim,
         remove_stale_partials=prepare.remove_stale_partials, target_times=target_times,
-        pick_on_screen=pick_on_screen,
+        pick_on_screen=pick_on_screen, executor=executor,
     )

@@ -1,4 +1,5 @@
-"""The ``ray`` executor: each fold a Ray task, as many side by side as the cluster's resources allow.
+"""The ``ray`` executor: each fold a Ray task, as many side by side as the cluster's resources allow;
+``map`` runs per-item work the same way (``fvc prepare --executor ray``: a Ray task per video).
 
 Tracker events travel through one small actor per run (:class:`EventSink`): a task hands it each
 event and waits for the acknowledgement before going on, so an epoch the task has logged is in
@@ -18,7 +19,8 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import ray
@@ -102,6 +104,22 @@ def execute(fn: FoldFunction, task: FoldTask, sink: Any) -> Any:
     """What runs in the Ray worker: ``fn(task, events)``, every event acknowledged by the sink."""
     events = ForwardingTracker(lambda event: ray.get(sink.put.remote(event)))
     return fn(task, events)
+
+
+def call_item(fn: Callable[[Any, Any], Any], state: Any, item: Any) -> Any:
+    """What runs in the Ray worker for one item of ``RayExecutor.map`` (``state`` arrives resolved).
+
+    Deaf to SIGINT while it runs: a Ctrl-C in the terminal reaches the workers of a Ray instance started
+    there (one process group), and a task interrupted by it while the driver cancels it made Ray's driver
+    abort ("Tried to complete task that was not pending", exit 1, about 1 in 5 tries). The items end with
+    the driver's connection (``RayExecutor.map``)."""
+    if threading.current_thread() is not threading.main_thread():
+        return fn(state, item)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return fn(state, item)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class RayExecutor:
@@ -310,3 +328,58 @@ class RayExecutor:
             if isinstance(cause, BaseException):
                 raise cause from None  # the fold's own error, as the local executor would raise it
             raise RuntimeError(f"{task.label} failed in its Ray worker: {one_line(exc, with_type=False)}") from None
+
+    # -- per-item work (fvc prepare's videos) -------------------------------------------------------
+    def map(self, fn: Callable[[Any, Any], Any], state: Any, items: Sequence[Any], *,
+            limit: int | None = None) -> Iterator[tuple[int, Any]]:
+        """``(i, fn(state, items[i]))`` as each Ray task finishes (``fvc_core.contract.maps_items``):
+        ``executor.num_cpus``/``num_gpus`` per item, ``max_retries`` for a worker or node lost; at most
+        ``limit`` (and ``max_concurrent``) items at once, else about twice what the cluster holds queued,
+        so a table of 100,000 videos is not 100,000 pending tasks. Closing the iterator, an error, Ctrl-C
+        or SIGTERM submits no more; the items under way end when ``close()`` leaves the cluster (Ray kills
+        a job's workers when its driver goes), or finish on their own."""
+        if self._cancelled.is_set():
+            raise Terminated()
+        if not items:
+            return
+        cfg = self.config
+        nodes = alive_nodes()
+        bounds = [n for n in (limit, cfg.max_concurrent) if n]
+        window = min(bounds) if bounds else 2 * self.capacity()
+        remote = ray.remote(call_item)
+        options = {"num_cpus": cfg.num_cpus, "num_gpus": cfg.num_gpus, "max_retries": cfg.max_retries,
+                   "retry_exceptions": False}
+        shared = ray.put(state)  # shipped once, not once per item
+        waiting = deque(range(len(items)))
+        running: dict[Any, int] = {}
+        try:
+            while waiting or running:
+                while waiting and len(running) < window:
+                    i = waiting.popleft()
+                    running[remote.options(name=f"fvc item {i}", **options).remote(fn, shared, items[i])] = i
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_S)
+                if self._cancelled.is_set():
+                    raise Terminated()
+                for ref in ready:
+                    i = running.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:
+                        cause = exc.cause
+                        if isinstance(cause, BaseException):
+                            raise cause from None  # the item's own error, as the local pool would raise it
+                        raise RuntimeError(f"item {i} failed in its Ray worker: "
+                                           f"{one_line(exc, with_type=False)}") from None
+                    yield i, result
+        except ray.exceptions.RayError as exc:
+            died = dead_since(nodes)
+            what = (f"Ray node {died} died" if died else
+                    f"a Ray worker was lost and {cfg.max_retries} retries did not make up for it ({one_line(exc)})")
+            raise ClusterLost(f"{what}; {len(running) + len(waiting)} items stopped, finished ones are kept: "
+                              "run the same command again to resume") from None
+        finally:
+            # No ray.cancel of the items under way: Ray's driver aborts ("Tried to complete task that was not
+            # pending", exit 1) when a force-cancel meets a task finishing at that moment, which short items
+            # often do (a SIGTERM test: 1 of about 10). They end with the connection instead: close() (the
+            # job's workers are killed when its driver leaves), at most a video later otherwise.
+            pass
