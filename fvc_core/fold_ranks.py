@@ -48,18 +48,8 @@ def _rank_main(rank: int, task: FoldTask, build: Builder, port: int, channel: An
     try:
         if task.cwd and os.path.isdir(task.cwd):
             os.chdir(task.cwd)
-        job, trainer = build(task)
-        run_rank = getattr(trainer, "run_rank", None)
-        if run_rank is None:
-            raise PluginError(f"trainer {job.config.trainer.name!r} cannot train a fold on several processes "
-                              "(it has no run_rank)")
-        if rank == 0:
-            job.trackers = ForwardingTracker(lambda event: channel.put(("event", event)))
-        else:
-            from rich.console import Console
-
-            job.console = Console(quiet=True)  # one voice: rank 0 prints the fold's lines
-        result = run_rank(job, task.fold, task.repeat, rank, task.workers, port)
+        events = ForwardingTracker(lambda event: channel.put(("event", event)))
+        result = train_rank(task, build, rank, port, events)
         if rank == 0:
             channel.put(("result", result))
     except BaseException as exc:  # noqa: BLE001 - handed to the launcher, which raises it there
@@ -70,17 +60,46 @@ def _rank_main(rank: int, task: FoldTask, build: Builder, port: int, channel: An
         raise SystemExit(1) from None
 
 
+def train_rank(task: FoldTask, build: Builder, rank: int, port: int, events: Any, host: str = "127.0.0.1",
+               local_rank: int | None = None, local_world: int | None = None) -> Any:
+    """Rank ``rank`` of the fold of ``task``, in this process: rebuild the run with ``build(task)`` and
+    call the trainer's ``run_rank``, which joins the group at ``host:port``. Rank 0's tracker events go
+    to ``events`` and it returns the fold's result; the other ranks print nothing and return None.
+    ``local_rank``/``local_world``: see the trainer's ``run_rank`` (default: every rank on this machine)."""
+    job, trainer = build(task)
+    run_rank = getattr(trainer, "run_rank", None)
+    if run_rank is None:
+        raise PluginError(f"trainer {job.config.trainer.name!r} cannot train a fold on several processes "
+                          "(it has no run_rank)")
+    if rank == 0:
+        job.trackers = events
+    else:
+        from rich.console import Console
+
+        job.console = Console(quiet=True)  # one voice: rank 0 prints the fold's lines
+    kwargs = {} if host == "127.0.0.1" and local_rank is None and local_world is None else {
+        "host": host, "local_rank": local_rank, "local_world": local_world}
+    return run_rank(job, task.fold, task.repeat, rank, task.workers, port, **kwargs)
+
+
+def open_rendezvous(host: str) -> Any:
+    """The store a fold's ranks meet at, held by the caller as long as the fold trains: listening on
+    ``host`` at a free port that the system picks (``store.port``), so no port is taken in between."""
+    import torch.distributed as dist
+
+    return dist.TCPStore(host, 0, is_master=True, wait_for_workers=False,
+                         timeout=datetime.timedelta(seconds=TIMEOUT_S))
+
+
 def run_fold_on_ranks(task: FoldTask, events: Any, build: Builder) -> Any:
     """Train the fold of ``task`` on ``task.workers`` spawned processes and return rank 0's result;
     each rank builds the run's ``(job, trainer)`` with ``build(task)`` (a module-level function: it
     travels pickled); rank 0's tracker events reach ``events`` as they come. A rank that raised re-raises its error
     here; a rank killed or crashed ends the others and raises :class:`RankFailed` in one line."""
-    import torch.distributed as dist
     import torch.multiprocessing as mp
 
     world = task.workers
-    store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False,
-                          timeout=datetime.timedelta(seconds=TIMEOUT_S))
+    store = open_rendezvous("127.0.0.1")
     channel = mp.get_context("spawn").Queue()
     context = mp.start_processes(_rank_main, args=(task, build, store.port, channel, os.getpid()), nprocs=world,
                                  join=False, start_method="spawn")
