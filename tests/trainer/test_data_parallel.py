@@ -406,3 +406,46 @@ def test_a_placement_that_cannot_work_is_one_line():
         rank_bundle(1.0, 1.0, 2, "spread", False)
     with pytest.raises(UserError, match="executor.rank_placement: strict_spread .* has one node"):
         rank_bundle(1.0, 0.0, 2, "strict_spread", True)
+
+
+def test_the_driver_removes_a_folds_placement_group_when_the_fold_ends_or_the_run_is_cancelled(runs, ray_cluster):
+    # In this process as the driver (still connected afterwards, so Ray's own clean-up at the driver's exit
+    # cannot be what removes them). A finished fold: each placed rank rebuilds the run and finds it done.
+    import yaml
+    from fvc_ray.config import RayExecutorConfig
+    from fvc_ray.executor import RayExecutor
+
+    from fvc_core.errors import Terminated
+    from fvc_core.executors import FoldTask
+
+    import ray
+
+    run_dir = runs / "two" / "naive_cnn"
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
+    task = FoldTask(config=config, run_dir=str(run_dir), fold=0, run_id=run_id, workers=2)
+    notes: list[str] = []
+    events = type("Events", (), {"note": lambda self, m: notes.append(m), "log_epoch": lambda self, *a: None})()
+    executor = RayExecutor(RayExecutorConfig(address=ray_cluster.address, rank_placement="strict_spread"))
+    executor.start()
+    try:
+        before = set(ray.util.placement_group_table())  # the other tests' groups, by id
+
+        def made() -> list[tuple[str, str]]:
+            return sorted((g["name"], g["state"]) for pg, g in ray.util.placement_group_table().items()
+                          if pg not in before)
+
+        [(_, result)] = list(executor.run([task], None, events))
+        assert result.fold == 0 and result.metrics["roc_auc"] == json.loads(
+            (run_dir / "fold_0" / "metrics.json").read_text())["roc_auc"]
+        assert any("rank 1 on node" in note for note in notes), notes
+        assert made() == [("fvc fold 0 ranks", "REMOVED")]
+
+        # Three ranks on nodes of their own never fit two nodes: the fold waits for its group until cancelled.
+        waiting = FoldTask(config=config, run_dir=str(run_dir), fold=1, run_id=run_id, workers=3)
+        threading.Timer(3.0, executor.cancel).start()
+        with pytest.raises(Terminated):
+            list(executor.run([waiting], None, events))
+        assert made() == [("fvc fold 0 ranks", "REMOVED"), ("fvc fold 1 ranks", "REMOVED")]
+    finally:
+        executor.close()
