@@ -411,14 +411,13 @@ def test_a_placement_that_cannot_work_is_one_line():
 def test_the_driver_removes_a_folds_placement_group_when_the_fold_ends_or_the_run_is_cancelled(runs, ray_cluster):
     # In this process as the driver (still connected afterwards, so Ray's own clean-up at the driver's exit
     # cannot be what removes them). A finished fold: each placed rank rebuilds the run and finds it done.
+    import ray
     import yaml
     from fvc_ray.config import RayExecutorConfig
     from fvc_ray.executor import RayExecutor
 
     from fvc_core.errors import Terminated
     from fvc_core.executors import FoldTask
-
-    import ray
 
     run_dir = runs / "two" / "naive_cnn"
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
