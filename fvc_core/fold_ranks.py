@@ -20,6 +20,7 @@ import os
 import queue as queue_module
 import signal
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 from fvc_core.errors import PluginError, UserError
@@ -130,12 +131,15 @@ def run_fold_on_ranks(task: FoldTask, events: Any, build: Builder) -> Any:
                 if context.join(timeout=0):
                     break
             except mp.ProcessExitedException as exc:
-                # join() has ended the other ranks; what the failing rank sent comes first.
+                # join() has ended the other ranks; what the failing rank sent comes first, unless a rank
+                # was killed: its peers then fail at their next collective ("Connection closed by peer"),
+                # and may be the first join() sees, but the death is the cause to name.
                 drain(1.0)
-                if errors:
+                killed = _killed(context.processes, exc)
+                if errors and killed is None:
                     raise min(errors, key=lambda e: e[0])[1] from None
-                raise RankFailed(f"{task.label}: {_died(exc, world)}; the other ranks were stopped, finished "
-                                 "epochs are kept: run the same command again to resume") from None
+                raise RankFailed(f"{task.label}: {_died(killed or exc, world)}; the other ranks were stopped, "
+                                 "finished epochs are kept: run the same command again to resume") from None
         drain(1.0)
     finally:
         for process in context.processes:
@@ -151,6 +155,18 @@ def run_fold_on_ranks(task: FoldTask, events: Any, build: Builder) -> Any:
     if not results:
         raise RankFailed(f"{task.label}: every data-parallel rank ended, but rank 0 returned no result")
     return results[0]
+
+
+def _killed(processes: list[Any], exc: Any) -> Any:
+    """The rank killed by a signal (not join()'s own SIGTERM to the others), as ``exc`` describes one;
+    None if every rank exited on its own."""
+    if exc.exit_code is not None and exc.exit_code < 0:
+        return exc
+    for index, process in enumerate(processes):
+        code = process.exitcode
+        if code is not None and code < 0 and code != -signal.SIGTERM:
+            return SimpleNamespace(error_index=index, exit_code=code)
+    return None
 
 
 def _died(exc: Any, world: int) -> str:

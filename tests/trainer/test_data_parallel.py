@@ -448,3 +448,29 @@ def test_the_driver_removes_a_folds_placement_group_when_the_fold_ends_or_the_ru
         assert made() == [("fvc fold 0 ranks", "REMOVED"), ("fvc fold 1 ranks", "REMOVED")]
     finally:
         executor.close()
+
+
+def _exit_with(code: int) -> None:
+    if code < 0:
+        os.kill(os.getpid(), -code)
+    raise SystemExit(code)
+
+
+def test_a_killed_rank_is_named_even_when_a_peer_failed_first():
+    # A rank SIGKILLed makes its peer fail at the next collective (gloo: "Connection closed by peer"),
+    # and join() may see that peer's exit first: the death is what the one line must name, not the
+    # peer's error (which, under load, the kill test above once printed instead).
+    import multiprocessing
+
+    from fvc_core.fold_ranks import _died, _killed
+
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_exit_with, args=(code,)) for code in (1, -signal.SIGKILL, -signal.SIGTERM)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    peer_first = type("Exited", (), {"error_index": 0, "exit_code": 1})()
+    assert _died(_killed(processes, peer_first), 3) == "rank 1 of 3 data-parallel workers was killed by SIGKILL"
+    # join()'s own SIGTERM to the others is not a death; a rank that exited on its own error is its own.
+    assert _killed(processes[:1] + processes[2:], peer_first) is None
