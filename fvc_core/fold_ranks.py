@@ -10,6 +10,11 @@ the run from the task (with ``fold_worker``'s builder, handed in) and calls the 
 ``run_rank(job, fold, repeat, rank, world, port)``, which joins the process group and trains its share
 (``fvc_core.training.distributed``); rank 0 writes the fold's files and returns its result.
 
+An executor may instead place each rank in a process of its own on any node (fvc-ray's
+``executor.rank_placement``): rank 0's process opens the store on its node's address
+(:func:`open_rendezvous`), and each rank runs :func:`train_rank` through
+``fvc_core.fold_worker.run_fold_rank`` (both named by the contract).
+
 torch loads only when a fold is launched: ``fvc --help`` imports this module without it.
 """
 

@@ -1,5 +1,7 @@
 """The ``ray`` executor: each fold a Ray task, as many side by side as the cluster's resources allow;
-``map`` runs per-item work the same way (``fvc prepare --executor ray``: a Ray task per video).
+``map`` runs per-item work the same way (``fvc prepare --executor ray``: a Ray task per video). A
+data-parallel fold under ``rank_placement`` other than ``worker`` is a placement group the driver makes
+and removes, and a Ray task that places one actor per rank in it (``fvc_ray.placed_ranks``).
 
 Tracker events travel through one small actor per run (:class:`EventSink`): a task hands it each
 event and waits for the acknowledgement before going on, so an epoch the task has logged is in
