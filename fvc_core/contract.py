@@ -15,7 +15,9 @@ registers); this module names what crosses between the core and a plugin, in gro
 - **Training**: ``Dataset``, ``Job``, ``ClipSpec``, ``ModelInput``, the executor protocol (``Executor``,
   ``FoldTask``, ``FoldFunction``; ``ForwardingTracker`` and ``deliver`` carry a remote fold's events;
   ``maps_items`` and ``executor_from``: per-item work such as ``fvc prepare``'s videos on the executor a
-  run would use, chosen by ``--executor``/``--config`` with ``fvc run``'s one-line errors).
+  run would use, chosen by ``--executor``/``--config`` with ``fvc run``'s one-line errors; for an executor
+  that places a data-parallel fold's ranks itself, one per process on any node: ``open_rendezvous(host)``,
+  the store rank 0's process holds, and ``run_fold_rank(task, rank, host, port, events)``, one rank).
 - **Tracking**: ``Tracker``, ``TrackerConfig``, ``RunInfo``, ``FoldResult``, ``RunSummary``, ``Evaluation``,
   ``INTERRUPTED``, ``KILLED``, ``test_metric_name``, ``TEST_METRIC_NAMES``, ``history_steps``,
   ``selected_value``, ``track_evaluation`` (a finished run's trackers told of an evaluation).
@@ -135,6 +137,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "ForwardingTracker": ("fvc_core.executors", "ForwardingTracker"),
     "deliver": ("fvc_core.executors", "deliver"),
     "maps_items": ("fvc_core.executors", "maps_items"),
+    "open_rendezvous": ("fvc_core.fold_ranks", "open_rendezvous"),
+    "run_fold_rank": ("fvc_core.fold_worker", "run_fold_rank"),
     "executor_from": ("fvc_core.executor_choice", "executor_from"),
 }
 

@@ -10,6 +10,11 @@ the run from the task (with ``fold_worker``'s builder, handed in) and calls the 
 ``run_rank(job, fold, repeat, rank, world, port)``, which joins the process group and trains its share
 (``fvc_core.training.distributed``); rank 0 writes the fold's files and returns its result.
 
+An executor may instead place each rank in a process of its own on any node (fvc-ray's
+``executor.rank_placement``): rank 0's process opens the store on its node's address
+(:func:`open_rendezvous`), and each rank runs :func:`train_rank` through
+``fvc_core.fold_worker.run_fold_rank`` (both named by the contract).
+
 torch loads only when a fold is launched: ``fvc --help`` imports this module without it.
 """
 
@@ -20,6 +25,7 @@ import os
 import queue as queue_module
 import signal
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 from fvc_core.errors import PluginError, UserError
@@ -48,18 +54,8 @@ def _rank_main(rank: int, task: FoldTask, build: Builder, port: int, channel: An
     try:
         if task.cwd and os.path.isdir(task.cwd):
             os.chdir(task.cwd)
-        job, trainer = build(task)
-        run_rank = getattr(trainer, "run_rank", None)
-        if run_rank is None:
-            raise PluginError(f"trainer {job.config.trainer.name!r} cannot train a fold on several processes "
-                              "(it has no run_rank)")
-        if rank == 0:
-            job.trackers = ForwardingTracker(lambda event: channel.put(("event", event)))
-        else:
-            from rich.console import Console
-
-            job.console = Console(quiet=True)  # one voice: rank 0 prints the fold's lines
-        result = run_rank(job, task.fold, task.repeat, rank, task.workers, port)
+        events = ForwardingTracker(lambda event: channel.put(("event", event)))
+        result = train_rank(task, build, rank, port, events)
         if rank == 0:
             channel.put(("result", result))
     except BaseException as exc:  # noqa: BLE001 - handed to the launcher, which raises it there
@@ -70,17 +66,46 @@ def _rank_main(rank: int, task: FoldTask, build: Builder, port: int, channel: An
         raise SystemExit(1) from None
 
 
+def train_rank(task: FoldTask, build: Builder, rank: int, port: int, events: Any, host: str = "127.0.0.1",
+               local_rank: int | None = None, local_world: int | None = None) -> Any:
+    """Rank ``rank`` of the fold of ``task``, in this process: rebuild the run with ``build(task)`` and
+    call the trainer's ``run_rank``, which joins the group at ``host:port``. Rank 0's tracker events go
+    to ``events`` and it returns the fold's result; the other ranks print nothing and return None.
+    ``local_rank``/``local_world``: see the trainer's ``run_rank`` (default: every rank on this machine)."""
+    job, trainer = build(task)
+    run_rank = getattr(trainer, "run_rank", None)
+    if run_rank is None:
+        raise PluginError(f"trainer {job.config.trainer.name!r} cannot train a fold on several processes "
+                          "(it has no run_rank)")
+    if rank == 0:
+        job.trackers = events
+    else:
+        from rich.console import Console
+
+        job.console = Console(quiet=True)  # one voice: rank 0 prints the fold's lines
+    kwargs = {} if host == "127.0.0.1" and local_rank is None and local_world is None else {
+        "host": host, "local_rank": local_rank, "local_world": local_world}
+    return run_rank(job, task.fold, task.repeat, rank, task.workers, port, **kwargs)
+
+
+def open_rendezvous(host: str) -> Any:
+    """The store a fold's ranks meet at, held by the caller as long as the fold trains: listening on
+    ``host`` at a free port that the system picks (``store.port``), so no port is taken in between."""
+    import torch.distributed as dist
+
+    return dist.TCPStore(host, 0, is_master=True, wait_for_workers=False,
+                         timeout=datetime.timedelta(seconds=TIMEOUT_S))
+
+
 def run_fold_on_ranks(task: FoldTask, events: Any, build: Builder) -> Any:
     """Train the fold of ``task`` on ``task.workers`` spawned processes and return rank 0's result;
     each rank builds the run's ``(job, trainer)`` with ``build(task)`` (a module-level function: it
     travels pickled); rank 0's tracker events reach ``events`` as they come. A rank that raised re-raises its error
     here; a rank killed or crashed ends the others and raises :class:`RankFailed` in one line."""
-    import torch.distributed as dist
     import torch.multiprocessing as mp
 
     world = task.workers
-    store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False,
-                          timeout=datetime.timedelta(seconds=TIMEOUT_S))
+    store = open_rendezvous("127.0.0.1")
     channel = mp.get_context("spawn").Queue()
     context = mp.start_processes(_rank_main, args=(task, build, store.port, channel, os.getpid()), nprocs=world,
                                  join=False, start_method="spawn")
@@ -111,12 +136,15 @@ def run_fold_on_ranks(task: FoldTask, events: Any, build: Builder) -> Any:
                 if context.join(timeout=0):
                     break
             except mp.ProcessExitedException as exc:
-                # join() has ended the other ranks; what the failing rank sent comes first.
+                # join() has ended the other ranks; what the failing rank sent comes first, unless a rank
+                # was killed: its peers then fail at their next collective ("Connection closed by peer"),
+                # and may be the first join() sees, but the death is the cause to name.
                 drain(1.0)
-                if errors:
+                killed = _killed(context.processes, exc)
+                if errors and killed is None:
                     raise min(errors, key=lambda e: e[0])[1] from None
-                raise RankFailed(f"{task.label}: {_died(exc, world)}; the other ranks were stopped, finished "
-                                 "epochs are kept: run the same command again to resume") from None
+                raise RankFailed(f"{task.label}: {_died(killed or exc, world)}; the other ranks were stopped, "
+                                 "finished epochs are kept: run the same command again to resume") from None
         drain(1.0)
     finally:
         for process in context.processes:
@@ -132,6 +160,18 @@ def run_fold_on_ranks(task: FoldTask, events: Any, build: Builder) -> Any:
     if not results:
         raise RankFailed(f"{task.label}: every data-parallel rank ended, but rank 0 returned no result")
     return results[0]
+
+
+def _killed(processes: list[Any], exc: Any) -> Any:
+    """The rank killed by a signal (not join()'s own SIGTERM to the others), as ``exc`` describes one;
+    None if every rank exited on its own."""
+    if exc.exit_code is not None and exc.exit_code < 0:
+        return exc
+    for index, process in enumerate(processes):
+        code = process.exitcode
+        if code is not None and code < 0 and code != -signal.SIGTERM:
+            return SimpleNamespace(error_index=index, exit_code=code)
+    return None
 
 
 def _died(exc: Any, world: int) -> str:

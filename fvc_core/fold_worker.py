@@ -129,6 +129,22 @@ def run_fold_task(task: FoldTask, events: Tracker) -> FoldResult:
         return run_fold(job, task.fold, **kwargs)
 
 
+def run_fold_rank(task: FoldTask, rank: int, host: str, port: int, events: Tracker) -> FoldResult | None:
+    """One rank of a data-parallel fold in this process, the only rank here (an executor placed each
+    rank on a node of its own: ``fvc_ray``'s ``executor.rank_placement``): check the storage, rebuild
+    the run from the task and train this rank's share, meeting the others at ``host:port`` (the store
+    rank 0's process opened with ``fvc_core.contract.open_rendezvous``). Rank 0 holds the fold's lock
+    while it trains, sends the fold's events to ``events`` and returns its result; the others None."""
+    from fvc_core.fold_ranks import train_rank
+
+    if task.cwd and os.path.isdir(task.cwd):
+        os.chdir(task.cwd)
+    check_storage(task)
+    # Rank 0 is the one writer: two attempts of a fold never write it at once (the others only read).
+    with fold_lock(task) if rank == 0 else contextlib.nullcontext():
+        return train_rank(task, _fold_context, rank, port, events, host=host, local_rank=0, local_world=1)
+
+
 class FoldExecutor:
     """The executor plugin as a trainer sees it: ``run(tasks, fn, events)`` runs ``fn`` (the trainer's
     own way of training a fold here) when the plugin runs the folds in this process, and the task

@@ -40,7 +40,9 @@ class ConsoleTracker(Tracker):
         self.console.print(f"[bold]fold {result.fold} test[/]{best}: {shown}")
 
     def fail_run(self, run: RunInfo, error: str) -> None:
-        self.console.print(f"[red]run {run.run_id} stopped:[/] {error}")
+        from rich.markup import escape  # an error's text is not markup ("[/__w/.../pair.cc:553]")
+
+        self.console.print(f"[red]run {run.run_id} stopped:[/] {escape(error)}")
 
 
 def _fmt(value: object) -> str:

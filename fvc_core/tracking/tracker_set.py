@@ -43,12 +43,16 @@ class TrackerSet(Tracker):
         if self._warn is not None:
             self._warn(message)
         elif self.console is not None:
-            self.console.print(f"[yellow]warning:[/] {message}", soft_wrap=True)
+            from rich.markup import escape  # an error's text is not markup ("[/__w/.../pair.cc:553]")
+
+            self.console.print(f"[yellow]warning:[/] {escape(message)}", soft_wrap=True)
 
     def note(self, message: str) -> None:
         """Not a problem, only why the run is waiting."""
         if self.console is not None:
-            self.console.print(f"[dim]{message}[/]", soft_wrap=True)
+            from rich.markup import escape
+
+            self.console.print(f"[dim]{escape(message)}[/]", soft_wrap=True)
 
     def check(self, run: RunInfo) -> None:
         for name, tracker, fail_fast in self._trackers:

@@ -106,11 +106,12 @@ class Ranks:
         return out
 
 
-def join_group(rank: int, world: int, port: int, device: torch.device) -> Ranks:
-    """Join the fold's process group at the launcher's store (127.0.0.1:``port``): nccl on CUDA, gloo
-    elsewhere, with :data:`TIMEOUT_S` so that a peer that stops answering ends this one too."""
+def join_group(rank: int, world: int, port: int, device: torch.device, host: str = "127.0.0.1") -> Ranks:
+    """Join the fold's process group at the store ``host:port`` (the launcher's on 127.0.0.1 when the
+    ranks share a machine, rank 0's node address when they are spread over a Ray cluster): nccl on
+    CUDA, gloo elsewhere, with :data:`TIMEOUT_S` so that a peer that stops answering ends this one too."""
     timeout = datetime.timedelta(seconds=TIMEOUT_S)
-    store = dist.TCPStore("127.0.0.1", port, is_master=False, timeout=timeout)
+    store = dist.TCPStore(host, port, is_master=False, timeout=timeout)
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend, store=store, rank=rank, world_size=world, timeout=timeout)
     return Ranks(rank, world, device)
@@ -122,7 +123,9 @@ def leave_group() -> None:
 
 
 def check_devices(device: torch.device, world: int) -> None:
-    """A data-parallel fold on CUDA needs a GPU per rank visible to its process."""
+    """A data-parallel fold on CUDA needs a GPU per rank visible to its process: ``world`` is the number
+    of ranks sharing this process's GPUs (the fold's ranks started on one machine; 1 for a rank that Ray
+    gave a bundle of its own)."""
     if device.type == "cuda":
         visible = torch.cuda.device_count()
         if visible < world:

@@ -135,15 +135,23 @@ class SupervisedTrainer:
                  for part in ("train", "val", "test")}
         return FoldTraining(job, self.config, env, number, parts, fold_dir, r, split.fold).run()
 
-    def run_rank(self, job: Any, fold: int, repeat: int, rank: int, world: int, port: int) -> FoldResult | None:
+    def run_rank(self, job: Any, fold: int, repeat: int, rank: int, world: int, port: int,
+                 host: str = "127.0.0.1", local_rank: int | None = None,
+                 local_world: int | None = None) -> FoldResult | None:
         """One rank of a data-parallel fold (``fold`` within ``repeat``), in a process of its own that
-        ``fvc_core.fold_ranks`` started: join the fold's process group at 127.0.0.1:``port`` and train
-        this rank's share. Rank 0 writes the fold's files and returns its result; the others None."""
+        ``fvc_core.fold_ranks`` started: join the fold's process group at ``host:port`` and train
+        this rank's share. Rank 0 writes the fold's files and returns its result; the others None.
+
+        ``local_rank``/``local_world`` (default: ``rank``/``world``, every rank on one machine): this
+        rank's place among the ranks that share its process's CPUs and GPUs; a rank that Ray placed in a
+        bundle of its own (``executor.rank_placement``) is ``0`` of ``1`` there."""
+        local_rank = rank if local_rank is None else local_rank
+        local_world = world if local_world is None else local_world
         if self.config.num_threads == "auto":
-            # The CPUs this process may use, shared among the fold's ranks (read by _threads below).
+            # The CPUs this process may use, shared among the ranks beside it (read by _threads below).
             from fvc_core.training.threads import auto_threads
 
-            os.environ["OMP_NUM_THREADS"] = str(max(1, auto_threads().count // world))
+            os.environ["OMP_NUM_THREADS"] = str(max(1, auto_threads().count // local_world))
         self._threads(job)  # first: what follows loads torch
         import torch
 
@@ -151,15 +159,15 @@ class SupervisedTrainer:
         from fvc_core.training.progress import RunProgress
 
         plan = self._plan(job)
-        check_devices(plan.device, world)
+        check_devices(plan.device, local_world)
         number, fold_dir, split, done = self._fold(plan, repeat, fold)
         if done is not None:
             return done
         device = plan.device
-        if device.type == "cuda":  # a GPU per rank, rank r on the r-th the process sees
-            device = torch.device("cuda", rank)
+        if device.type == "cuda":  # a GPU per rank, local rank r on the r-th the process sees
+            device = torch.device("cuda", local_rank)
             torch.cuda.set_device(device)
-        ranks = join_group(rank, world, port, device)
+        ranks = join_group(rank, world, port, device, host)
         try:
             plan.skipped.writes = ranks.writes
             with RunProgress(job.console, False, 1, self.config.epochs) as progress:

@@ -45,6 +45,9 @@ def test_an_executors_keys_are_validated_by_its_plugin():
     assert any("did you mean 'num_cpus'" in p for p in err.value.problems)
     with pytest.raises(ConfigError, match=r"executor\.address: unknown key"):
         load_config(QUICKSTART, ["executor.address=auto"])  # local has no keys
+    assert config.executor.config.rank_placement == "worker"  # a data-parallel fold's ranks in its one worker
+    with pytest.raises(ConfigError, match=r"executor\.rank_placement: Input should be 'worker', .*'strict_spread'"):
+        load_config(QUICKSTART, ["executor.name=ray", "executor.rank_placement=spred"])
 
 
 def test_fvc_schema_has_a_variant_per_executor():

@@ -371,3 +371,20 @@ def test_an_unreachable_server_is_one_warning_and_the_run_goes_on(experiment, tm
     assert len(warnings) == 1, done.stdout + done.stderr
     assert "'mlflow'" in warnings[0] and "connection refused" in warnings[0]
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_an_error_text_that_looks_like_markup_is_printed_as_it_is(tmp_path):
+    # gloo's errors start with their source file in brackets ("[/__w/pytorch/.../pair.cc:553] Connection
+    # closed by peer"): rich read it as a closing tag, raised, and the run's one line became a traceback.
+    import io
+
+    from fvc_core.builtin.console import ConsoleConfig, ConsoleTracker
+
+    text = "[/__w/pytorch/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:553] Connection closed by peer"
+    out = io.StringIO()
+    console = ConsoleTracker(ConsoleConfig())
+    console.console = Console(file=out, width=300)
+    console.fail_run(make_run(tmp_path), text)
+    TrackerSet([], Console(file=out, width=300)).warn(text)
+    TrackerSet([], Console(file=out, width=300)).note(text)
+    assert out.getvalue().count(text) == 3, out.getvalue()

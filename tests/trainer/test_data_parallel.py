@@ -13,8 +13,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -283,3 +285,192 @@ def test_a_data_parallel_fold_runs_in_a_ray_worker(runs, tmp_path, ray_cluster):
     for fold in (0, 1):
         on_ray, here = _history(run_dir, fold), _history(runs / "two" / "naive_cnn", fold)
         assert [row["val_loss"] for row in on_ray] == pytest.approx([row["val_loss"] for row in here], rel=1e-6)
+
+
+# -- executor.rank_placement: the fold's ranks placed by Ray, one actor each, on any node --------------
+
+RAY_ENV = {**ENV, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+# The note the fold's task prints once its ranks are placed: which node (and process) each rank got.
+PLACED = re.compile(r"(fold \d): 2 data-parallel ranks placed by strict_spread: rank 0 on node \S+ \(id (\w+), "
+                    r"pid (\d+)\), rank 1 on node \S+ \(id (\w+), pid (\d+)\)")
+
+
+def _placed_run(experiment: Path, cluster) -> list[str]:
+    return [*FVC, "run", str(experiment), "executor.name=ray", f"executor.address={cluster.address}",
+            "executor.rank_placement=strict_spread"]
+
+
+def _cluster_is_whole_again(cluster) -> None:
+    """Every placement group the runs made is removed and the cluster's CPUs are all free again."""
+    import ray
+
+    ours = not ray.is_initialized()
+    if ours:
+        ray.init(address=cluster.address, log_to_driver=False)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            groups = [g for g in ray.util.placement_group_table().values() if g["name"].startswith("fvc fold")]
+            free = ray.available_resources().get("CPU", 0.0)
+            if all(g["state"] == "REMOVED" for g in groups) and free == ray.cluster_resources()["CPU"]:
+                break
+            assert time.monotonic() < deadline, (groups, ray.available_resources())
+            time.sleep(0.2)
+        assert groups  # the runs did place their folds' ranks in groups
+    finally:
+        if ours:
+            ray.shutdown()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_strict_spread_puts_the_ranks_on_two_nodes_and_they_follow_the_local_ranks(runs, tmp_path, ray_cluster):
+    # Ray's 2-node test cluster (one CPU each): each rank gets a bundle of half a CPU, strict_spread puts
+    # them on different nodes, rank 0 opens the rendezvous on its node's address and rank 1 joins it there.
+    experiment = tiny_experiment(tmp_path, runs / "videos" / "metadata.parquet", output_dir=str(tmp_path / "out"),
+                                 model=MODEL, data=DATA, trainer=TWO)
+    done = subprocess.run(_placed_run(experiment, ray_cluster), capture_output=True, text=True, env=RAY_ENV,
+                          timeout=600)
+    assert done.returncode == 0, done.stdout + done.stderr
+    placed = {m[1]: m for m in PLACED.finditer(done.stdout)}
+    assert sorted(placed) == ["fold 0", "fold 1"], done.stdout
+    for match in placed.values():
+        assert match[2] != match[4], match[0]  # two Ray nodes
+    run_dir = tmp_path / "out" / "naive_cnn"
+    for fold in (0, 1):
+        spread, here = _history(run_dir, fold), _history(runs / "two" / "naive_cnn", fold)
+        assert len(spread) == len(here) == 2
+        for a, b in zip(here, spread, strict=True):
+            for key in ("train_loss", "val_loss", "val_auc", "lr"):
+                assert b[key] == pytest.approx(a[key], rel=1e-5, abs=1e-7), (fold, a["epoch"], key)
+    assert not any(_alive(int(m[i])) for m in placed.values() for i in (3, 5))  # no rank left running
+    _cluster_is_whole_again(ray_cluster)
+
+
+def test_a_placed_rank_killed_mid_fold_ends_the_fold_in_one_line_and_the_rerun_resumes(runs, tmp_path, ray_cluster):
+    experiment = tiny_experiment(tmp_path, runs / "videos" / "metadata.parquet", output_dir=str(tmp_path / "out"),
+                                 model=MODEL, data=DATA, trainer={**TWO, "epochs": 6})
+    run_dir = tmp_path / "out" / "naive_cnn"
+    proc = subprocess.Popen([*_placed_run(experiment, ray_cluster), "executor.max_concurrent=1"], env=RAY_ENV,
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 300
+        # Rank 1 of fold 0 is SIGKILLed once fold 0's first epoch is checkpointed (5 epochs still to go).
+        while not ((placed := PLACED.search("".join(lines))) and (run_dir / "fold_0" / "last.pt").exists()):
+            assert proc.poll() is None and time.monotonic() < deadline, "".join(lines)
+            time.sleep(0.05)
+        assert placed[1] == "fold 0"
+        os.kill(int(placed[5]), signal.SIGKILL)
+        proc.wait(timeout=120)  # no hang: rank 0 is ended by the fold's task
+        reader.join(10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    out = "".join(lines)
+    assert proc.returncode == 2, out
+    errors = [line for line in out.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in out, out
+    assert errors[0].startswith("error: fold 0: rank 1 of 2 data-parallel workers died") and \
+        "run the same command again" in errors[0], errors[0]
+    assert not _alive(int(placed[3])) and not _alive(int(placed[5]))  # rank 0 was ended too
+    assert (run_dir / "fold_0" / "last.pt").exists() and not (run_dir / "fold_0" / "metrics.json").exists()
+    _cluster_is_whole_again(ray_cluster)
+
+    again = subprocess.run(_placed_run(experiment, ray_cluster), capture_output=True, text=True, env=RAY_ENV,
+                           timeout=600)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "fold 0 epoch 1: train_loss" not in again.stdout  # resumed after the checkpointed epoch
+    for fold in (0, 1):
+        assert [row["epoch"] for row in _history(run_dir, fold)] == [1, 2, 3, 4, 5, 6]
+        assert (run_dir / f"fold_{fold}" / "metrics.json").exists()
+
+
+def test_a_placement_that_cannot_work_is_one_line():
+    from fvc_ray.placed_ranks import rank_bundle
+
+    from fvc_core.errors import UserError
+
+    assert rank_bundle(1.0, 0.0, 2, "spread", False) == {"CPU": 0.5}
+    assert rank_bundle(8.0, 4.0, 4, "strict_spread", False) == {"CPU": 2.0, "GPU": 1.0}
+    with pytest.raises(UserError, match=r"executor.num_gpus: 1 GPUs for a fold of 2 ranks .* not a whole GPU"):
+        rank_bundle(1.0, 1.0, 2, "spread", False)
+    with pytest.raises(UserError, match="executor.rank_placement: strict_spread .* has one node"):
+        rank_bundle(1.0, 0.0, 2, "strict_spread", True)
+
+
+def test_the_driver_removes_a_folds_placement_group_when_the_fold_ends_or_the_run_is_cancelled(runs, ray_cluster):
+    # In this process as the driver (still connected afterwards, so Ray's own clean-up at the driver's exit
+    # cannot be what removes them). A finished fold: each placed rank rebuilds the run and finds it done.
+    import ray
+    import yaml
+    from fvc_ray.config import RayExecutorConfig
+    from fvc_ray.executor import RayExecutor
+
+    from fvc_core.errors import Terminated
+    from fvc_core.executors import FoldTask
+
+    run_dir = runs / "two" / "naive_cnn"
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    run_id = json.loads((run_dir / "run.json").read_text())["run_id"]
+    task = FoldTask(config=config, run_dir=str(run_dir), fold=0, run_id=run_id, workers=2)
+    notes: list[str] = []
+    events = type("Events", (), {"note": lambda self, m: notes.append(m), "log_epoch": lambda self, *a: None})()
+    executor = RayExecutor(RayExecutorConfig(address=ray_cluster.address, rank_placement="strict_spread"))
+    executor.start()
+    try:
+        before = set(ray.util.placement_group_table())  # the other tests' groups, by id
+
+        def made() -> list[tuple[str, str]]:
+            return sorted((g["name"], g["state"]) for pg, g in ray.util.placement_group_table().items()
+                          if pg not in before)
+
+        [(_, result)] = list(executor.run([task], None, events))
+        assert result.fold == 0 and result.metrics["roc_auc"] == json.loads(
+            (run_dir / "fold_0" / "metrics.json").read_text())["roc_auc"]
+        assert any("rank 1 on node" in note for note in notes), notes
+        assert made() == [("fvc fold 0 ranks", "REMOVED")]
+
+        # Three ranks on nodes of their own never fit two nodes: the fold waits for its group until cancelled.
+        waiting = FoldTask(config=config, run_dir=str(run_dir), fold=1, run_id=run_id, workers=3)
+        threading.Timer(3.0, executor.cancel).start()
+        with pytest.raises(Terminated):
+            list(executor.run([waiting], None, events))
+        assert made() == [("fvc fold 0 ranks", "REMOVED"), ("fvc fold 1 ranks", "REMOVED")]
+    finally:
+        executor.close()
+
+
+def _exit_with(code: int) -> None:
+    if code < 0:
+        os.kill(os.getpid(), -code)
+    raise SystemExit(code)
+
+
+def test_a_killed_rank_is_named_even_when_a_peer_failed_first():
+    # A rank SIGKILLed makes its peer fail at the next collective (gloo: "Connection closed by peer"),
+    # and join() may see that peer's exit first: the death is what the one line must name, not the
+    # peer's error (which, under load, the kill test above once printed instead).
+    import multiprocessing
+
+    from fvc_core.fold_ranks import _died, _killed
+
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_exit_with, args=(code,)) for code in (1, -signal.SIGKILL, -signal.SIGTERM)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    peer_first = type("Exited", (), {"error_index": 0, "exit_code": 1})()
+    assert _died(_killed(processes, peer_first), 3) == "rank 1 of 3 data-parallel workers was killed by SIGKILL"
+    # join()'s own SIGTERM to the others is not a death; a rank that exited on its own error is its own.
+    assert _killed(processes[:1] + processes[2:], peer_first) is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -20,3 +22,9 @@ class RayExecutorConfig(BaseModel):
                              "the rerun resumes from the fold's last checkpoint.")
     connect_timeout_s: float = Field(5.0, gt=0, description="How long to wait for the cluster to answer before "
                                      "stopping with an error.")
+    rank_placement: Literal["worker", "pack", "spread", "strict_pack", "strict_spread"] = Field(
+        "worker", description="Where the ranks of a data-parallel fold (trainer.workers_per_fold > 1) run. worker: "
+        "all in the one Ray worker that got the fold, sharing its num_cpus/num_gpus. pack, spread, strict_pack, "
+        "strict_spread: a Ray placement group of one bundle per rank (num_cpus/workers_per_fold CPUs and "
+        "num_gpus/workers_per_fold GPUs each) with Ray's strategy of that name, one Ray actor per rank: "
+        "strict_spread puts every rank on a node of its own. No effect on a fold of one worker.")

@@ -1,5 +1,7 @@
 """The ``ray`` executor: each fold a Ray task, as many side by side as the cluster's resources allow;
-``map`` runs per-item work the same way (``fvc prepare --executor ray``: a Ray task per video).
+``map`` runs per-item work the same way (``fvc prepare --executor ray``: a Ray task per video). A
+data-parallel fold under ``rank_placement`` other than ``worker`` is a placement group the driver makes
+and removes, and a Ray task that places one actor per rank in it (``fvc_ray.placed_ranks``).
 
 Tracker events travel through one small actor per run (:class:`EventSink`): a task hands it each
 event and waits for the acknowledgement before going on, so an epoch the task has logged is in
@@ -27,6 +29,7 @@ import ray
 
 from fvc_core.contract import FoldFunction, FoldTask, ForwardingTracker, Terminated, UserError, deliver, one_line
 from fvc_ray.config import RayExecutorConfig
+from fvc_ray.placed_ranks import placed_ranks_fold, rank_bundle
 
 # How often the driver looks for new events while no fold has finished.
 POLL_S = 0.5
@@ -256,6 +259,9 @@ class RayExecutor:
         if not tasks:
             return
         cfg = self.config
+        placed = [task for task in tasks if self._placed(task)]
+        for task in placed[:1]:
+            rank_bundle(cfg.num_cpus, cfg.num_gpus, task.workers, cfg.rank_placement, self._local)  # its one line
         nodes = alive_nodes()
         remote = ray.remote(execute)
         options = {"num_cpus": cfg.num_cpus, "num_gpus": cfg.num_gpus, "max_retries": cfg.max_retries,
@@ -263,6 +269,7 @@ class RayExecutor:
         sink = EventSink.remote()
         waiting = list(tasks)
         running: dict[Any, FoldTask] = {}
+        groups: dict[Any, Any] = {}  # a placed fold's task -> its placement group, removed when it ends
         try:
             while waiting or running:
                 # A slot is taken only when free, never waited for: this loop must keep delivering
@@ -270,7 +277,10 @@ class RayExecutor:
                 while waiting and self._take_slot():
                     task = waiting.pop(0)
                     try:
-                        ref = remote.options(name=f"fvc {task.label}", **options).remote(fn, task, sink)
+                        if self._placed(task):
+                            ref, groups[task] = self._submit_placed(task, sink)
+                        else:
+                            ref = remote.options(name=f"fvc {task.label}", **options).remote(fn, task, sink)
                     except BaseException:
                         self._give_slot()
                         raise
@@ -287,6 +297,7 @@ class RayExecutor:
                     deliver(events, event)
                 for ref in ready:
                     task = running[ref]
+                    self._remove_group(groups.pop(task, None))  # the fold's ranks are done, whatever the result
                     result = self._result(ref, task)  # raising, the fold is still among those that stopped
                     del running[ref]
                     self._give_slot()
@@ -302,8 +313,42 @@ class RayExecutor:
                 with contextlib.suppress(Exception):
                     ray.cancel(ref, force=True)
                 self._give_slot()
+            # Removing a placement group kills the rank actors in it: no rank outlives its fold.
+            for group in groups.values():
+                self._remove_group(group)
             with contextlib.suppress(Exception):
                 ray.kill(sink)
+
+    def _placed(self, task: FoldTask) -> bool:
+        """Whether this fold's ranks get a bundle each (``rank_placement``) rather than the fold's one worker."""
+        return task.workers > 1 and self.config.rank_placement != "worker"
+
+    def _submit_placed(self, task: FoldTask, sink: Any) -> tuple[Any, Any]:
+        """A placement group of one bundle per rank, made by the driver (so that it goes when the driver
+        removes it or leaves, however the fold ends), and the fold's Ray task, which places the ranks in
+        it: the task holds no CPU of its own, Ray reruns it (``max_retries``) if its worker or node dies."""
+        from ray.util.placement_group import placement_group
+
+        cfg = self.config
+        bundle = rank_bundle(cfg.num_cpus, cfg.num_gpus, task.workers, cfg.rank_placement, self._local)
+        group = placement_group([dict(bundle) for _ in range(task.workers)], strategy=cfg.rank_placement.upper(),
+                                name=f"fvc {task.label} ranks")
+        try:
+            ref = ray.remote(placed_ranks_fold).options(
+                name=f"fvc {task.label}", num_cpus=0, num_gpus=0, max_retries=cfg.max_retries,
+                retry_exceptions=False).remote(task, sink, group, bundle, cfg.rank_placement)
+        except BaseException:
+            self._remove_group(group)
+            raise
+        return ref, group
+
+    @staticmethod
+    def _remove_group(group: Any) -> None:
+        if group is not None:
+            from ray.util.placement_group import remove_placement_group
+
+            with contextlib.suppress(Exception):
+                remove_placement_group(group)
 
     def _lost(self, exc: BaseException, nodes: dict[str, str], tasks: Sequence[FoldTask]) -> ClusterLost:
         """One line for what the cluster lost: the node that died and why (Ray's own words, from the GCS),
