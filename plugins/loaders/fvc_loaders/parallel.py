@@ -64,9 +64,15 @@ def _init_worker(function: Callable[[Any, Any], Any], state: Any, parent: int) -
     # Each worker is one decoder; torch's own thread pool would only fight the other workers.
     # torch reads this when (and if) a job imports it; importing it here would cost every worker seconds.
     os.environ["OMP_NUM_THREADS"] = "1"
+    # OpenCV's own pool (the Haar detector, resizing) ignores OMP_NUM_THREADS and takes every core: two
+    # workers then fought over both cores and -j 2 gained nothing on a 2-core machine (docs/data.md).
+    os.environ["OPENCV_FOR_THREADS_NUM"] = "1"
     torch = sys.modules.get("torch")
     if torch is not None:
         torch.set_num_threads(1)
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None:
+        cv2.setNumThreads(1)
 
 
 @contextlib.contextmanager

@@ -19,6 +19,7 @@ import math
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 from collections import deque
@@ -116,6 +117,12 @@ def call_item(fn: Callable[[Any, Any], Any], state: Any, item: Any) -> Any:
     there (one process group), and a task interrupted by it while the driver cancels it made Ray's driver
     abort ("Tried to complete task that was not pending", exit 1, about 1 in 5 tries). The items end with
     the driver's connection (``RayExecutor.map``)."""
+    # The item's CPUs are those Ray reserved for it (it sets OMP_NUM_THREADS to them); OpenCV's own
+    # pool would take every core of the node, and the items running beside it fight over them.
+    cpus = os.environ.get("OMP_NUM_THREADS", "1")
+    os.environ["OPENCV_FOR_THREADS_NUM"] = cpus
+    if "cv2" in sys.modules:
+        sys.modules["cv2"].setNumThreads(int(cpus) if cpus.isdigit() else 1)
     if threading.current_thread() is not threading.main_thread():
         return fn(state, item)
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
