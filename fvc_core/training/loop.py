@@ -363,28 +363,33 @@ class FoldTraining:
             # The last group of an epoch may be short: divide by its real size so every optimiser
             # step sees the mean gradient of the batches it covers.
             group_size = min(cfg.grad_accum, n_batches - group_start)
-            if batch.videos is not None:
-                videos = batch.videos.to(env.device, non_blocking=True)
-                labels = batch.labels.to(env.device, non_blocking=True)
-                with self._autocast():
-                    logits = self.model(videos)
-                loss = self.objective.loss(logits, labels)
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise NonFiniteLossError(
-                        f"fold {self.fold} epoch {epoch} batch {index + 1} (optimiser step {self.step + 1}): "
-                        f"the loss is {value}; lower trainer.lr, or set trainer.amp=off"
-                    )
-                self.scaler.scale(loss / group_size).backward()
+            value = self._backward(batch, group_size, f"fold {self.fold} epoch {epoch} batch {index + 1}")
+            if value is not None:
                 loss_sum += value * len(batch.rows)
                 loss_n += len(batch.rows)
-                env.progress.step(value)
-            else:
-                env.progress.step(None)
             if index + 1 == group_start + group_size:
                 self._optimizer_step()
         return {"train_loss": loss_sum / loss_n if loss_n else math.nan,
                 "epoch_seconds": time.perf_counter() - started, "data_wait_seconds": waited}
+
+    def _backward(self, batch: Any, group_size: int, where: str, rank: str = "") -> float | None:
+        """Forward and backward of one batch, its loss scaled by ``1 / group_size`` (the batches its
+        optimiser step averages); the batch's loss, or None for a batch whose videos were all skipped."""
+        if batch.videos is None:
+            self.env.progress.step(None)
+            return None
+        videos = batch.videos.to(self.env.device, non_blocking=True)
+        labels = batch.labels.to(self.env.device, non_blocking=True)
+        with self._autocast():
+            logits = self.model(videos)
+        loss = self.objective.loss(logits, labels)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise NonFiniteLossError(f"{where} (optimiser step {self.step + 1}{rank}): the loss is {value}; "
+                                     "lower trainer.lr, or set trainer.amp=off")
+        self.scaler.scale(loss / group_size).backward()
+        self.env.progress.step(value)
+        return value
 
     def _train_epoch_ranks(self, epoch: int, keys: list[Key]) -> dict[str, float]:
         """train_epoch of one rank of a data-parallel fold (fvc_core.training.distributed's schedule):
@@ -407,24 +412,12 @@ class FoldTraining:
         for index, (batch, wait) in enumerate(self._batches(my_keys, label)):
             waited += wait
             step, group_size = Ranks.step_size(n_batches, cfg.grad_accum, ranks.world, mine[index])
-            if batch.videos is not None:
-                videos = batch.videos.to(env.device, non_blocking=True)
-                labels = batch.labels.to(env.device, non_blocking=True)
-                with self._autocast():
-                    logits = self.model(videos)
-                loss = self.objective.loss(logits, labels)
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise NonFiniteLossError(
-                        f"fold {self.fold} epoch {epoch} batch {mine[index] + 1} (optimiser step {self.step + 1}, "
-                        f"rank {ranks.rank}): the loss is {value}; lower trainer.lr, or set trainer.amp=off")
-                # Divided by the batches of the whole step: the sum over the ranks is their mean.
-                self.scaler.scale(loss / group_size).backward()
+            # Divided by the batches of the whole step: the sum over the ranks is their mean.
+            value = self._backward(batch, group_size, f"fold {self.fold} epoch {epoch} batch {mine[index] + 1}",
+                                   f", rank {ranks.rank}")
+            if value is not None:
                 loss_sum += value * len(batch.rows)
                 loss_n += len(batch.rows)
-                env.progress.step(value)
-            else:
-                env.progress.step(None)
             last_of_step = index + 1 == len(mine) or Ranks.step_size(
                 n_batches, cfg.grad_accum, ranks.world, mine[index + 1])[0] != step
             if last_of_step:
